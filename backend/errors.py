@@ -1,0 +1,38 @@
+"""The errors the backend raises on purpose.
+
+Every error a user can cause names the file and the problem, so the command line
+and the Blender add-on can show it as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BackendError(Exception):
+    """Base class: a failure with a message meant for the user."""
+
+    code = "backend_error"
+
+
+class InputError(BackendError):
+    """A file given by the user is missing, empty, truncated or of the wrong kind."""
+
+    code = "bad_input"
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class FormatVersionError(InputError):
+    """A file written by another (incompatible) version of this project."""
+
+    code = "format_version"
+
+
+class Cancelled(BackendError):
+    """The user cancelled a long job; what was written so far stays resumable."""
+
+    code = "cancelled"

@@ -1,0 +1,47 @@
+"""Where the backend keeps caches and how files are written safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "everybody-dance"
+
+
+def cache_dir(kind: str) -> Path:
+    """A per-user cache folder for ``kind`` (``poses``, ``weights``, ...).
+
+    ``EVERYBODY_DANCE_CACHE`` overrides the root (tests point it at a temp folder);
+    otherwise ``$XDG_CACHE_HOME`` or ``~/.cache`` is used.
+    """
+    root = os.environ.get("EVERYBODY_DANCE_CACHE")
+    if root:
+        base = Path(root)
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / APP_NAME
+    folder = base / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())

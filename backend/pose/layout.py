@@ -1,0 +1,72 @@
+"""OpenPose keypoint layouts: names, indices and the connections drawn in a stick figure.
+
+BODY_25 is OpenPose's default body model; the paper's BODY_23 is the same body without the
+two small toes, so everything here is written in BODY_25 and BODY_23 is a view of it. The face has 70 points (the 68-point
+iBUG layout plus the two pupils) and each hand 21 (wrist, then 4 per finger from thumb to pinky).
+"""
+
+from __future__ import annotations
+
+BODY_25_NAMES: tuple[str, ...] = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+    "MidHip", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye",
+    "REar", "LEar", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+)
+BODY = {name: i for i, name in enumerate(BODY_25_NAMES)}
+
+# Limbs in OpenPose's render order (POSE_BODY_25_PAIRS_RENDER); limb k is drawn in colour k.
+BODY_25_LIMBS: tuple[tuple[int, int], ...] = (
+    (1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11),
+    (8, 12), (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18),
+    (14, 19), (19, 20), (14, 21), (11, 22), (22, 23), (11, 24),
+)
+
+# OpenPose's BODY_25 palette (POSE_BODY_25_COLORS_RENDER), RGB, one per keypoint.
+BODY_25_COLORS: tuple[tuple[int, int, int], ...] = (
+    (255, 0, 85), (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0),
+    (85, 255, 0), (0, 255, 0), (255, 0, 0), (0, 255, 85), (0, 255, 170), (0, 255, 255),
+    (0, 170, 255), (0, 85, 255), (0, 0, 255), (255, 0, 170), (170, 0, 255), (255, 0, 255),
+    (85, 0, 255), (0, 0, 255), (0, 0, 255), (0, 0, 255), (0, 255, 255), (0, 255, 255),
+    (0, 255, 255),
+)
+
+# BODY_23 keeps every BODY_25 point except the small toes.
+BODY_23_FROM_25: tuple[int, ...] = tuple(i for i in range(25) if i not in (20, 23))
+
+# The 18-point COCO layout (OpenPose's COCO model) mapped into BODY_25 indices, for JSON import.
+COCO_18_TO_BODY_25: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+
+# Face: 70 points. Index ranges of the iBUG-68 parts plus the pupils.
+FACE_JAW = tuple(range(0, 17))
+FACE_RIGHT_BROW = tuple(range(17, 22))
+FACE_LEFT_BROW = tuple(range(22, 27))
+FACE_NOSE_BRIDGE = tuple(range(27, 31))
+FACE_NOSE_BOTTOM = tuple(range(31, 36))
+FACE_RIGHT_EYE = tuple(range(36, 42))  # closed loop
+FACE_LEFT_EYE = tuple(range(42, 48))  # closed loop
+FACE_OUTER_LIPS = tuple(range(48, 60))  # closed loop
+FACE_INNER_LIPS = tuple(range(60, 68))  # closed loop
+FACE_RIGHT_PUPIL, FACE_LEFT_PUPIL = 68, 69
+
+FACE_OPEN_CHAINS = (FACE_JAW, FACE_RIGHT_BROW, FACE_LEFT_BROW, FACE_NOSE_BRIDGE, FACE_NOSE_BOTTOM)
+FACE_CLOSED_CHAINS = (FACE_RIGHT_EYE, FACE_LEFT_EYE, FACE_OUTER_LIPS, FACE_INNER_LIPS)
+
+
+def chain_edges(chain: tuple[int, ...], closed: bool) -> list[tuple[int, int]]:
+    edges = list(zip(chain[:-1], chain[1:]))
+    if closed:
+        edges.append((chain[-1], chain[0]))
+    return edges
+
+
+FACE_EDGES: tuple[tuple[int, int], ...] = tuple(
+    [e for c in FACE_OPEN_CHAINS for e in chain_edges(c, closed=False)]
+    + [e for c in FACE_CLOSED_CHAINS for e in chain_edges(c, closed=True)]
+)
+
+# Hands: wrist 0, then thumb 1-4, index 5-8, middle 9-12, ring 13-16, pinky 17-20.
+HAND_LEFT, HAND_RIGHT = 0, 1
+HAND_FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
+HAND_EDGES: tuple[tuple[int, int], ...] = tuple(
+    e for finger in HAND_FINGERS for e in chain_edges((0,) + finger, closed=False)
+)

@@ -1,0 +1,41 @@
+"""Shared fixtures: real footage from ../shared/data, a private cache, small generated clips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def footage_path(name: str) -> Path:
+    """Path of a clip in ../shared/data, or a clean skip where it is absent."""
+    path = SHARED_DATA / name
+    if not path.is_file():
+        pytest.skip(f"real footage {name} not found in {SHARED_DATA} (absent outside the dev setup)")
+    return path
+
+
+@pytest.fixture
+def footage():
+    return footage_path
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache root so no test sees another's cached poses."""
+    root = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("EVERYBODY_DANCE_CACHE", str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """A cache root shared within the session, for expensive detections reused by many tests."""
+    return tmp_path_factory.mktemp("session-cache")
+
+
+os.environ.setdefault("TQDM_DISABLE", "1")
