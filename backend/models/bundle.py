@@ -1,0 +1,277 @@
+"""The model bundle: what training hands to transfer (and the Blender add-on loads).
+
+A bundle is a folder::
+
+    manifest.json                 format version, network configurations, training resolution,
+                                  label style, the target's normalization statistics, name,
+                                  creation time, backend version, free-form training info
+    generator.safetensors         weights of G (global generator or local enhancer)
+    face_generator.safetensors    weights of the face generator (only when it was trained)
+
+Loading never unpickles anything: JSON and safetensors only. Label style and normalization
+statistics are plain dicts here, so this module does not depend on the modules that define
+them. Training checkpoints (optimizers, step, random state) are a separate format.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from backend import __version__ as BACKEND_VERSION
+from backend.errors import FormatVersionError, InputError
+
+from .config import FaceGeneratorConfig, GeneratorConfig
+from .networks import FaceGenerator, Generator, GlobalGenerator, LocalEnhancer
+
+BUNDLE_FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+GENERATOR_FILE = "generator.safetensors"
+FACE_GENERATOR_FILE = "face_generator.safetensors"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class BundleManifest:
+    """Everything transfer needs besides the weights. ``resolution`` is (width, height)."""
+
+    name: str
+    generator: GeneratorConfig
+    resolution: tuple[int, int]
+    label_style: dict[str, Any]
+    normalization: dict[str, Any]
+    face_generator: FaceGeneratorConfig | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    created: str = field(default_factory=_now)
+    backend_version: str = BACKEND_VERSION
+    format_version: int = BUNDLE_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        self.resolution = (int(self.resolution[0]), int(self.resolution[1]))
+        width, height = self.resolution
+        multiple = self.generator.size_multiple
+        if width <= 0 or height <= 0 or width % multiple or height % multiple:
+            raise ValueError(f"training resolution {width}x{height} must be positive multiples "
+                             f"of {multiple} for this generator")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "name": self.name,
+            "created": self.created,
+            "backend_version": self.backend_version,
+            "resolution": list(self.resolution),
+            "generator": self.generator.to_dict(),
+            "face_generator": None if self.face_generator is None
+            else self.face_generator.to_dict(),
+            "label_style": self.label_style,
+            "normalization": self.normalization,
+            "training": self.training,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BundleManifest:
+        """Parse a manifest; raises ValueError/KeyError/TypeError when it is malformed."""
+        known = {"format_version", "name", "created", "backend_version", "resolution",
+                 "generator", "face_generator", "label_style", "normalization", "training"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown keys {unknown}")
+        for key in ("label_style", "normalization", "training"):
+            if not isinstance(data.get(key, {}), dict):
+                raise ValueError(f"{key} must be a JSON object")
+        face = data.get("face_generator")
+        resolution = data["resolution"]
+        if not isinstance(resolution, list) or len(resolution) != 2:
+            raise ValueError("resolution must be [width, height]")
+        return cls(
+            name=str(data["name"]),
+            generator=GeneratorConfig.from_dict(data["generator"]),
+            resolution=(resolution[0], resolution[1]),
+            label_style=data["label_style"],
+            normalization=data["normalization"],
+            face_generator=None if face is None else FaceGeneratorConfig.from_dict(face),
+            training=data.get("training", {}),
+            created=str(data["created"]),
+            backend_version=str(data["backend_version"]),
+            format_version=int(data["format_version"]),
+        )
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: networks in eval mode on the requested device."""
+
+    folder: Path
+    manifest: BundleManifest
+    generator: Generator
+    face_generator: FaceGenerator | None
+
+
+# --------------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------------
+
+
+def is_bundle(folder: str | Path) -> bool:
+    return (Path(folder) / MANIFEST_NAME).is_file()
+
+
+def _replaceable(folder: Path) -> bool:
+    """An existing bundle or an empty folder may be replaced; nothing else."""
+    return folder.is_dir() and (is_bundle(folder) or not any(folder.iterdir()))
+
+
+def _check_network(net: nn.Module, config: object, what: str) -> None:
+    if getattr(net, "config", None) != config:
+        raise ValueError(f"the {what} was built with {getattr(net, 'config', None)}, "
+                         f"but the manifest says {config}")
+
+
+def _write_weights(net: nn.Module, path: Path, what: str) -> None:
+    state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(path), metadata={"format": "pt", "network": what,
+                                          "bundle_format_version": str(BUNDLE_FORMAT_VERSION)})
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def save_bundle(folder: str | Path, manifest: BundleManifest, generator: Generator,
+                face_generator: FaceGenerator | None = None) -> Path:
+    """Write a bundle to ``folder`` atomically.
+
+    Everything is written to a temporary folder next to ``folder`` and renamed into place,
+    so readers see the old bundle or the new one, never half of one. An existing bundle at
+    ``folder`` is replaced; any other non-empty folder there is left alone (InputError).
+    """
+    folder = Path(folder)
+    _check_network(generator, manifest.generator, "generator")
+    if (face_generator is None) != (manifest.face_generator is None):
+        raise ValueError("a face generator must be given exactly when the manifest has "
+                         "a face_generator configuration")
+    if face_generator is not None:
+        _check_network(face_generator, manifest.face_generator, "face generator")
+    try:
+        manifest_text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"the manifest is not JSON-serialisable: {err}") from err
+    if folder.exists() and not _replaceable(folder):
+        raise InputError(folder, "exists and is not a model bundle; refusing to replace it")
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    try:
+        _write_weights(generator, tmp / GENERATOR_FILE, "generator")
+        if face_generator is not None:
+            _write_weights(face_generator, tmp / FACE_GENERATOR_FILE, "face_generator")
+        (tmp / MANIFEST_NAME).write_text(manifest_text, encoding="utf-8")
+        for path in tmp.iterdir():
+            _fsync(path)
+        _swap_into_place(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _swap_into_place(new: Path, folder: Path) -> None:
+    """Rename ``new`` to ``folder``; an old ``folder`` is moved aside first, restored on failure."""
+    if not folder.exists():
+        os.rename(new, folder)
+        return
+    old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
+    os.rmdir(old)  # only the unique name is wanted
+    os.rename(folder, old)
+    try:
+        os.rename(new, folder)
+    except BaseException:
+        os.rename(old, folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+
+def read_manifest(folder: str | Path) -> BundleManifest:
+    """The manifest of the bundle at ``folder``, checked for the format version."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "model bundle folder not found")
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise InputError(path, "missing: this folder is not a model bundle")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(path, f"cannot read the bundle manifest: {err}") from err
+    if not isinstance(data, dict):
+        raise InputError(path, "the bundle manifest is not a JSON object")
+    version = data.get("format_version")
+    if version != BUNDLE_FORMAT_VERSION:
+        raise FormatVersionError(
+            path, f"model bundle format version {version!r}; this backend "
+                  f"({BACKEND_VERSION}) reads version {BUNDLE_FORMAT_VERSION}. Re-export the "
+                  f"bundle with a matching version of the tool.")
+    try:
+        return BundleManifest.from_dict(data)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(path, f"invalid bundle manifest: {type(err).__name__}: {err}") from err
+
+
+def _load_weights(net: nn.Module, path: Path) -> None:
+    """Load ``path`` into ``net`` (built on the meta device) by assignment, strictly."""
+    if not path.is_file():
+        raise InputError(path, "weights file missing from the model bundle")
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as err:  # safetensors reports damage with its own error types
+        raise InputError(path, f"corrupt or not a safetensors file: {err}") from err
+    # Copy out of the file mapping that safetensors returns: the loaded model must not depend
+    # on the file (a bundle re-saved or edited while loaded, folders locked on Windows).
+    state = {k: v.to(torch.float32, copy=True) if v.is_floating_point() else v.clone()
+             for k, v in state.items()}
+    try:
+        net.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[:4])
+        raise InputError(path, f"weights do not match the configuration in {MANIFEST_NAME}: "
+                               f"{detail}") from err
+    if any(t.is_meta for t in [*net.parameters(), *net.buffers()]):
+        raise InputError(path, "weights file does not provide every tensor of the network")
+
+
+def load_bundle(folder: str | Path, device: str | torch.device = "cpu") -> Bundle:
+    """Load the bundle at ``folder``: manifest, G and the face generator, in eval mode."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    with torch.device("meta"):  # no memory or random init for weights about to be replaced
+        generator: Generator = (LocalEnhancer(manifest.generator)
+                                if manifest.generator.n_local_enhancers
+                                else GlobalGenerator(manifest.generator))
+        face = (None if manifest.face_generator is None
+                else FaceGenerator(manifest.face_generator))
+    _load_weights(generator, folder / GENERATOR_FILE)
+    generator.to(device).eval()
+    if face is not None:
+        _load_weights(face, folder / FACE_GENERATOR_FILE)
+        face.to(device).eval()
+    return Bundle(folder=folder, manifest=manifest, generator=generator, face_generator=face)

@@ -1,0 +1,135 @@
+"""Configurations of the inference networks (pix2pixHD as used by Everybody Dance Now).
+
+The defaults are the paper's / official code's: a global generator with ngf 64, 4 downsamplings
+and 9 residual blocks trained at 512x256, optionally wrapped by one local enhancer at 1024x512,
+and a face generator (ngf 64, 3 downsamplings, 5 blocks). The configurations travel inside the
+model bundle's ``manifest.json`` through ``to_dict``/``from_dict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, TypeVar
+
+NORMS = ("instance", "batch")
+PADDINGS = ("reflect", "replicate", "zero")
+
+C = TypeVar("C", bound="_Config")
+
+
+class _Config:
+    """``to_dict``/``from_dict`` shared by the configuration dataclasses."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+        """Build from a dict; unknown keys are an error (they could mean another architecture)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown keys {unknown}")
+        return cls(**data)
+
+
+def _check_common(name: str, values: dict[str, int], norm: str, padding: str) -> None:
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name}.{key} must be a non-negative integer, got {value!r}")
+    for key in ("input_nc", "output_nc", "ngf"):
+        if values[key] < 1:
+            raise ValueError(f"{name}.{key} must be at least 1, got {values[key]}")
+    if norm not in NORMS:
+        raise ValueError(f"{name}.norm must be one of {NORMS}, got {norm!r}")
+    if padding not in PADDINGS:
+        raise ValueError(f"{name}.padding must be one of {PADDINGS}, got {padding!r}")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig(_Config):
+    """The pose-to-image generator G.
+
+    ``ngf`` is the width of the *global* generator (64 in the paper). With
+    ``n_local_enhancers`` = 1 the generator is a LocalEnhancer whose local branch has
+    ``ngf // 2`` = 32 filters, exactly as pix2pixHD's ``--netG local --ngf 32`` (which
+    internally builds its global part with 32 * 2 = 64 filters).
+
+    Input: ``input_nc`` = 6 channels, the label (3) and the previous generated frame (3).
+    """
+
+    input_nc: int = 6
+    output_nc: int = 3
+    ngf: int = 64
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_local_enhancers: int = 0
+    n_blocks_local: int = 3
+    norm: str = "instance"
+    padding: str = "reflect"
+
+    def __post_init__(self) -> None:
+        _check_common(
+            "GeneratorConfig",
+            {
+                "input_nc": self.input_nc,
+                "output_nc": self.output_nc,
+                "ngf": self.ngf,
+                "n_downsample_global": self.n_downsample_global,
+                "n_blocks_global": self.n_blocks_global,
+                "n_local_enhancers": self.n_local_enhancers,
+                "n_blocks_local": self.n_blocks_local,
+            },
+            self.norm,
+            self.padding,
+        )
+        if self.ngf % (2**self.n_local_enhancers):
+            raise ValueError(
+                f"GeneratorConfig.ngf ({self.ngf}) must be divisible by "
+                f"2**n_local_enhancers ({2**self.n_local_enhancers})"
+            )
+
+    @property
+    def size_multiple(self) -> int:
+        """Input height and width must be multiples of this."""
+        return 2 ** (self.n_downsample_global + self.n_local_enhancers)
+
+
+@dataclass(frozen=True)
+class FaceGeneratorConfig(_Config):
+    """The face residual generator: a global generator on the (label, face) crops."""
+
+    input_nc: int = 6
+    output_nc: int = 3
+    ngf: int = 64
+    n_downsampling: int = 3
+    n_blocks: int = 5
+    norm: str = "instance"
+    padding: str = "reflect"
+
+    def __post_init__(self) -> None:
+        _check_common(
+            "FaceGeneratorConfig",
+            {
+                "input_nc": self.input_nc,
+                "output_nc": self.output_nc,
+                "ngf": self.ngf,
+                "n_downsampling": self.n_downsampling,
+                "n_blocks": self.n_blocks,
+            },
+            self.norm,
+            self.padding,
+        )
+
+    @property
+    def size_multiple(self) -> int:
+        """The face box side must be a multiple of this."""
+        return 2**self.n_downsampling
+
+
+# The paper's networks, for reference and tests.
+PAPER_GLOBAL = GeneratorConfig()
+PAPER_LOCAL = GeneratorConfig(n_local_enhancers=1)
+PAPER_FACE = FaceGeneratorConfig()
