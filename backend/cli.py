@@ -17,8 +17,10 @@ from .errors import BackendError
 COMMANDS = {
     "poses": "poses",
     "labels": "labels",
+    "stats": "stats",
     "normalize": "normalize",
     "preview": "preview",
+    "demo": "demo",
 }
 
 

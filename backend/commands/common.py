@@ -1,0 +1,69 @@
+"""Command-line options shared by several commands, and their conversion to configs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..pose.detector import HolisticConfig
+from ..pose.gaps import DEFAULT_MAX_GAP_S
+from ..pose.pipeline import PoseOptions
+from ..pose.smoothing import METHODS, SmoothingConfig
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1024x512"`` -> (1024, 512)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 1024x512, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"point must look like 640,360, got {text!r}") from None
+    return x, y
+
+
+def add_range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", type=int, default=0, help="first frame (0-based, default 0)")
+    parser.add_argument("--stop", type=int, default=None, help="frame after the last one (default: the end)")
+    parser.add_argument("--fps", type=float, default=None,
+                        help="frame rate of an image-sequence or OpenPose folder (movies use their own)")
+
+
+def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
+    """Detector, gap-filling and smoothing flags (defaults follow the official code)."""
+    g = parser.add_argument_group("pose detection")
+    g.add_argument("--subject", type=parse_point, default=None, metavar="X,Y",
+                   help="with several people in view, follow the one nearest this pixel "
+                        "(default: the largest, most central person)")
+    g.add_argument("--no-face-refine", action="store_true",
+                   help="skip MediaPipe's iris landmarks (the pupils of the 70-point face)")
+    g.add_argument("--max-gap", type=float, default=DEFAULT_MAX_GAP_S, metavar="SECONDS",
+                   help=f"interpolate holes up to this long; longer ones hold the last pose "
+                        f"(default {DEFAULT_MAX_GAP_S})")
+    g.add_argument("--no-fill-gaps", action="store_true", help="leave undetected frames empty")
+    g.add_argument("--smooth", choices=METHODS, default="median",
+                   help="temporal filter: the official 7-frame median (default), one_euro (keeps "
+                        "fast moves), savgol, or none")
+    g.add_argument("--smooth-window", type=int, default=7, metavar="FRAMES",
+                   help="window of median/savgol in frames (odd, default 7)")
+
+
+def pose_options_from_args(args: argparse.Namespace) -> PoseOptions:
+    detector = HolisticConfig(
+        refine_face_landmarks=not args.no_face_refine,
+        subject_hint=args.subject,
+    )
+    smoothing = SmoothingConfig(method=args.smooth, window=args.smooth_window)
+    return PoseOptions(detector=detector, fill_gaps=not args.no_fill_gaps,
+                       max_gap_s=args.max_gap, smoothing=smoothing)
+
+
+def add_progress_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -1,0 +1,31 @@
+"""``python -m backend stats POSES -o STATS.json``: a subject's normalization statistics."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..normalize import compute_stats
+from ..pose.track import PoseTrack
+from .common import add_progress_argument
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stats", help="compute a subject's pose normalization statistics",
+        description="Close and far ankle positions and the body heights near each (paper appendix "
+                    "8.5), saved as JSON so that a target's statistics travel with its model.")
+    p.add_argument("poses", type=Path, help="pose track (.npz)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="statistics to write (.json)")
+    p.add_argument("--alpha", type=float, default=0.7,
+                   help="far ankle = median - alpha * (close - median) (default 0.7, official)")
+    add_progress_argument(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stats = compute_stats(PoseTrack.load(args.poses), alpha=args.alpha)
+    stats.save(args.output)
+    print(f"{args.output}: {stats.method} statistics", file=sys.stderr)
+    return 0

@@ -1,0 +1,270 @@
+"""Training end to end with the ``tiny`` preset: on the demo performer and on real footage,
+exact resume, stopping on SIGTERM, the VGG weights rules, export and the bundle round trip."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from backend.errors import Cancelled, InputError
+from backend.models import LocalEnhancer, load_bundle
+from training import checkpoint as ckpt
+from training.data.dataset import FrameSequenceDataset
+from training.data.prepare import PrepareOptions, Prepared, prepare
+from training.distributed import setup
+from training.evaluate import reconstruction_error
+from training.export import export_bundle
+from training.models.vgg import VGG19Features, WeightsUnavailable
+from training.options import TrainOptions, preset
+from training.stages import fresh_nets
+from training.step import Generation
+from training.trainer import stage_checkpoint, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny(perceptual: str = "none", stages: tuple[str, ...] = ("global",)) -> TrainOptions:
+    opts = preset("tiny")
+    opts.loss.perceptual = perceptual
+    opts.schedule.stages = stages
+    opts.runtime.tensorboard = False
+    return opts
+
+
+@pytest.fixture(scope="module")
+def prepared_demo(tmp_path_factory) -> Path:
+    """A run folder holding a prepared 24-frame demo-performer clip at the tiny sizes."""
+    from backend.demo import make_demo_clip
+
+    folder = tmp_path_factory.mktemp("demo-run")
+    track = make_demo_clip(folder / "clip.mp4", motion="target", n_frames=24, fps=30,
+                           size=(128, 64), progress=False)
+    opts = preset("tiny")
+    prepare(folder / "clip.mp4", folder / "run",
+            PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed())),
+            track=track, progress=False)
+    return folder / "run"
+
+
+def new_run(prepared_demo: Path, tmp_path: Path, name: str = "run") -> Path:
+    run = tmp_path / name
+    shutil.copytree(prepared_demo / "prepared", run / "prepared")
+    return run
+
+
+def generator_error(prepared: Prepared, generator: torch.nn.Module, size) -> float:
+    data = FrameSequenceDataset(prepared, size, "train", 1, 2)
+    return reconstruction_error(Generation(generator), data, setup("cpu"), count=8)
+
+
+def finite(losses: dict) -> bool:
+    return bool(losses) and all(math.isfinite(v) for v in losses.values())
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
+    run = new_run(prepared_demo, tmp_path)
+    opts = tiny(stages=("global", "local", "face"))
+    opts.runtime.tensorboard = True
+    prepared = Prepared.open(run)
+    torch.manual_seed(opts.runtime.seed)  # the global stage's initial weights
+    before = generator_error(prepared, fresh_nets(opts, "global").generator, (32, 16))
+
+    [glob] = train(run, opts, stages=["global"], steps=40, progress=False)
+    assert finite(glob["losses"]) and "G_VGG" not in glob["losses"]
+    after = generator_error(prepared, glob["nets"].generator, (32, 16))
+    assert after < 0.8 * before, (before, after)
+
+    local, face = train(run, opts, stages=["local", "face"], steps=3, progress=False)
+    assert finite(local["losses"]) and finite(face["losses"])
+    assert {"G_GAN_face", "D_real_face", "D_fake_face"} <= set(face["losses"])
+    assert isinstance(local["nets"].generator, LocalEnhancer)
+    # the face stage leaves G as the local stage finished it
+    for k, v in local["nets"].generator.state_dict().items():
+        assert torch.equal(face["nets"].generator.state_dict()[k], v)
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "done" and status["stage"] == "face"
+    assert status["last_checkpoint"] == "checkpoints/face/step_00000003"
+    assert (run / "samples" / "global_step_00000040.png").is_file()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+
+    bundle = export_bundle(run, tmp_path / "bundle")
+    loaded = load_bundle(bundle)
+    assert loaded.manifest.resolution == (64, 32)
+    assert loaded.manifest.normalization == prepared.normalization()
+    assert loaded.manifest.label_style == prepared.label_style
+    assert loaded.manifest.training["stage"] == "face"
+    assert loaded.face_generator is not None
+    for k, v in face["nets"].generator.state_dict().items():
+        assert torch.equal(loaded.generator.state_dict()[k], v)
+    for k, v in face["nets"].face_generator.state_dict().items():
+        assert torch.equal(loaded.face_generator.state_dict()[k], v)
+    x = torch.rand(1, 6, 32, 64) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(loaded.generator(x), face["nets"].generator.eval()(x))
+
+
+@pytest.mark.parametrize("temporal", ["paper", "noisy"])
+def test_resume_continues_exactly(prepared_demo, tmp_path, temporal):
+    """N steps, stop, resume, N steps == 2N steps without a stop (crossing an epoch)."""
+    opts = tiny()
+    opts.temporal.temporal = temporal
+    opts.runtime.batch_size = 2  # 19 pairs: 10 steps per epoch
+    n = 6
+    straight = new_run(prepared_demo, tmp_path, "straight")
+    train(straight, opts, steps=2 * n, progress=False)
+
+    stopped = new_run(prepared_demo, tmp_path, "stopped")
+    with pytest.raises(Cancelled):
+        train(stopped, opts, steps=2 * n, stop_at=n, progress=False)
+    assert json.loads((stopped / "status.json").read_text())["state"] == "cancelled"
+    assert stage_checkpoint(stopped, "global").name == f"step_{n:08d}"
+    train(stopped, opts, steps=2 * n, resume=True, progress=False)
+
+    a = ckpt.load_checkpoint(stage_checkpoint(straight, "global"))
+    b = ckpt.load_checkpoint(stage_checkpoint(stopped, "global"))
+    assert a["step"] == b["step"] == 2 * n and b["done"]
+    for part in ("nets", "optim"):
+        flat_a, flat_b = _tensors(a[part]), _tensors(b[part])
+        assert flat_a.keys() == flat_b.keys()
+        for key in flat_a:
+            assert torch.allclose(flat_a[key], flat_b[key], rtol=1e-5, atol=1e-6), key
+
+
+def _tensors(obj, prefix=""):
+    if isinstance(obj, torch.Tensor):
+        return {prefix: obj.float()}
+    out = {}
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else []
+    for k, v in items:
+        out.update(_tensors(v, f"{prefix}/{k}"))
+    return out
+
+
+def test_chain_mode_trains(prepared_demo, tmp_path):
+    opts = tiny()
+    opts.temporal.temporal = "chain"
+    opts.temporal.chain_length = 3
+    [result] = train(new_run(prepared_demo, tmp_path), opts, steps=2, progress=False)
+    assert finite(result["losses"])
+
+
+def test_existing_checkpoints_need_resume_and_damage_is_named(prepared_demo, tmp_path):
+    run = new_run(prepared_demo, tmp_path)
+    train(run, tiny(), steps=2, progress=False)
+    with pytest.raises(InputError, match="--resume"):
+        train(run, tiny(), steps=4, progress=False)
+    latest = stage_checkpoint(run, "global")
+    tensors = latest / ckpt.TENSORS_FILE
+    tensors.write_bytes(tensors.read_bytes()[:-100])  # a truncated write
+    with pytest.raises(InputError) as err:
+        train(run, tiny(), steps=4, resume=True, progress=False)
+    assert str(tensors) in str(err.value)
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+
+
+# --------------------------------------------------------------------------------------------
+# The perceptual loss and its weights
+# --------------------------------------------------------------------------------------------
+
+
+def test_missing_vgg_weights_stop_training_clearly(prepared_demo, tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # as on a machine with no internet
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    run = new_run(prepared_demo, tmp_path)
+    with pytest.raises(WeightsUnavailable, match="--perceptual none") as err:
+        train(run, tiny(perceptual="vgg"), steps=2, progress=False)
+    assert "--vgg-weights" in str(err.value)
+    assert stage_checkpoint(run, "global") is None
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    [result] = train(run, tiny(perceptual="none"), steps=2, progress=False)
+    assert "G_VGG" not in result["losses"]
+
+
+def test_vgg_weights_file_gives_the_perceptual_loss(prepared_demo, tmp_path):
+    torch.manual_seed(0)
+    weights = tmp_path / "vgg19.safetensors"
+    save_file({k: v.contiguous() for k, v in VGG19Features().state_dict().items()}, str(weights))
+    opts = tiny(perceptual="vgg")
+    opts.loss.vgg_weights = str(weights)
+    [result] = train(new_run(prepared_demo, tmp_path), opts, steps=2, progress=False)
+    assert finite(result["losses"]) and result["losses"]["G_VGG"] > 0
+
+
+# --------------------------------------------------------------------------------------------
+# The command line: stop on SIGTERM, resume
+# --------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "training", *args]
+
+
+def test_cli_sigterm_saves_then_resume(prepared_demo, tmp_path):
+    run = new_run(prepared_demo, tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(_cli("train", str(run), "--preset", "tiny", "--perceptual", "none",
+                                 "--stages", "global", "--steps", "100000", "--no-progress",
+                                 "--tensorboard", "false"),
+                            cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    status_path = run / "status.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if status_path.is_file() and json.loads(status_path.read_text()).get("step", 0) >= 5:
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    status = json.loads(status_path.read_text())
+    assert status["state"] == "cancelled"
+    saved = ckpt.load_checkpoint(stage_checkpoint(run, "global"))
+    assert saved["step"] >= 5 and not saved["done"]
+
+    done = subprocess.run(_cli("train", str(run), "--resume", "--steps", str(saved["step"] + 2),
+                               "--no-progress"), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(status_path.read_text())["state"] == "done"
+    assert ckpt.load_checkpoint(stage_checkpoint(run, "global"))["step"] == saved["step"] + 2
+
+
+# --------------------------------------------------------------------------------------------
+# Real footage
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.footage
+def test_tiny_learns_real_footage(footage, tmp_path):
+    video = footage("target_taiji.mp4")
+    opts = tiny()
+    prepared = prepare(video, tmp_path / "run",
+                       PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed()),
+                                      start=100, stop=140), progress=False)
+    assert prepared.n_frames == 40 and prepared.manifest["detector"]
+    torch.manual_seed(opts.runtime.seed)
+    before = generator_error(prepared, fresh_nets(opts, "global").generator, opts.stage_size("global"))
+    [result] = train(tmp_path / "run", opts, steps=40, progress=False)
+    assert finite(result["losses"])
+    after = generator_error(prepared, result["nets"].generator, opts.stage_size("global"))
+    assert after < 0.8 * before, (before, after)
+    assert np.isfinite(after)
