@@ -1,0 +1,183 @@
+"""The JSON-lines protocol between the Blender add-on and the backend worker.
+
+One JSON object per line. Every message carries ``protocol`` (the version below) and
+``type``. The client (Blender) writes to the worker's stdin; the worker answers on its
+stdout, which carries nothing else. Only paths and numbers cross the pipe: frames go
+through files in the job folder.
+
+client -> worker: ``run``, ``cancel``, ``shutdown``
+worker -> client: ``hello`` (first line, once), ``progress``, ``done``, ``error``, ``cancelled``
+
+This module imports only the standard library, so Blender's own Python can import it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+PROTOCOL_VERSION = 1
+
+
+class ProtocolError(ValueError):
+    """A line that is not a valid message of this protocol."""
+
+
+@dataclass
+class Message:
+    type: ClassVar[str] = ""
+
+    def to_line(self) -> str:
+        """The message as one JSON line (with its newline)."""
+        data = {"protocol": PROTOCOL_VERSION, "type": self.type, **asdict(self)}
+        return json.dumps(data, separators=(",", ":")) + "\n"
+
+
+@dataclass
+class Hello(Message):
+    """The worker's handshake: what it runs on."""
+
+    type: ClassVar[str] = "hello"
+    backend_version: str
+    python: str
+    torch: str
+    mediapipe: str
+    device: str  # "cuda", "mps" or "cpu"
+    gpu_name: str | None = None
+    gpu_memory_total_mb: int | None = None
+    gpu_memory_free_mb: int | None = None
+    pid: int = 0
+
+
+@dataclass
+class Adjust:
+    """Per-frame normalization adjustments (one value per frame of the job, or one for all)."""
+
+    scale: list[float] | float = 1.0
+    offset_x: list[float] | float = 0.0  # fractions of the target frame height
+    offset_y: list[float] | float = 0.0
+
+
+@dataclass
+class Run(Message):
+    """A transfer job: make the model's target perform the source's frames [frame_start, frame_stop)."""
+
+    type: ClassVar[str] = "run"
+    job_id: str
+    source: str  # movie file or image-sequence folder
+    model: str  # model bundle folder
+    output_dir: str  # the job folder (resumable: rerunning the same job continues)
+    frame_start: int = 0
+    frame_stop: int | None = None  # exclusive; None = to the end
+    fps: float | None = None  # for an image-sequence folder
+    adjust: Adjust = field(default_factory=Adjust)
+    face: bool = True  # apply the face GAN residual where the bundle has one
+    side_by_side: bool = False
+    method: str = "generator"  # or "nearest" (the paper's nearest-neighbour baseline)
+
+
+@dataclass
+class Progress(Message):
+    type: ClassVar[str] = "progress"
+    job_id: str
+    stage: str  # "poses", "generate", "encode", ...
+    done: int
+    total: int
+
+
+@dataclass
+class Done(Message):
+    type: ClassVar[str] = "done"
+    job_id: str
+    frames_dir: str  # folder of 000001.png ... one per source frame of the job
+    frame_count: int
+    video: str | None = None  # the H.264 MP4 with the source's audio
+    side_by_side: str | None = None
+
+
+@dataclass
+class Error(Message):
+    type: ClassVar[str] = "error"
+    code: str  # machine-readable: "bad_input", "bad_message", "format_version", "internal", ...
+    message: str  # plain words for the user
+    job_id: str | None = None
+
+
+@dataclass
+class Cancel(Message):
+    type: ClassVar[str] = "cancel"
+    job_id: str
+
+
+@dataclass
+class Cancelled(Message):
+    type: ClassVar[str] = "cancelled"
+    job_id: str
+
+
+@dataclass
+class Shutdown(Message):
+    type: ClassVar[str] = "shutdown"
+
+
+MESSAGES: dict[str, type[Message]] = {
+    cls.type: cls for cls in (Hello, Run, Progress, Done, Error, Cancel, Cancelled, Shutdown)
+}
+
+
+def parse_line(line: str) -> Message:
+    """The message in one line; `ProtocolError` saying what is wrong otherwise."""
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("a message must be a JSON object")
+    version = data.pop("protocol", None)
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION}")
+    kind = data.pop("type", None)
+    cls = MESSAGES.get(kind)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {kind!r}")
+    return _build(cls, data)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    names = {f.name: f for f in fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise ProtocolError(f"{cls.__name__.lower()}: unknown fields {sorted(unknown)}")
+    values = dict(data)
+    if cls is Run and isinstance(values.get("adjust"), dict):
+        values["adjust"] = _build(Adjust, values["adjust"])
+    try:
+        message = cls(**values)
+    except TypeError as exc:  # a required field is missing
+        raise ProtocolError(f"{cls.__name__.lower()}: {exc}") from None
+    _check_types(message)
+    return message
+
+
+_SIMPLE = {"str": str, "int": int, "float": (int, float), "bool": bool}
+
+
+def _check_types(message: Any) -> None:
+    """Check each field against its annotation (the small set of types used above)."""
+    for f in fields(message):
+        value = getattr(message, f.name)
+        allowed = [a.strip() for a in str(f.type).split("|")]
+        if value is None and "None" in allowed:
+            continue
+        if isinstance(value, Adjust) and "Adjust" in allowed:
+            continue
+        ok = False
+        for a in allowed:
+            if a in _SIMPLE and isinstance(value, _SIMPLE[a]) and not (a != "bool" and isinstance(value, bool)):
+                ok = True
+            elif a.startswith("list[") and isinstance(value, list) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                ok = True
+        if not ok:
+            raise ProtocolError(f"{type(message).__name__.lower()}.{f.name}: {value!r} is not {f.type}")
