@@ -263,63 +263,77 @@ class Points3D:
     ear_dirs: np.ndarray  # (2, 3) outward directions of the right and left ear
 
 
+# Each side of the body: its prefix in a pose, its sign along x (the performer's left is +x),
+# its BODY_25 names and its hand's index in a track.
+_SIDES = (("r_", -1.0, "R", 1), ("l_", 1.0, "L", 0))
+_FEET = [BODY[n] for n in ("LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel")]
+
+
+def _leg(pose: dict[str, float], prop: Proportions, body: np.ndarray, pelvis_rot: np.ndarray,
+         side: str, sign: float, name: str) -> None:
+    """Hip, knee, ankle and foot of one leg, into ``body``."""
+    hip = body[BODY["MidHip"]] + pelvis_rot @ [sign * prop.hip_half_width, 0, 0]
+    thigh_rot = pelvis_rot @ _rz(sign * _deg(pose, side + "hip_abd")) @ _rx(-_deg(pose, side + "hip_flex"))
+    knee = hip + thigh_rot @ (DOWN * prop.thigh)
+    shin_rot = thigh_rot @ _rx(_deg(pose, side + "knee"))
+    ankle = knee + shin_rot @ (DOWN * prop.shin)
+    # The foot stays nearly level, pointing where the hips point, toes turned out;
+    # it tips down a little when the shin swings back (a lifted heel).
+    shin_dir = shin_rot @ DOWN
+    shin_back = np.arctan2(-shin_dir[2], -shin_dir[1])
+    foot_rot = pelvis_rot @ _ry(sign * _deg(pose, side + "foot_out")) @ _rx(0.6 * max(shin_back, 0.0))
+    points = {
+        "Hip": hip, "Knee": knee, "Ankle": ankle,
+        "BigToe": ankle + foot_rot @ [-sign * 0.025, -0.070, 0.165],
+        "SmallToe": ankle + foot_rot @ [sign * 0.035, -0.072, 0.135],
+        "Heel": ankle + foot_rot @ [0.0, -0.068, -0.055],
+    }
+    for joint, point in points.items():
+        body[BODY[name + joint]] = point
+
+
+def _arm(pose: dict[str, float], prop: Proportions, body: np.ndarray, chest_rot: np.ndarray,
+         side: str, sign: float, name: str) -> np.ndarray:
+    """Shoulder, elbow and wrist of one arm, into ``body``; returns its hand's 21 points."""
+    shoulder = body[BODY["Neck"]] + chest_rot @ [sign * prop.shoulder_half_width, -0.025, -0.01]
+    upper_rot = (chest_rot @ _rz(sign * _deg(pose, side + "shoulder_abd"))
+                 @ _rx(-_deg(pose, side + "shoulder_flex")) @ _ry(sign * _deg(pose, side + "arm_twist")))
+    elbow = shoulder + upper_rot @ (DOWN * prop.upper_arm)
+    fore_rot = upper_rot @ _rx(-_deg(pose, side + "elbow"))
+    wrist = elbow + fore_rot @ (DOWN * prop.forearm)
+    for joint, point in (("Shoulder", shoulder), ("Elbow", elbow), ("Wrist", wrist)):
+        body[BODY[name + joint]] = point
+    hand_rot = fore_rot @ _ry(-sign * _deg(pose, side + "pronation")) @ _rx(-_deg(pose, side + "wrist"))
+    local = hand_template(pose[side + "curl"], pose[side + "spread"]) * [sign, 1, 1]  # mirrored for the right
+    return wrist + local @ hand_rot.T
+
+
 def keypoints_3d(pose: dict[str, float], prop: Proportions = Proportions()) -> Points3D:
     """Forward kinematics: every keypoint of ``pose`` with the lower foot on the floor."""
     body = np.zeros((N_BODY, 3))
     hands = np.zeros((2, N_HAND, 3))
+    # The hips turn a little against the chest, as in a twist.
     pelvis_rot = _ry(_deg(pose, "chest_twist") * -0.3) @ _rz(_deg(pose, "pelvis_tilt"))
-    mid_hip = np.array([0.0, prop.thigh + prop.shin + prop.ankle_height, 0.0])
-    body[BODY["MidHip"]] = mid_hip
-    for side, sign, names in (("r_", -1.0, ("RHip", "RKnee", "RAnkle", "RBigToe", "RSmallToe", "RHeel")),
-                              ("l_", 1.0, ("LHip", "LKnee", "LAnkle", "LBigToe", "LSmallToe", "LHeel"))):
-        hip = mid_hip + pelvis_rot @ [sign * prop.hip_half_width, 0, 0]
-        thigh_rot = pelvis_rot @ _rz(sign * _deg(pose, side + "hip_abd")) @ _rx(-_deg(pose, side + "hip_flex"))
-        knee = hip + thigh_rot @ (DOWN * prop.thigh)
-        shin_rot = thigh_rot @ _rx(_deg(pose, side + "knee"))
-        ankle = knee + shin_rot @ (DOWN * prop.shin)
-        # The foot stays nearly level, pointing where the hips point, toes turned out;
-        # it tips down a little when the shin swings back (a lifted heel).
-        shin_dir = shin_rot @ DOWN
-        shin_back = np.arctan2(-shin_dir[2], -shin_dir[1])
-        foot_rot = pelvis_rot @ _ry(sign * _deg(pose, side + "foot_out")) @ _rx(0.6 * max(shin_back, 0.0))
-        toe_big = ankle + foot_rot @ [-sign * 0.025, -0.070, 0.165]
-        toe_small = ankle + foot_rot @ [sign * 0.035, -0.072, 0.135]
-        heel = ankle + foot_rot @ [0.0, -0.068, -0.055]
-        for name, point in zip(names, (hip, knee, ankle, toe_big, toe_small, heel)):
-            body[BODY[name]] = point
-
-    chest_rot = (_ry(_deg(pose, "chest_twist")) @ _rz(_deg(pose, "chest_side"))
-                 @ _rx(_deg(pose, "chest_lean")))
-    neck = mid_hip + chest_rot @ [0, prop.spine, 0]
-    body[BODY["Neck"]] = neck
-    for side, sign, idx, hand in (("r_", -1.0, (2, 3, 4), 1), ("l_", 1.0, (5, 6, 7), 0)):
-        shoulder = neck + chest_rot @ [sign * prop.shoulder_half_width, -0.025, -0.01]
-        upper_rot = (chest_rot @ _rz(sign * _deg(pose, side + "shoulder_abd"))
-                     @ _rx(-_deg(pose, side + "shoulder_flex")) @ _ry(sign * _deg(pose, side + "arm_twist")))
-        elbow = shoulder + upper_rot @ (DOWN * prop.upper_arm)
-        fore_rot = upper_rot @ _rx(-_deg(pose, side + "elbow"))
-        wrist = elbow + fore_rot @ (DOWN * prop.forearm)
-        body[list(idx)] = shoulder, elbow, wrist
-        hand_rot = (fore_rot @ _ry(-sign * _deg(pose, side + "pronation"))
-                    @ _rx(-_deg(pose, side + "wrist")))
-        local = hand_template(pose[side + "curl"], pose[side + "spread"]) * [sign, 1, 1]
-        hands[hand] = wrist + local @ hand_rot.T
+    body[BODY["MidHip"]] = [0.0, prop.thigh + prop.shin + prop.ankle_height, 0.0]
+    chest_rot = _ry(_deg(pose, "chest_twist")) @ _rz(_deg(pose, "chest_side")) @ _rx(_deg(pose, "chest_lean"))
+    body[BODY["Neck"]] = body[BODY["MidHip"]] + chest_rot @ [0, prop.spine, 0]
+    for side, sign, name, hand in _SIDES:
+        _leg(pose, prop, body, pelvis_rot, side, sign, name)
+        hands[hand] = _arm(pose, prop, body, chest_rot, side, sign, name)
 
     head_rot = (chest_rot @ _ry(_deg(pose, "head_yaw")) @ _rx(_deg(pose, "head_pitch"))
                 @ _rz(_deg(pose, "head_roll")))
-    center = neck + chest_rot @ [0, prop.neck_pivot, 0] + head_rot @ [0, prop.head_center, 0.015]
+    center = body[BODY["Neck"]] + chest_rot @ [0, prop.neck_pivot, 0] + head_rot @ [0, prop.head_center, 0.015]
     face = center + face_template(pose["mouth_open"], pose["brow_raise"], pose["gaze_x"]) @ head_rot.T
-    ears = center + HEAD_EARS @ head_rot.T
     body[BODY["Nose"]] = face[30]
     body[BODY["REye"]], body[BODY["LEye"]] = face[68], face[69]
-    body[BODY["REar"]], body[BODY["LEar"]] = ears
+    body[BODY["REar"]], body[BODY["LEar"]] = center + HEAD_EARS @ head_rot.T
     head_top = center + head_rot @ [0, 0.125, -0.01]
 
     # Scale to the performer's size, then stand on the floor: shift everything so that
     # the lowest foot point touches it.
     k = prop.size
-    drop = k * body[[19, 20, 21, 22, 23, 24], 1].min() - 0.012
-    shift = np.array([0.0, drop, 0.0])
+    shift = np.array([0.0, k * body[_FEET, 1].min() - 0.012, 0.0])
     return Points3D(k * body - shift, k * face - shift, k * hands - shift, k * head_top - shift,
                     np.stack([head_rot @ [-1, 0, 0], head_rot @ [1, 0, 0]]))
 
