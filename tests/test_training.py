@@ -286,3 +286,24 @@ def test_dataset_gives_consecutive_frames(demo_clip, tmp_path):
 def test_prepare_without_preparation_is_clear(tmp_path):
     with pytest.raises(InputError, match="no prepared data"):
         Prepared.open(tmp_path)
+
+
+def test_local_stage_starts_from_the_global_stage():
+    from training.stages import fresh_nets, nets_from_previous
+
+    opts = preset("tiny")
+    torch.manual_seed(1)
+    old = fresh_nets(opts, "global")
+    previous = {"G": old.generator.state_dict(), "D": old.discriminator.state_dict()}
+    nets = nets_from_previous(opts, "local", previous)
+    trunk = nets.generator.global_trunk.state_dict()
+    for key, value in trunk.items():
+        assert torch.equal(value, previous["G"][f"model.{key}"])
+    # D: the global D's scale i judged the resolution the local D's scale i+1 judges
+    assert len(nets.discriminator.scales) == 3
+    for i, scale in enumerate(old.discriminator.scales):
+        for key, value in scale.state_dict().items():
+            assert torch.equal(nets.discriminator.scales[i + 1].state_dict()[key], value)
+    face = nets_from_previous(opts, "face", {"G": nets.generator.state_dict(),
+                                             "D": nets.discriminator.state_dict()})
+    assert face.face_generator is not None and face.face_discriminator is not None

@@ -44,6 +44,15 @@ def tiny(perceptual: str = "none", stages: tuple[str, ...] = ("global",)) -> Tra
     return opts
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks on shared cores: one thread is fastest (more only wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def prepared_demo(tmp_path_factory) -> Path:
     """A run folder holding a prepared 24-frame demo-performer clip at the tiny sizes."""
@@ -156,6 +165,26 @@ def _tensors(obj, prefix=""):
     return out
 
 
+def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
+    run = new_run(prepared_demo, tmp_path)
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        if len(calls) == 2:
+            (run / "STOP").touch()  # what a user or the add-on does to stop a run
+        return False
+
+    with pytest.raises(Cancelled):
+        train(run, tiny(), steps=50, progress=False, should_stop=should_stop)
+    assert stage_checkpoint(run, "global").name == "step_00000003"
+    with pytest.raises(Cancelled):
+        train(run, tiny(), steps=50, resume=True, progress=False, should_stop=lambda: True)
+    assert not (run / "STOP").exists()  # a new train removes the old request
+    assert stage_checkpoint(run, "global").name == "step_00000004"
+    assert json.loads((run / "status.json").read_text())["state"] == "cancelled"
+
+
 def test_chain_mode_trains(prepared_demo, tmp_path):
     opts = tiny()
     opts.temporal.temporal = "chain"
@@ -203,10 +232,11 @@ def test_vgg_weights_file_gives_the_perceptual_loss(prepared_demo, tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "vgg19.safetensors"
     save_file({k: v.contiguous() for k, v in VGG19Features().state_dict().items()}, str(weights))
-    opts = tiny(perceptual="vgg")
+    opts = tiny(perceptual="vgg", stages=("global", "face"))
     opts.loss.vgg_weights = str(weights)
-    [result] = train(new_run(prepared_demo, tmp_path), opts, steps=2, progress=False)
-    assert finite(result["losses"]) and result["losses"]["G_VGG"] > 0
+    results = train(new_run(prepared_demo, tmp_path), opts, steps=2, progress=False)
+    assert all(finite(r["losses"]) and r["losses"]["G_VGG"] > 0 for r in results)
+    assert results[1]["losses"]["G_VGG_face"] > 0  # on 8x8 face crops, enlarged for VGG19
 
 
 # --------------------------------------------------------------------------------------------
@@ -268,3 +298,36 @@ def test_tiny_learns_real_footage(footage, tmp_path):
     after = generator_error(prepared, result["nets"].generator, opts.stage_size("global"))
     assert after < 0.8 * before, (before, after)
     assert np.isfinite(after)
+
+
+# --------------------------------------------------------------------------------------------
+# Mixed precision (the CUDA code paths, exercised with CPU autocast)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_mixed_precision_steps(dtype):
+    from training.distributed import Runtime, _pick_amp
+    from training.stages import generator_param_groups, trainable_parameters, uses_local
+    from training.step import Optimizers, TrainStep
+
+    assert _pick_amp("auto", torch.device("cpu")) is None  # the CPU itself trains in fp32
+    runtime = Runtime(0, 1, 0, torch.device("cpu"), dtype, channels_last=False)
+    opts = tiny(stages=("global", "face"))
+    torch.manual_seed(0)
+    for stage in opts.schedule.stages:
+        nets = fresh_nets(opts, stage)
+        if stage == "face":
+            nets.generator.requires_grad_(False)
+            nets.discriminator.requires_grad_(False)
+        _, d_params = trainable_parameters(nets, stage)
+        scaler = torch.amp.GradScaler("cpu", enabled=runtime.needs_scaler)
+        optimizers = Optimizers(torch.optim.Adam(generator_param_groups(nets, stage)),
+                                torch.optim.Adam(d_params), scaler)
+        step = TrainStep(nets, stage, opts, runtime, optimizers, None, uses_local(opts, stage))
+        w, h = opts.stage_size(stage)
+        labels = [torch.rand(1, 3, h, w) * 2 - 1 for _ in range(2)]
+        images = [torch.rand(1, 3, h, w) * 2 - 1 for _ in range(2)]
+        losses = step(labels, images, [[(16, 0, 24, 8)]] * 2, 0)
+        assert finite({k: float(v) for k, v in losses.items()})
+        assert scaler.is_enabled() == (dtype == torch.float16)

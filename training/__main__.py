@@ -1,0 +1,7 @@
+"""``python -m training``: see training/cli.py."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

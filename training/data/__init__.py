@@ -1,0 +1,1 @@
+"""Training data: preparing a target video, letterboxing, and the frame-sequence dataset."""

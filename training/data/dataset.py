@@ -1,0 +1,140 @@
+"""Training samples from a prepared folder: runs of consecutive frames with their labels.
+
+A sample is ``length`` consecutive frames t0 .. t0+length-1 of one split (2 for the paper's
+pair (t-1, t)): their labels and real frames as float tensors in [-1, 1] (the generator's
+input contract), and each frame's face box at the stage's resolution. Consecutive means
+consecutive in the video: no sample crosses the train / held-out boundary.
+
+``EpochSampler`` gives a shuffled order that depends only on (seed, epoch), split between
+the processes of a distributed run, and able to start in the middle of an epoch: with the
+epoch and position stored in a checkpoint, a resumed run sees exactly the samples the
+interrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from backend.errors import InputError
+
+from .letterbox import resize
+from .prepare import Prepared
+
+
+def read_rgb(path) -> np.ndarray:
+    """An RGB uint8 image from disk (InputError naming the file when unreadable)."""
+    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if bgr is None:
+        raise InputError(path, "missing or unreadable prepared image; run `prepare` again")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 -> 3xHxW float in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
+
+
+def to_image(tensor: torch.Tensor) -> np.ndarray:
+    """3xHxW in [-1, 1] -> HxWx3 uint8 (the inverse of ``to_tensor``)."""
+    array = ((tensor.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round()
+    return array.to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def face_boxes(prepared: Prepared, size: tuple[int, int], multiple: int) -> np.ndarray:
+    """(T, 4) int face boxes (x0, y0, x1, y1) at ``size``, from the nose positions."""
+    from backend.models.networks import face_box
+
+    cw, ch = prepared.canvas
+    sx, sy = size[0] / cw, size[1] / ch
+    return np.array([face_box((x * sx, y * sy), size, multiple=multiple)
+                     for x, y in prepared.face_centers], dtype=np.int64)
+
+
+class FrameSequenceDataset(Dataset):
+    """Runs of ``length`` consecutive frames of the ``split`` ("train" or "eval") at ``size``."""
+
+    def __init__(self, prepared: Prepared, size: tuple[int, int], split: str = "train",
+                 length: int = 2, face_multiple: int = 8) -> None:
+        if split not in ("train", "eval"):
+            raise ValueError(f"split must be train or eval, got {split!r}")
+        self.prepared = prepared
+        self.size = (int(size[0]), int(size[1]))
+        self.length = int(length)
+        self.first, self.stop = prepared.train_range if split == "train" else prepared.eval_range
+        if not prepared.has_labels(self.size):
+            raise InputError(prepared.label_dir(self.size), "labels at this size are missing; "
+                                                            "run `prepare` again")
+        self.boxes = face_boxes(prepared, self.size, face_multiple)
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.first - self.length + 1)
+
+    def frame(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(label, image) of video frame ``index`` as tensors at the dataset's size."""
+        label = read_rgb(self.prepared.label_path(index, self.size))
+        image = resize(read_rgb(self.prepared.frame_path(index)), self.size)
+        return to_tensor(label), to_tensor(image)
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor]:
+        if not 0 <= item < len(self):
+            raise IndexError(item)
+        t0 = self.first + item
+        labels, images = zip(*(self.frame(t) for t in range(t0, t0 + self.length)))
+        return {
+            "labels": torch.stack(labels),  # L x 3 x H x W
+            "images": torch.stack(images),
+            "face_boxes": torch.from_numpy(self.boxes[t0:t0 + self.length].copy()),  # L x 4
+            "index": torch.tensor(t0),
+        }
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled sample indices that depend only on (seed, epoch), for rank ``rank`` of
+    ``world`` processes, starting ``start`` samples into this rank's share of the epoch.
+
+    Like ``DistributedSampler`` the permutation is padded (by repeating its start) so every
+    rank gets the same number of samples."""
+
+    def __init__(self, n: int, seed: int = 0, rank: int = 0, world: int = 1,
+                 shuffle: bool = True) -> None:
+        if n <= 0:
+            raise ValueError("the dataset is empty")
+        self.n, self.seed, self.rank, self.world, self.shuffle = n, seed, rank, world, shuffle
+        self.epoch = 0
+        self.start = 0
+
+    @property
+    def per_rank(self) -> int:
+        return math.ceil(self.n / self.world)
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = int(epoch), int(start)
+
+    def order(self) -> list[int]:
+        """This rank's indices for the whole epoch."""
+        if self.shuffle:
+            gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            perm = torch.randperm(self.n, generator=gen).tolist()
+        else:
+            perm = list(range(self.n))
+        total = self.per_rank * self.world
+        perm += (perm * math.ceil(total / self.n))[: total - self.n]
+        return perm[self.rank:total:self.world]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order()[self.start:])
+
+    def __len__(self) -> int:
+        return self.per_rank - self.start
+
+
+def collate(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack samples along a new batch dimension: labels/images N x L x 3 x H x W."""
+    return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}

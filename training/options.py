@@ -1,0 +1,381 @@
+"""Every training option, as dataclasses whose defaults are the paper's / official code's.
+
+The official code is Everybody Dance Now's fork of pix2pixHD (``train_fullts.py``):
+
+* global stage at 512x256: ``--netG global --ngf 64``, 2 discriminator scales;
+* local stage at 1024x512: ``--netG local --ngf 32`` (a global trunk of 64 filters and a local
+  branch of 32) initialised from the global stage, 3 discriminator scales;
+* face stage: G frozen, a face generator (ngf 64, 3 downsamplings, 5 blocks) predicting a
+  residual on the 128x128 box around the nose, a one-scale face discriminator.
+* LSGAN, feature matching x10, VGG x10; Adam lr 2e-4, betas (0.5, 0.999); pix2pixHD keeps the
+  learning rate constant for ``niter`` epochs then decays it linearly to zero over
+  ``niter_decay`` epochs (both 100 by default: half and half). We do the same per step.
+* The paper's schedule: about 5 epochs global, 30 local, 5 face.
+
+``PRESETS`` holds the named configurations; ``preset(name)`` returns a fresh copy and
+``add_option_arguments``/``apply_overrides`` expose every field on the command line
+(``--ngf 32``, ``--lambda-vgg 5``, ``--temporal chain`` ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, get_args, get_origin, get_type_hints
+
+STAGES = ("global", "local", "face")
+TEMPORAL_MODES = ("paper", "chain", "noisy")
+PERCEPTUAL = ("vgg", "none")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+
+
+@dataclass
+class ModelOptions:
+    """Network widths and depths (pix2pixHD / EDN defaults)."""
+
+    ngf: int = 64  # width of the global generator (the local branch gets ngf // 2)
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_blocks_local: int = 3
+    ndf: int = 64
+    n_layers_D: int = 3
+    num_D_global: int = 2  # pix2pixHD's default --num_D, used for the global stage
+    num_D_local: int = 3  # EDN's local stage passes --num_D 3
+    face_ngf: int = 64
+    face_n_downsampling: int = 3
+    face_n_blocks: int = 5
+    face_ndf: int = 64
+    face_n_layers_D: int = 3
+    norm: str = "instance"
+
+
+@dataclass
+class LossOptions:
+    """Loss weights; ``perceptual='none'`` trains without the VGG19 loss."""
+
+    lambda_feat: float = 10.0
+    lambda_vgg: float = 10.0
+    perceptual: str = "vgg"
+    vgg_weights: str | None = None  # a .pth/.safetensors VGG19; None: cache or download
+    # The official code halves the VGG term in the global stage (mean of the two frames) and
+    # sums it in the local stage ("need 2x VGG for artifacts when training local").
+    halve_vgg_in_global: bool = True
+    face_vgg_weight: float = 0.5  # per frame, on the face crop (official code)
+    # VGG19 on images scaled by this (1, 1/2, 1/4 ...): the perceptual loss dominates the cost
+    # of a CPU step, and at 1/2 it costs a quarter. 1 in the paper.
+    vgg_scale: float = 1.0
+
+
+@dataclass
+class OptimOptions:
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    # Fraction of a stage's steps at constant learning rate before the linear decay to zero
+    # (pix2pixHD: niter = niter_decay = 100 epochs, i.e. one half).
+    constant_fraction: float = 0.5
+
+
+@dataclass
+class TemporalOptions:
+    """How the previous-frame input is made during training.
+
+    * ``paper``: G(x_{t-1}, 0) then G(x_t, G(x_{t-1})), not detached; D sees the pair.
+    * ``chain``: ``chain_length`` consecutive frames, each conditioned on the previous output
+      (the first on zeros); D sees every consecutive pair. Closer to inference, where G runs
+      on its own output for the whole video.
+    * ``noisy``: as ``paper``, but the second frame is conditioned on the *real* previous
+      frame plus Gaussian noise of ``noise_std`` (on [-1, 1] images): G learns to follow a
+      previous frame that is imperfect without relying on its own first pass.
+    """
+
+    temporal: str = "paper"
+    chain_length: int = 3
+    noise_std: float = 0.1
+
+
+@dataclass
+class ScheduleOptions:
+    """Which stages the run trains and for how long (the paper's schedule by default)."""
+
+    stages: tuple[str, ...] = ("global", "local", "face")
+    epochs_global: float = 5.0
+    epochs_local: float = 30.0
+    epochs_face: float = 5.0
+    # pix2pixHD's --niter_fix_global: epochs of the local stage that train only the local
+    # branch before the whole generator (0 in EDN's commands).
+    fix_global_epochs: float = 0.0
+
+
+@dataclass
+class RuntimeOptions:
+    """Engineering: batching, checkpoints, logging, precision; none of it changes the method."""
+
+    batch_size: int = 1  # per process; the paper trains with batch 1
+    num_workers: int = 2
+    seed: int = 0
+    checkpoint_every: int = 1000  # steps
+    keep_checkpoints: int = 2  # per stage, the newest ones
+    log_every: int = 20  # steps between TensorBoard scalars / status.json updates
+    image_every: int = 500  # steps between TensorBoard image grids
+    eval_frames: int = 8  # held-out frames generated at each checkpoint (error + preview)
+    amp: str = "auto"  # auto: bf16 where the GPU supports it, else fp16 + GradScaler; CPU fp32
+    channels_last: bool = True  # CUDA only
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # CPU threads for torch (0: torch's default, one per core)
+    tensorboard: bool = True
+    progress: bool = True
+
+
+@dataclass
+class TrainOptions:
+    """A complete training configuration. ``size`` is the final resolution (width, height)."""
+
+    preset: str = "paper-local"
+    size: tuple[int, int] = (1024, 512)
+    model: ModelOptions = field(default_factory=ModelOptions)
+    loss: LossOptions = field(default_factory=LossOptions)
+    optim: OptimOptions = field(default_factory=OptimOptions)
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)
+    schedule: ScheduleOptions = field(default_factory=ScheduleOptions)
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+
+    def __post_init__(self) -> None:
+        self.size = (int(self.size[0]), int(self.size[1]))
+        self.schedule.stages = tuple(self.schedule.stages)
+
+    # -- derived values ------------------------------------------------------------------
+
+    def stage_size(self, stage: str) -> tuple[int, int]:
+        """Resolution of ``stage``: the global stage runs at half size when a local stage
+        follows (512x256 then 1024x512, as the paper); otherwise everything runs at ``size``."""
+        if stage == "global" and "local" in self.schedule.stages:
+            return (self.size[0] // 2, self.size[1] // 2)
+        return self.size
+
+    def stage_epochs(self, stage: str) -> float:
+        return float(getattr(self.schedule, f"epochs_{stage}"))
+
+    def sizes_needed(self) -> list[tuple[int, int]]:
+        """Every resolution the run's stages train at (labels are rendered for each)."""
+        return sorted({self.stage_size(s) for s in self.schedule.stages})
+
+    def validate(self) -> None:
+        """Raise ValueError for a configuration that cannot train."""
+        stages = self.schedule.stages
+        if not stages or any(s not in STAGES for s in stages):
+            raise ValueError(f"stages must be a non-empty subset of {STAGES}, got {stages}")
+        if list(stages) != [s for s in STAGES if s in stages]:
+            raise ValueError(f"stages must be in the order {STAGES}, got {stages}")
+        if stages[0] != "global":
+            raise ValueError("a run starts with the global stage")
+        if self.temporal.temporal not in TEMPORAL_MODES:
+            raise ValueError(f"temporal must be one of {TEMPORAL_MODES}")
+        if self.temporal.chain_length < 2:
+            raise ValueError("chain_length must be at least 2")
+        if self.loss.perceptual not in PERCEPTUAL:
+            raise ValueError(f"perceptual must be one of {PERCEPTUAL}")
+        if self.runtime.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}")
+        if self.runtime.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        if self.loss.vgg_scale <= 0 or self.loss.vgg_scale > 1 or \
+                not math.log2(1 / self.loss.vgg_scale).is_integer():
+            raise ValueError("vgg_scale must be 1, 1/2, 1/4, ...")
+        if not 0.0 <= self.optim.constant_fraction <= 1.0:
+            raise ValueError("constant_fraction must be in [0, 1]")
+        for stage in stages:
+            w, h = self.stage_size(stage)
+            multiple = 2 ** (self.model.n_downsample_global + (stage != "global"
+                                                                and "local" in stages))
+            if w % multiple or h % multiple:
+                raise ValueError(f"stage {stage} runs at {w}x{h}, which must be a multiple of "
+                                 f"{multiple} for this generator")
+
+    def sequence_length(self) -> int:
+        """Consecutive frames per training sample."""
+        return self.temporal.chain_length if self.temporal.temporal == "chain" else 2
+
+    # -- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["size"] = list(self.size)
+        data["schedule"]["stages"] = list(self.schedule.stages)
+        return data
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "TrainOptions":
+        """Inverse of ``to_dict``; unknown keys are an error (they mean another version)."""
+        opts = TrainOptions()
+        for key, value in data.items():
+            if key in _SECTIONS:
+                section = getattr(opts, key)
+                for name, item in value.items():
+                    if not hasattr(section, name):
+                        raise ValueError(f"unknown option {key}.{name}")
+                    setattr(section, name, tuple(item) if isinstance(item, list) else item)
+            elif key in ("preset", "size"):
+                setattr(opts, key, value)
+            else:
+                raise ValueError(f"unknown option {key}")
+        opts.__post_init__()
+        return opts
+
+
+_SECTIONS = ("model", "loss", "optim", "temporal", "schedule", "runtime")
+
+
+# --------------------------------------------------------------------------------------------
+# Presets
+# --------------------------------------------------------------------------------------------
+
+
+def _paper_local() -> TrainOptions:
+    """The paper: global at 512x256, local at 1024x512, face GAN; 5 / 30 / 5 epochs."""
+    return TrainOptions(preset="paper-local", size=(1024, 512))
+
+
+def _paper_global() -> TrainOptions:
+    """The paper's networks at 512x256 only: the global generator, then the face GAN
+    (its box scaled to 64x64)."""
+    opts = TrainOptions(preset="paper-global", size=(512, 256))
+    opts.schedule.stages = ("global", "face")
+    return opts
+
+
+def _cpu_small() -> TrainOptions:
+    """256x128, narrower and shallower networks: a usable model in minutes on a laptop CPU."""
+    opts = TrainOptions(preset="cpu-small", size=(256, 128))
+    opts.model = ModelOptions(ngf=16, n_downsample_global=3, n_blocks_global=4, ndf=16,
+                              n_layers_D=3, face_ngf=16, face_n_downsampling=2,
+                              face_n_blocks=2, face_ndf=16, face_n_layers_D=2)
+    opts.loss.vgg_scale = 0.5
+    opts.schedule = ScheduleOptions(stages=("global", "face"), epochs_global=4.0,
+                                    epochs_face=1.0)
+    opts.runtime.checkpoint_every = 200
+    opts.runtime.image_every = 200
+    opts.runtime.num_workers = 1
+    return opts
+
+
+def _tiny() -> TrainOptions:
+    """For tests: 64x32 (the global stage at 32x16), ngf 8, 2 residual blocks, all stages."""
+    opts = TrainOptions(preset="tiny", size=(64, 32))
+    opts.model = ModelOptions(ngf=8, n_downsample_global=2, n_blocks_global=2, n_blocks_local=1,
+                              ndf=8, n_layers_D=2, face_ngf=8, face_n_downsampling=1,
+                              face_n_blocks=1, face_ndf=8, face_n_layers_D=2)
+    opts.schedule = ScheduleOptions(stages=("global", "local", "face"), epochs_global=2.0,
+                                    epochs_local=1.0, epochs_face=1.0)
+    opts.runtime.num_workers = 0
+    opts.runtime.threads = 1  # tiny convolutions: more threads only add synchronisation
+    opts.runtime.checkpoint_every = 50
+    opts.runtime.image_every = 50
+    opts.runtime.log_every = 5
+    return opts
+
+
+PRESETS = {
+    "paper-local": _paper_local,
+    "paper-global": _paper_global,
+    "cpu-small": _cpu_small,
+    "tiny": _tiny,
+}
+
+
+def preset(name: str) -> TrainOptions:
+    """A fresh copy of the named preset."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]()
+
+
+# --------------------------------------------------------------------------------------------
+# Command line: every field of every section as --flag (names are unique across sections)
+# --------------------------------------------------------------------------------------------
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _field_type(section_cls: type, name: str) -> Any:
+    hint = get_type_hints(section_cls)[name]
+    args = [a for a in get_args(hint) if a is not type(None)]
+    if get_origin(hint) is tuple:
+        return "tuple"
+    if args and get_origin(hint) is not None:  # X | None
+        return args[0]
+    return hint
+
+
+def _option_fields() -> list[tuple[str, type, str]]:
+    """(section, section class, field name) for every overridable option."""
+    out = []
+    for section in _SECTIONS:
+        cls = type(getattr(TrainOptions(), section))
+        for f in fields(cls):
+            out.append((section, cls, f.name))
+    return out
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1024x512' -> (1024, 512)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return (w, h)
+
+
+CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "amp": AMP_MODES,
+           "norm": ("instance", "batch")}
+
+
+def add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--size`` and one flag per option field (default None = keep the preset's)."""
+    group = parser.add_argument_group("training options (defaults: the preset's)")
+    group.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                       help="final training resolution")
+    for section, cls, name in _option_fields():
+        kind = _field_type(cls, name)
+        default = getattr(getattr(TrainOptions(), section), name)
+        if kind == "tuple":
+            group.add_argument(_flag(name), nargs="+", default=None, choices=STAGES,
+                               help=f"{section}: (paper: {' '.join(default)})")
+            continue
+        convert = _bool if kind is bool else kind
+        group.add_argument(_flag(name), type=convert, default=None, choices=CHOICES.get(name),
+                           metavar=None if name in CHOICES else kind.__name__.upper(),
+                           help=f"{section} (paper: {default})")
+
+
+def apply_overrides(opts: TrainOptions, args: argparse.Namespace) -> TrainOptions:
+    """A copy of ``opts`` with every option given on the command line applied."""
+    opts = copy.deepcopy(opts)
+    if getattr(args, "size", None) is not None:
+        opts.size = tuple(args.size)
+    for section, _cls, name in _option_fields():
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(getattr(opts, section), name, tuple(value) if isinstance(value, list)
+                    else value)
+    opts.__post_init__()
+    return opts
+
+
+def describe(opts: TrainOptions) -> str:
+    """A short human summary (for logs)."""
+    stages = " -> ".join(f"{s} {opts.stage_size(s)[0]}x{opts.stage_size(s)[1]} "
+                         f"({opts.stage_epochs(s):g} ep)" for s in opts.schedule.stages)
+    return f"preset {opts.preset}: {stages}; temporal {opts.temporal.temporal}"

@@ -1,0 +1,527 @@
+"""``python -m training train``: the stages, their schedules, checkpoints and resuming.
+
+A run folder holds::
+
+    prepared/                   what ``prepare`` wrote
+    train_options.json          the options of the run (written by the first ``train``)
+    checkpoints/<stage>/step_XXXXXXXX/   see training/checkpoint.py; latest.json names the newest
+    samples/<stage>_step_XXXXXXXX.png    label | real | generated on held-out frames
+    tensorboard/                scalars and image grids
+    status.json                 for the Blender add-on (training/logging.py)
+    STOP                        create it to stop after the current step (with a checkpoint)
+
+Each stage trains for its epochs (or ``steps``) with Adam (lr 2e-4, betas 0.5/0.999), the
+learning rate constant for the first half and decaying linearly to zero over the second half
+(pix2pixHD's niter / niter_decay, applied per step here rather than per epoch). The stage's
+step count fixes the schedule; a resumed run with another ``--steps`` recomputes it.
+
+Exact resume: a checkpoint stores the networks, both optimizers, the GradScaler, the step
+(from which the epoch, the position in the epoch and the learning rate follow), the data
+order's seed, and every random generator's state; the sampler's order depends only on
+(seed, epoch), and no step draws from a global random generator. On the CPU, N steps, a stop
+and a resume, then N more steps give the same weights as 2N steps in one go. (On CUDA,
+cudnn.benchmark may pick different kernels after a restart: equal up to float rounding.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+from backend.errors import BackendError, Cancelled, InputError
+
+from . import checkpoint as ckpt
+from .data.dataset import EpochSampler, FrameSequenceDataset, collate
+from .data.prepare import Prepared, render_labels
+from .distributed import Runtime, any_rank, barrier, mean_over_ranks, setup
+from .evaluate import heldout_report
+from .logging import Board, ProgressBar, StatusFile, image_grid, save_png
+from .options import TrainOptions, describe
+from .stages import (StageNets, face_multiple, fresh_nets, freeze, generator_param_groups,
+                     nets_from_previous, previous_stage, trainable_parameters, uses_local)
+from .step import Optimizers, TrainStep
+
+OPTIONS_FILE = "train_options.json"
+
+
+# --------------------------------------------------------------------------------------------
+# The run folder
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    root: Path
+
+    def checkpoints(self, stage: str) -> Path:
+        return self.root / "checkpoints" / stage
+
+    @property
+    def status(self) -> Path:
+        return self.root / "status.json"
+
+    @property
+    def options(self) -> Path:
+        return self.root / OPTIONS_FILE
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def stop_file(self) -> Path:
+        return self.root / "STOP"
+
+
+def load_run_options(run_dir: str | Path) -> TrainOptions | None:
+    """The options a run was started with, or None for a run not trained yet."""
+    path = RunFolder(Path(run_dir)).options
+    if not path.is_file():
+        return None
+    try:
+        return TrainOptions.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(path, f"unreadable training options ({exc})") from exc
+
+
+def stage_checkpoint(run_dir: str | Path, stage: str) -> Path | None:
+    """The newest checkpoint of ``stage`` in ``run_dir``, or None."""
+    return ckpt.latest_checkpoint(RunFolder(Path(run_dir)).checkpoints(stage))
+
+
+# --------------------------------------------------------------------------------------------
+# Learning rate
+# --------------------------------------------------------------------------------------------
+
+
+def lr_factor(step: int, total: int, constant_fraction: float) -> float:
+    """pix2pixHD's schedule: 1 for the first ``constant_fraction`` of the steps, then a
+    linear decay that reaches 0 at ``total``."""
+    constant = round(total * constant_fraction)
+    if step < constant or total <= constant:
+        return 1.0
+    return max(0.0, (total - step) / (total - constant))
+
+
+def set_learning_rates(optimizers: Optimizers, opts: TrainOptions, step: int, total: int,
+                       fixed_trunk_steps: int) -> float:
+    lr = opts.optim.lr * lr_factor(step, total, opts.optim.constant_fraction)
+    for group in optimizers.generator.param_groups:
+        held = group.get("name") == "global_trunk" and step < fixed_trunk_steps
+        group["lr"] = 0.0 if held else lr
+    for group in optimizers.discriminator.param_groups:
+        group["lr"] = lr
+    return lr
+
+
+# --------------------------------------------------------------------------------------------
+# Stop requests (SIGINT / SIGTERM)
+# --------------------------------------------------------------------------------------------
+
+
+class StopRequest:
+    """Why the loop should stop after the current step (it then saves a checkpoint and stops):
+    the first SIGINT/SIGTERM (a second one interrupts at once), a file named ``STOP`` in the
+    run folder (works on every OS, where Windows has no catchable SIGTERM), or ``callback()``
+    returning True (a caller running training in-process, such as the worker)."""
+
+    def __init__(self, stop_file: Path | None = None,
+                 callback: Callable[[], bool] | None = None) -> None:
+        self.requested = False
+        self.stop_file = stop_file
+        self.callback = callback
+        self._previous: dict[int, Any] = {}
+
+    def asked(self) -> bool:
+        if not self.requested and self.stop_file is not None and self.stop_file.exists():
+            self.requested = True
+        if not self.requested and self.callback is not None and self.callback():
+            self.requested = True
+        return self.requested
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name}: saving a checkpoint, then stopping "
+              f"(send it again to stop at once)", file=sys.stderr)
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+# --------------------------------------------------------------------------------------------
+# One stage
+# --------------------------------------------------------------------------------------------
+
+
+class StageRun:
+    """Trains one stage from its start or its latest checkpoint."""
+
+    def __init__(self, run: RunFolder, opts: TrainOptions, stage: str, runtime: Runtime,
+                 prepared: Prepared, vgg: torch.nn.Module | None, board: Board,
+                 status: StatusFile, stop: StopRequest, progress: bool) -> None:
+        self.run, self.opts, self.stage, self.rt = run, opts, stage, runtime
+        self.prepared, self.vgg, self.board, self.status = prepared, vgg, board, status
+        self.stop, self.progress = stop, progress
+        self.size = opts.stage_size(stage)
+        multiple = face_multiple(opts)
+        length = opts.sequence_length()
+        self.train_data = FrameSequenceDataset(prepared, self.size, "train", length, multiple)
+        if len(self.train_data) == 0:
+            raise InputError(prepared.folder, f"too few training frames for samples of {length} "
+                                              f"consecutive frames")
+        eval_split = "eval" if prepared.eval_range[1] > prepared.eval_range[0] else "train"
+        self.eval_data = FrameSequenceDataset(prepared, self.size, eval_split, 1, multiple)
+        self.sampler = EpochSampler(len(self.train_data), opts.runtime.seed, runtime.rank,
+                                    runtime.world)
+        self.steps_per_epoch = math.ceil(self.sampler.per_rank / opts.runtime.batch_size)
+        self.last_checkpoint: Path | None = None
+
+    # -- schedule ------------------------------------------------------------------------------
+
+    def total_steps(self, steps: int | None, epochs: float | None) -> int:
+        if steps is not None:
+            return int(steps)
+        epochs = self.opts.stage_epochs(self.stage) if epochs is None else epochs
+        return max(1, math.ceil(epochs * self.steps_per_epoch))
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _build(self, resume_from: Path | None) -> tuple[StageNets, Optimizers, int, dict]:
+        """Networks and optimizers, fresh (from the previous stage) or from a checkpoint."""
+        opts, stage = self.opts, self.stage
+        saved = ckpt.load_checkpoint(resume_from) if resume_from is not None else None
+        if saved is not None:
+            self._check_compatible(saved, resume_from)
+        torch.manual_seed(opts.runtime.seed + ("global", "local", "face").index(stage))
+        prev = previous_stage(opts, stage)
+        if saved is not None or prev is None:
+            nets = fresh_nets(opts, stage)
+        else:
+            prev_path = stage_checkpoint(self.run.root, prev)
+            prev_state = self._finished_previous(prev, prev_path)
+            nets = nets_from_previous(opts, stage, prev_state["nets"])
+        if saved is not None:
+            for name, net in nets.named().items():
+                net.load_state_dict(saved["nets"][name])
+        for net in nets.named().values():
+            self.rt.prepare_module(net)
+        if stage == "face":
+            freeze(nets.generator)
+            freeze(nets.discriminator)
+        g_params = generator_param_groups(nets, stage)
+        _, d_params = trainable_parameters(nets, stage)
+        betas = (opts.optim.beta1, opts.optim.beta2)
+        optimizers = Optimizers(
+            torch.optim.Adam(g_params, lr=opts.optim.lr, betas=betas),
+            torch.optim.Adam(d_params, lr=opts.optim.lr, betas=betas),
+            torch.amp.GradScaler(self.rt.device.type, enabled=self.rt.needs_scaler))
+        step, extra = 0, {}
+        if saved is not None:
+            optimizers.generator.load_state_dict(saved["optim"]["G"])
+            optimizers.discriminator.load_state_dict(saved["optim"]["D"])
+            if saved.get("scaler"):
+                optimizers.scaler.load_state_dict(saved["scaler"])
+            step = int(saved["step"])
+            extra = saved
+        return nets, optimizers, step, extra
+
+    def _finished_previous(self, prev: str, path: Path | None) -> dict:
+        if path is None:
+            raise InputError(self.run.checkpoints(prev), f"stage {prev} has not been trained; "
+                                                         f"it comes before {self.stage}")
+        state = ckpt.load_checkpoint(path)
+        if not state.get("done"):
+            raise InputError(path, f"stage {prev} is not finished (step {state['step']} of "
+                                   f"{state['total_steps']}); train it first with "
+                                   f"--stage {prev} --resume")
+        return state
+
+    def _check_compatible(self, saved: dict, path: Path) -> None:
+        if saved.get("stage") != self.stage:
+            raise InputError(path, f"is a checkpoint of stage {saved.get('stage')}, not {self.stage}")
+        if saved.get("prepared") != self.prepared.fingerprint:
+            raise InputError(path, "was trained on other prepared data (the run folder was "
+                                   "prepared again); start a new run")
+        old = TrainOptions.from_dict(saved["options"])
+        if old.model != self.opts.model or old.size != self.opts.size:
+            raise InputError(path, f"was trained with other network options ({old.preset}); "
+                                   f"resume with the same preset and network options")
+        changed = (saved.get("world"), saved.get("batch_size")) != (self.rt.world,
+                                                                    self.opts.runtime.batch_size)
+        if changed and self.rt.is_main:
+            print(f"note: {path} was written by {saved.get('world')} process(es) with batch "
+                  f"{saved.get('batch_size')}; continuing with {self.rt.world} and batch "
+                  f"{self.opts.runtime.batch_size} (the data order changes)", file=sys.stderr)
+
+    def _save(self, nets: StageNets, optimizers: Optimizers, step: int, total: int,
+              done: bool) -> Path | None:
+        if not self.rt.is_main:
+            return None
+        state = {
+            "stage": self.stage, "step": step, "total_steps": total, "done": done,
+            "steps_per_epoch": self.steps_per_epoch, "world": self.rt.world,
+            "batch_size": self.opts.runtime.batch_size, "prepared": self.prepared.fingerprint,
+            "options": self.opts.to_dict(), "size": list(self.size),
+            # what the step implies, spelled out for readers of the checkpoint
+            "data_order": {"seed": self.opts.runtime.seed,
+                           "epoch": step // self.steps_per_epoch,
+                           "position": (step % self.steps_per_epoch) * self.opts.runtime.batch_size},
+            "lr_schedule": {"kind": "constant-then-linear-to-zero", "lr": self.opts.optim.lr,
+                            "constant_fraction": self.opts.optim.constant_fraction,
+                            "total_steps": total},
+            "nets": {name: net.state_dict() for name, net in nets.named().items()},
+            "optim": {"G": optimizers.generator.state_dict(),
+                      "D": optimizers.discriminator.state_dict()},
+            "scaler": optimizers.scaler.state_dict() if optimizers.scaler.is_enabled() else None,
+            "rng": ckpt.capture_rng(),
+        }
+        path = ckpt.save_checkpoint(self.run.checkpoints(self.stage), step, state,
+                                    keep=self.opts.runtime.keep_checkpoints)
+        self.last_checkpoint = path
+        return path
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def train(self, steps: int | None = None, epochs: float | None = None,
+              stop_at: int | None = None) -> dict:
+        """Train the stage from its latest checkpoint (or its start) to its end, or until
+        stopped (a signal, or ``stop_at`` steps reached: a checkpoint, then ``Cancelled``).
+        Returns a summary with the networks."""
+        opts, rt = self.opts, self.rt
+        latest = stage_checkpoint(self.run.root, self.stage)
+        nets, optimizers, step, saved = self._build(latest)
+        total = self.total_steps(steps, epochs)
+        if saved and steps is None and epochs is None:
+            total = int(saved["total_steps"])  # keep the schedule the stage started with
+        if step >= total:
+            self.last_checkpoint = latest
+            return {"stage": self.stage, "step": step, "total_steps": total, "skipped": True,
+                    "nets": nets}
+        if saved:
+            ckpt.restore_rng(saved["rng"])
+        trainer = TrainStep(nets, self.stage, opts, rt, optimizers, self.vgg,
+                            uses_local(opts, self.stage))
+        fixed_trunk = round(opts.schedule.fix_global_epochs * self.steps_per_epoch) \
+            if self.stage == "local" else 0
+        loader = DataLoader(self.train_data, batch_size=opts.runtime.batch_size,
+                            sampler=self.sampler, num_workers=opts.runtime.num_workers,
+                            collate_fn=collate, pin_memory=rt.device.type == "cuda",
+                            generator=torch.Generator())  # keeps the global RNG untouched
+        bar = ProgressBar(self.stage, step, total, self.progress and rt.is_main)
+        self.status.update(state="running", stage=self.stage, step=step, total_steps=total,
+                           message=describe(opts))
+        losses: dict[str, float] = {}
+        timer = _StepTimer()
+        try:
+            while step < total:
+                epoch, position = divmod(step, self.steps_per_epoch)
+                self.sampler.set_epoch(epoch, position * opts.runtime.batch_size)
+                for batch in loader:
+                    lr = set_learning_rates(optimizers, opts, step, total, fixed_trunk)
+                    labels = [rt.to_device(x) for x in batch["labels"].unbind(1)]
+                    images = [rt.to_device(x) for x in batch["images"].unbind(1)]
+                    boxes = [[tuple(int(v) for v in b) for b in frame_boxes]
+                             for frame_boxes in batch["face_boxes"].unbind(1)]
+                    raw = trainer(labels, images, boxes, step)
+                    step += 1
+                    timer.tick()
+                    if step % opts.runtime.log_every == 0 or step == total:
+                        losses = mean_over_ranks({k: float(v) for k, v in raw.items()}, rt)
+                        self._log(step, total, epoch, losses, lr, timer)
+                    if step % opts.runtime.image_every == 0 and rt.is_main:
+                        self._log_batch_images(labels, images, trainer, boxes, step)
+                    bar.advance(losses)
+                    stopping = any_rank(self.stop.asked() or step == stop_at, rt)
+                    if stopping or step % opts.runtime.checkpoint_every == 0 or step >= total:
+                        self._checkpoint(nets, optimizers, trainer, step, total)
+                    if stopping:
+                        self.status.update(state="cancelled", message=f"stopped at step {step}; "
+                                           "train again with --resume to continue")
+                        raise Cancelled(f"training stopped at step {step} of stage "
+                                        f"{self.stage}; checkpoint {self.last_checkpoint}")
+                    if step >= total:
+                        break
+        finally:
+            bar.close()
+        return {"stage": self.stage, "step": step, "total_steps": total, "losses": losses,
+                "seconds_per_step": timer.seconds_per_step, "checkpoint": self.last_checkpoint,
+                "nets": nets}
+
+    def _checkpoint(self, nets: StageNets, optimizers: Optimizers, trainer: TrainStep,
+                    step: int, total: int) -> None:
+        path = self._save(nets, optimizers, step, total, done=step >= total)
+        if not self.rt.is_main:
+            barrier(self.rt)
+            return
+        error, rows = heldout_report(trainer.generation, self.eval_data, self.rt,
+                                     self.opts.runtime.eval_frames)
+        grid = image_grid(rows)
+        save_png(self.run.samples / f"{self.stage}_step_{step:08d}.png", grid)
+        self.board.image(f"{self.stage}/heldout", grid, step)
+        self.board.scalars(f"{self.stage}/eval", {"L1": error}, step)
+        self.board.flush()
+        rel = path.relative_to(self.run.root) if path else None
+        self.status.update(last_checkpoint=str(rel), eval_l1=error)
+        barrier(self.rt)
+
+    def _log(self, step: int, total: int, epoch: int, losses: dict[str, float], lr: float,
+             timer: "_StepTimer") -> None:
+        if not self.rt.is_main:
+            return
+        self.board.scalars(f"{self.stage}/loss", losses, step)
+        self.board.scalars(f"{self.stage}/train", {"lr": lr}, step)
+        sps = timer.seconds_per_step
+        self.status.update(stage=self.stage, step=step, total_steps=total,
+                           epoch=round(step / self.steps_per_epoch, 3),
+                           losses={k: round(v, 5) for k, v in losses.items()},
+                           seconds_per_step=sps, eta_s=None if sps is None else sps * (total - step))
+
+    def _log_batch_images(self, labels, images, trainer: TrainStep, boxes, step: int) -> None:
+        from .data.dataset import to_image
+
+        with torch.no_grad(), self.rt.autocast():
+            fakes = trainer.generation([x[:1] for x in labels], [b[:1] for b in boxes])
+        rows = [[to_image(x[0]), to_image(y[0]), to_image(f[0])]
+                for x, y, f in zip(labels, images, fakes)]
+        self.board.image(f"{self.stage}/train", image_grid(rows), step)
+
+
+class _StepTimer:
+    """Seconds per step, smoothed (the first steps are slower: allocation, cuDNN tuning)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.seconds_per_step: float | None = None
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        dt, self.last = now - self.last, now
+        self.seconds_per_step = dt if self.seconds_per_step is None else \
+            0.9 * self.seconds_per_step + 0.1 * dt
+
+
+# --------------------------------------------------------------------------------------------
+# The whole run
+# --------------------------------------------------------------------------------------------
+
+
+def _perceptual(opts: TrainOptions, runtime: Runtime) -> torch.nn.Module | None:
+    """The VGG loss, or None with ``--perceptual none``; WeightsUnavailable stops training."""
+    if opts.loss.perceptual == "none":
+        return None
+    from training.models.losses import VGGLoss
+    from training.models.vgg import load_vgg19
+
+    vgg = VGGLoss(load_vgg19(opts.loss.vgg_weights))
+    return runtime.prepare_module(vgg)
+
+
+def _check_prepared(prepared: Prepared, opts: TrainOptions) -> None:
+    cw, ch = prepared.canvas
+    w, h = opts.size
+    if w * ch != h * cw:
+        raise InputError(prepared.folder, f"was prepared at {cw}x{ch}, which does not have the "
+                                          f"aspect ratio of the training size {w}x{h}; prepare "
+                                          f"again with --preset {opts.preset}")
+    if w > cw:
+        print(f"note: frames were prepared at {cw}x{ch}, smaller than the training size "
+              f"{w}x{h}; they are enlarged on load", file=sys.stderr)
+
+
+def train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None = None,
+          resume: bool = False, steps: int | None = None, epochs: float | None = None,
+          progress: bool = True, stop_at: int | None = None,
+          should_stop: Callable[[], bool] | None = None) -> list[dict]:
+    """Train ``stages`` (default: every stage of the run, in order) of the run in ``run_dir``.
+
+    ``steps`` / ``epochs`` override each stage's length. Stages already finished are skipped
+    when resuming. Raises ``Cancelled`` after saving a checkpoint when stopped by SIGINT /
+    SIGTERM, a ``STOP`` file in the run folder, ``should_stop()`` returning True, or when a
+    stage reaches step ``stop_at``; the status file says what happened.
+    Returns one summary per stage (step, losses, seconds per step, checkpoint, networks)."""
+    opts.validate()
+    threads = torch.get_num_threads()
+    try:
+        return _train(run_dir, opts, stages, resume, steps, epochs, progress, stop_at,
+                      should_stop)
+    finally:
+        torch.set_num_threads(threads)  # setup() may have changed it for this run
+
+
+def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, resume: bool,
+           steps: int | None, epochs: float | None, progress: bool,
+           stop_at: int | None, should_stop: Callable[[], bool] | None) -> list[dict]:
+    run = RunFolder(Path(run_dir))
+    runtime = setup(opts.runtime.device, opts.runtime.amp, opts.runtime.channels_last,
+                    opts.runtime.threads)
+    status = StatusFile(run.status, enabled=runtime.is_main)
+    stages = list(stages or opts.schedule.stages)
+    for stage in stages:
+        if stage not in opts.schedule.stages:
+            raise ValueError(f"stage {stage} is not part of this run's stages "
+                             f"{opts.schedule.stages}")
+    status.update(state="running", stages=stages, message=describe(opts))
+    board = Board(run.tensorboard, enabled=opts.runtime.tensorboard and runtime.is_main)
+    results = []
+    try:
+        prepared = Prepared.open(run.root)
+        _check_prepared(prepared, opts)
+        if runtime.is_main:
+            from backend.paths import atomic_write_json
+
+            atomic_write_json(run.options, opts.to_dict())
+            for size in opts.sizes_needed():
+                render_labels(prepared, size, progress=progress)
+        barrier(runtime)
+        if not resume:
+            for stage in stages:
+                if stage_checkpoint(run.root, stage) is not None:
+                    raise InputError(run.checkpoints(stage),
+                                     "already has checkpoints; pass --resume to continue, or "
+                                     "delete this folder to train the stage again")
+        vgg = _perceptual(opts, runtime)
+        if runtime.is_main:
+            run.stop_file.unlink(missing_ok=True)  # a stale request from an earlier run
+        barrier(runtime)
+        with StopRequest(run.stop_file, should_stop) as stop:
+            for stage in stages:
+                stage_run = StageRun(run, opts, stage, runtime, prepared, vgg, board, status,
+                                     stop, progress)
+                results.append(stage_run.train(steps, epochs, stop_at))
+        status.update(state="done", message="training finished", eta_s=0)
+    except Cancelled:
+        raise
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            status.update(state="cancelled", message="interrupted")
+        else:
+            status.update(state="failed", message=str(exc) if isinstance(exc, BackendError)
+                          else f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        board.close()
+    return results
