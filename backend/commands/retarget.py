@@ -1,0 +1,101 @@
+"""``python -m backend retarget --model BUNDLE --source VIDEO -o OUT_DIR``: the whole transfer."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ..errors import Cancelled, InputError
+from ..normalize import Adjustments
+from ..transfer import TransferJob, run_transfer
+from ..transfer.device import DEVICES, PRECISIONS
+from ..video import probe
+from .common import add_pose_arguments, add_progress_argument, add_range_arguments, pose_options_from_args
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "retarget", help="make the model's target perform the source's dance",
+        description="Source video -> poses -> normalized onto the target -> labels -> generator "
+                    "(each frame conditioned on the previous one) -> face residual. Writes "
+                    "OUT_DIR/frames/000001.png..., OUT_DIR/result.mp4 (with the source's audio) "
+                    "and, on request, OUT_DIR/side_by_side.mp4 (source | label | result). Frames "
+                    "have the target video's shape at the model's training resolution (the "
+                    "letterbox bars of the training canvas cut away). The output folder is a "
+                    "resumable job: run the same command again after an interruption (or Ctrl-C) "
+                    "to continue where it stopped.")
+    p.add_argument("--model", type=Path, default=None,
+                   help="model bundle folder (from `python -m training export`)")
+    p.add_argument("--source", type=Path, required=True,
+                   help="the dancer's video (movie file or image-sequence folder)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="job folder to write")
+    p.add_argument("--adjust", type=Path, default=None,
+                   help='JSON with per-frame (or constant) "scale", "offset_x", "offset_y" '
+                        "(offsets in fractions of the target frame height), one value per frame "
+                        "of the range")
+    p.add_argument("--no-face", action="store_true", help="skip the face GAN's residual")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="also write side_by_side.mp4: source | label | result")
+    p.add_argument("--method", choices=("generator", "nearest"), default="generator",
+                   help="generator (default), or the paper's nearest-neighbour baseline, which "
+                        "shows the target's training frame with the closest pose (needs --run)")
+    p.add_argument("--run", dest="run_dir", type=Path, default=None, metavar="RUN_DIR",
+                   help="prepared training run folder (`python -m training prepare`): the "
+                        "target's frames and poses for --method nearest")
+    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default auto: "
+                                                    "CUDA, then Apple MPS, then CPU)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto (default): bf16/fp16 on a GPU, fp32 on the CPU")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard another job found in the output folder instead of refusing")
+    add_range_arguments(p)
+    add_pose_arguments(p)
+    add_progress_argument(p)
+    p.set_defaults(run=run)
+
+
+def job_from_args(args: argparse.Namespace) -> TransferJob:
+    if args.method == "generator" and args.model is None:
+        raise InputError(args.output, "--model BUNDLE is needed (or --method nearest --run RUN_DIR)")
+    if args.method == "nearest" and args.run_dir is None:
+        raise InputError(args.output, "--method nearest needs --run RUN_DIR (a prepared training run)")
+    adjustments = None
+    if args.adjust is not None:
+        info = probe(args.source, args.fps)
+        stop = info.frame_count if args.stop is None else min(args.stop, info.frame_count)
+        adjustments = Adjustments.from_json(args.adjust, max(0, stop - args.start))
+    return TransferJob(
+        source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,
+        frame_stop=args.stop, fps=args.fps, adjustments=adjustments, face=not args.no_face,
+        side_by_side=args.side_by_side, method=args.method, device=args.device,
+        precision=args.precision, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
+        overwrite=args.overwrite)
+
+
+def run(args: argparse.Namespace) -> int:
+    job = job_from_args(args)
+    cancel = threading.Event()
+
+    def on_interrupt(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        print("\ncancelling after the current frame (Ctrl-C again to stop at once)", file=sys.stderr)
+        cancel.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = run_transfer(job, cancel=cancel, progress=not args.quiet)
+    except Cancelled as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    for message in result.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    extra = f", {result.side_by_side}" if result.side_by_side else ""
+    print(f"{args.output}: {result.frame_count} frames in {result.frames_dir}, {result.video}{extra}",
+          file=sys.stderr)
+    return 0

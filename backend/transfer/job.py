@@ -1,0 +1,249 @@
+"""A transfer job: its parameters, and the job folder that makes it resumable.
+
+The job folder (``output_dir``)::
+
+    job.json           the job's parameters, and the identity of what makes its frames
+    status.json        state, stage, progress, device (written atomically; see `JobStatus`)
+    log.txt            what happened, one line per event, appended
+    frames/000001.png  one frame per source frame of the range (written atomically, in order)
+    result.mp4         the frames as H.264 at the source's frame rate, with its audio
+    side_by_side.mp4   source | label | result (on request)
+    poses.npz          the source's poses (detected, gap-filled, smoothed)
+    normalized_poses.npz  the same moved into the target's frame (what the labels show)
+
+Resuming: frames are written one by one under their final name only when complete, so the
+frames on disk are always 1..k without a gap. Running the same job again continues at frame
+k + 1 (the previous-frame input restored from frame k) and writes the videos again from all
+frames. "The same job" means the same *identity*: the source's content, the model's
+content, the frame range, the adjustments, the face and method choices and the pose
+settings. Device and precision are not part of it (a job may move to another machine).
+A folder holding another job is refused unless ``overwrite`` is set, which discards it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..normalize import Adjustments
+from ..paths import atomic_write_json
+from ..pose.cache import file_identity
+from ..pose.pipeline import PoseOptions
+from ..video import PngSequenceWriter
+
+JOB_KIND = "everybody-dance-transfer-job"
+JOB_FORMAT_VERSION = 1
+METHODS = ("generator", "nearest")
+
+JOB_FILE = "job.json"
+STATUS_FILE = "status.json"
+LOG_FILE = "log.txt"
+FRAMES_DIR = "frames"
+VIDEO_FILE = "result.mp4"
+SIDE_BY_SIDE_FILE = "side_by_side.mp4"
+POSES_FILE = "poses.npz"
+NORMALIZED_FILE = "normalized_poses.npz"
+_OWNED = (JOB_FILE, STATUS_FILE, LOG_FILE, FRAMES_DIR, VIDEO_FILE, SIDE_BY_SIDE_FILE, POSES_FILE,
+          NORMALIZED_FILE)
+
+
+@dataclass
+class TransferJob:
+    """Make the model's target perform frames [frame_start, frame_stop) of ``source``.
+
+    ``adjustments``: per-frame (or constant) user corrections, one value per frame of the
+    range. ``method`` "nearest" is the paper's nearest-neighbour baseline: it needs
+    ``nearest_run`` (a prepared training run folder); ``model`` is then optional and, when
+    given, sets the output resolution and the target statistics.
+    """
+
+    source: Path
+    model: Path | None
+    output_dir: Path
+    frame_start: int = 0
+    frame_stop: int | None = None
+    fps: float | None = None  # frame rate of an image-sequence folder (movies use their own)
+    adjustments: Adjustments | None = None
+    face: bool = True
+    side_by_side: bool = False
+    method: str = "generator"
+    device: str = "auto"
+    precision: str = "auto"
+    nearest_run: Path | None = None
+    pose_options: PoseOptions = field(default_factory=PoseOptions)
+    overwrite: bool = False  # discard another job found in output_dir instead of refusing
+
+    def __post_init__(self) -> None:
+        self.source = Path(self.source)
+        self.output_dir = Path(self.output_dir)
+        self.model = None if self.model is None else Path(self.model)
+        self.nearest_run = None if self.nearest_run is None else Path(self.nearest_run)
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method == "generator" and self.model is None:
+            raise ValueError("the generator method needs a model bundle")
+        if self.method == "nearest" and self.nearest_run is None:
+            raise ValueError("the nearest-neighbour baseline needs nearest_run (a prepared "
+                             "training run folder)")
+        if self.frame_start < 0 or (self.frame_stop is not None and self.frame_stop < 0):
+            raise ValueError(f"frame range must be >= 0, got {self.frame_start}, {self.frame_stop}")
+
+    def parameters(self) -> dict[str, Any]:
+        """Every parameter as plain JSON values (for job.json and the log)."""
+        return {
+            "source": str(self.source), "model": None if self.model is None else str(self.model),
+            "output_dir": str(self.output_dir), "frame_start": self.frame_start,
+            "frame_stop": self.frame_stop, "fps": self.fps,
+            "adjustments": None if self.adjustments is None else self.adjustments.to_dict(),
+            "face": self.face, "side_by_side": self.side_by_side, "method": self.method,
+            "device": self.device, "precision": self.precision,
+            "nearest_run": None if self.nearest_run is None else str(self.nearest_run),
+            "pose_options": self.pose_options.to_dict(),
+        }
+
+
+@dataclass
+class TransferResult:
+    frames_dir: Path
+    frame_count: int
+    video: Path | None
+    side_by_side: Path | None
+    warnings: list[str] = field(default_factory=list)  # e.g. the source never shows its ankles
+
+
+def bundle_identity(folder: str | Path) -> str:
+    """A content hash of a model bundle: its manifest and (sampled) weight files."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and (path.name == "manifest.json" or path.suffix == ".safetensors"):
+            digest.update(f"{path.name}={file_identity(path)};".encode())
+    return digest.hexdigest()
+
+
+class JobFolder:
+    """The files of one job folder (see the module docstring)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.frames_dir = self.root / FRAMES_DIR
+        self.job_file = self.root / JOB_FILE
+        self.status_file = self.root / STATUS_FILE
+        self.log_file = self.root / LOG_FILE
+        self.video = self.root / VIDEO_FILE
+        self.side_by_side = self.root / SIDE_BY_SIDE_FILE
+        self.poses = self.root / POSES_FILE
+        self.normalized = self.root / NORMALIZED_FILE
+
+    @staticmethod
+    def claim(root: str | Path, parameters: dict[str, Any], identity: dict[str, Any],
+              overwrite: bool = False) -> tuple["JobFolder", bool]:
+        """The job folder for a job with ``identity``, and whether it continues an earlier run.
+
+        A new or empty folder starts the job; a folder of the same job continues it; a folder
+        of another job is refused (InputError), or emptied first with ``overwrite``; anything
+        else is refused, to never write into a folder of the user's own files.
+        """
+        folder = JobFolder(root)
+        existing = folder.read_job()
+        if folder.root.exists() and not folder.root.is_dir():
+            raise InputError(folder.root, "is a file; give a folder for the transfer's output")
+        if existing is None and folder.root.is_dir() and any(folder.root.iterdir()):
+            raise InputError(folder.root, "is not empty and holds no transfer job (no job.json); "
+                                          "give a new or empty folder")
+        resumed = existing is not None and existing.get("identity") == identity
+        if existing is not None and not resumed:
+            if not overwrite:
+                raise InputError(folder.root, "holds a transfer job with other parameters ("
+                                 f"{_differences(existing.get('identity'), identity)}); "
+                                 "use another output folder, or --overwrite to discard it")
+            folder.discard()
+        folder.frames_dir.mkdir(parents=True, exist_ok=True)
+        if not resumed:
+            atomic_write_json(folder.job_file, {
+                "kind": JOB_KIND, "format_version": JOB_FORMAT_VERSION, "identity": identity,
+                "parameters": parameters, "created": _now()})
+        folder.remove_partial_files()
+        return folder, resumed
+
+    def read_job(self) -> dict[str, Any] | None:
+        """job.json, or None when there is none; unreadable or foreign counts as another job."""
+        if not self.job_file.is_file():
+            return None
+        try:
+            data = json.loads(self.job_file.read_text())
+        except (OSError, ValueError):
+            return {"identity": "its job.json is unreadable"}
+        if not isinstance(data, dict) or data.get("kind") != JOB_KIND \
+                or data.get("format_version") != JOB_FORMAT_VERSION:
+            return {"identity": "its job.json is of another version"}
+        return data
+
+    def discard(self) -> None:
+        """Delete this folder's job files (only those; anything else in it stays)."""
+        for name in _OWNED:
+            path = self.root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    def remove_partial_files(self) -> None:
+        """Temporary files a killed run left behind (hidden, named ``.NAME.*``)."""
+        for folder in (self.root, self.frames_dir):
+            for path in folder.glob(".*"):
+                if path.is_file() and (path.suffix in (".tmp", ".part")):
+                    path.unlink(missing_ok=True)
+
+    def frame_writer(self) -> PngSequenceWriter:
+        return PngSequenceWriter(self.frames_dir)
+
+    def frames_done(self) -> int:
+        """How many frames are complete, from the first on without a gap."""
+        return self.frame_writer().count_existing()
+
+    def frame_path(self, index: int) -> Path:
+        """The PNG of frame ``index`` of the range (0-based)."""
+        return self.frame_writer().path_for(index + 1)
+
+    def remove_frames_from(self, index: int) -> None:
+        """Delete frames ``index`` and later (0-based): stray files past a gap, never expected."""
+        writer = self.frame_writer()
+        for path in self.frames_dir.glob("*.png"):
+            if path.stem.isdigit() and int(path.stem) >= index + writer.start_number:
+                path.unlink()
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.status_file.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def write_status(self, status: dict[str, Any]) -> None:
+        atomic_write_json(self.status_file, {**status, "updated": _now()})
+
+    def log(self, message: str) -> None:
+        with open(self.log_file, "a", encoding="utf-8") as f:
+            f.write(f"{_now()} {message}\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _differences(old: Any, new: dict[str, Any]) -> str:
+    """What differs, in words: "range, adjustments differ" or why the old job is unreadable."""
+    if not isinstance(old, dict):
+        return str(old)
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return f"{', '.join(keys)} differ"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")

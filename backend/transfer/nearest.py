@@ -1,0 +1,164 @@
+"""The paper's nearest-neighbour baseline: show the target's training frame with the closest pose.
+
+For each normalized source pose, the training frame of the target whose body pose is nearest
+(`pose_distances`) is shown, cut to the target's frame like the generator's results. It needs
+the target's training frames and poses: a training run folder prepared by
+``python -m training prepare`` (its ``prepared/`` layout is read here directly, since the
+backend never imports the training package): ``manifest.json``, ``source_track.npz`` (the
+target's poses in video pixels), ``normalization.json`` and ``frames/NNNNNN.jpg`` (the target's
+frames letterboxed into the canvas). Only the training part of its time split is searched.
+
+Pose distance between a source pose s and a target pose t, over the 25 body keypoints, both
+in the target's video pixels (so position counts, not only the shape: the paper's baseline
+retrieves a frame to show in place):
+
+    d(s, t) = sum_j w_j e_j / sum_j w_j,   w_j = c_s,j * c_t,j,  e_j = |s_j - t_j|^2 / H^2
+
+where a joint missing in t but present in s counts with w_j = c_s,j and e_j = MISSING_PENALTY^2
+(a quarter of the frame height away), so a target frame cannot win by lacking the joints that
+differ. Joints missing in s do not count. The whole search is one vectorised numpy pass over
+all training poses per block of source frames.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..pose.track import PoseTrack
+from ..video.images import read_image
+from .canvas import CanvasLayout
+
+PREPARED_DIR = "prepared"
+PREPARED_KIND = "everybody-dance-prepared-target"
+PREPARED_FORMAT = 1
+MISSING_PENALTY = 0.25  # frame heights
+_BLOCK_ELEMENTS = 4_000_000  # source frames x target frames x joints per numpy block
+
+
+@dataclass(frozen=True)
+class TargetFrames:
+    """The target's training frames and poses from a prepared run folder."""
+
+    folder: Path
+    manifest: dict
+    track: PoseTrack  # the target's poses in its video pixels, prepared frame i = entry i
+    train_range: tuple[int, int]
+
+    @staticmethod
+    def open(run_dir: str | Path) -> "TargetFrames":
+        folder = Path(run_dir) / PREPARED_DIR
+        path = folder / "manifest.json"
+        if not path.is_file():
+            raise InputError(run_dir, "has no prepared target (prepared/manifest.json); run "
+                                      "`python -m training prepare TARGET_VIDEO -o RUN_DIR` first")
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"unreadable prepared-target manifest ({exc})") from exc
+        if manifest.get("kind") != PREPARED_KIND or manifest.get("format_version") != PREPARED_FORMAT:
+            raise InputError(path, f"not a prepared target of format {PREPARED_FORMAT}; prepare "
+                                   f"the target video again with this version")
+        if not manifest.get("complete"):
+            raise InputError(path, "the target's preparation did not finish; run `prepare` again")
+        track = PoseTrack.load(folder / "source_track.npz")
+        train = tuple(int(v) for v in manifest["split"]["train"])
+        if len(track) != int(manifest["n_frames"]) or not 0 <= train[0] < train[1] <= len(track):
+            raise InputError(path, "the prepared target's pose track and frame count disagree")
+        return TargetFrames(folder, manifest, track, train)  # type: ignore[arg-type]
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        return (int(self.manifest["canvas"][0]), int(self.manifest["canvas"][1]))
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.manifest.get("fingerprint", ""))
+
+    def normalization(self) -> dict:
+        path = self.folder / "normalization.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(path, f"unreadable normalization statistics ({exc})") from exc
+
+    def label_style(self) -> dict:
+        return dict(self.manifest["label_style"])
+
+    def train_bodies(self) -> np.ndarray:
+        """(N, 25, 3) body poses of the training frames."""
+        a, b = self.train_range
+        return self.track.body[a:b]
+
+    def frame(self, train_index: int) -> np.ndarray:
+        """Training frame ``train_index`` (counted from the split's start) as canvas RGB uint8."""
+        index = self.train_range[0] + train_index
+        path = self.folder / "frames" / f"{index:06d}.{self.manifest['frame_format']}"
+        if not path.is_file():
+            raise InputError(path, "prepared target frame missing; run `prepare` again")
+        return read_image(path)
+
+
+def pose_distances(source: np.ndarray, targets: np.ndarray, frame_height: float) -> np.ndarray:
+    """(S, N) distances (see the module docstring) of (S, J, 3) source to (N, J, 3) target poses.
+
+    A source pose with no joint at all is at distance inf from everything.
+    """
+    s = np.asarray(source, np.float32)[:, None]  # S, 1, J, 3
+    t = np.asarray(targets, np.float32)[None]  # 1, N, J, 3
+    cs, ct = np.clip(s[..., 2], 0, None), np.clip(t[..., 2], 0, None)
+    both = cs * ct
+    missing = cs * (ct <= 0)
+    error = ((s[..., :2] - t[..., :2]) ** 2).sum(-1) / np.float32(frame_height) ** 2
+    numerator = (both * error).sum(-1) + missing.sum(-1) * np.float32(MISSING_PENALTY ** 2)
+    denominator = both.sum(-1) + missing.sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / denominator, np.inf)
+
+
+def nearest_frames(source: np.ndarray, targets: np.ndarray, frame_height: float) -> np.ndarray:
+    """(S,) index of the nearest target pose for every source pose, in blocks of source frames.
+
+    A source frame with no body joint keeps the choice of the frame before it (of the first
+    frame with a pose, at the start; target frame 0 if no frame has any).
+    """
+    n_src, n_tgt, n_joints = len(source), len(targets), targets.shape[1]
+    block = max(1, _BLOCK_ELEMENTS // max(1, n_tgt * n_joints))
+    choice = np.zeros(n_src, np.int64)
+    for start in range(0, n_src, block):
+        d = pose_distances(source[start:start + block], targets, frame_height)
+        picked = d.argmin(axis=1)
+        picked[~np.isfinite(d.min(axis=1))] = -1
+        choice[start:start + block] = picked
+    valid = np.flatnonzero(choice >= 0)
+    if len(valid) == 0:
+        return np.zeros(n_src, np.int64)
+    last = np.maximum.accumulate(np.where(choice >= 0, np.arange(n_src), -1))
+    last[last < 0] = valid[0]
+    return choice[last]
+
+
+class NearestRenderer:
+    """Frame ``i`` of the job: the target training frame nearest to normalized pose ``i``."""
+
+    def __init__(self, targets: TargetFrames, normalized: PoseTrack, layout: CanvasLayout) -> None:
+        if tuple(normalized.size) != tuple(targets.track.size):
+            raise InputError(targets.folder, f"the prepared target's video is "
+                             f"{targets.track.size[0]}x{targets.track.size[1]} but the poses were "
+                             f"normalized onto a {normalized.size[0]}x{normalized.size[1]} target: "
+                             f"the model and the run are of different targets")
+        self.targets = targets
+        self.layout = layout
+        self.choice = nearest_frames(normalized.body, targets.train_bodies(), normalized.size[1])
+
+    def __call__(self, i: int) -> np.ndarray:
+        canvas = self.targets.frame(int(self.choice[i]))
+        size = tuple(self.layout.canvas_size)
+        if (canvas.shape[1], canvas.shape[0]) != size:
+            canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(self.layout.crop(canvas))

@@ -1,0 +1,303 @@
+"""Transfer's parts on their own: device choice, the canvas, face boxes, the generator loop's
+resume property, the nearest-neighbour search, the helper threads and the job folder."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from backend.errors import BackendError, InputError
+from backend.labels import LabelStyle, render_label
+from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig, Bundle,
+                            build_face_generator, build_generator)
+from backend.pose.track import PoseTrack
+from backend.transfer.canvas import CanvasLayout, box_of, face_centers
+from backend.transfer.device import Runtime, resolve_device, resolve_precision
+from backend.transfer.generate import FrameGenerator, feather_mask
+from backend.transfer.job import JobFolder
+from backend.transfer.nearest import MISSING_PENALTY, nearest_frames, pose_distances
+from backend.transfer.streams import BackgroundSink, Prefetch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks on shared cores: one thread is fastest (more only wait on each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- device and precision ---------------------------------------------------------------------
+
+
+def test_auto_device_and_precision_follow_the_hardware():
+    device = resolve_device("auto")
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if device.type == "mps" else "cpu")
+    assert device.type == expected
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert Runtime.resolve("cpu", "auto") == Runtime(torch.device("cpu"), "fp32")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_missing_cuda_is_a_clear_error():
+    with pytest.raises(BackendError, match="no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_unknown_device_and_precision_are_refused():
+    with pytest.raises(BackendError, match="unknown device"):
+        resolve_device("tpu")
+    with pytest.raises(BackendError, match="unknown precision"):
+        resolve_precision("int8", torch.device("cpu"))
+
+
+# -- the canvas -------------------------------------------------------------------------------
+
+
+def test_layout_of_a_wide_target_in_a_2_to_1_canvas_matches_training_letterbox():
+    layout = CanvasLayout((1280, 720), (512, 256))
+    assert layout.content == (455, 256) and layout.paste == (28, 0)
+    from training.data.letterbox import Letterbox  # the training side must agree
+
+    box = Letterbox.fit_into((1280, 720), (512, 256))
+    assert (box.content, box.paste) == (layout.content, layout.paste)
+    canvas = np.random.default_rng(0).integers(0, 256, (256, 512, 3), dtype=np.uint8)
+    content = layout.crop(canvas)
+    assert content.shape == (256, 455, 3)
+    padded = layout.pad(np.ascontiguousarray(content))
+    assert np.array_equal(layout.crop(padded), content)
+    assert padded[:, :28].max() == 0 and padded[:, 28 + 455:].max() == 0  # black bars
+
+
+def test_layout_of_a_target_with_the_canvas_aspect_is_the_whole_canvas():
+    layout = CanvasLayout((1024, 512), (128, 64))
+    image = np.zeros((64, 128, 3), np.uint8)
+    assert layout.is_full and layout.crop(image).shape == image.shape
+    assert layout.pad(image) is image
+
+
+def _track(bodies: np.ndarray, size=(640, 360)) -> PoseTrack:
+    t = len(bodies)
+    track = PoseTrack.empty(t, 30.0, size)
+    track.body[:] = bodies
+    track.detected[:] = True
+    return track
+
+
+def test_face_centres_use_the_nose_else_fall_back_and_fill_from_the_nearest_frame():
+    bodies = np.zeros((4, 25, 3), np.float32)
+    bodies[0, 0] = (100, 50, 0.9)  # nose
+    bodies[1, 1] = (200, 120, 0.9)  # neck only, with a mid hip 90 px below
+    bodies[1, 8] = (200, 210, 0.9)
+    centers = face_centers(_track(bodies))  # frames 2, 3: nothing, nearest is frame 1
+    assert np.allclose(centers[0], (100, 50))
+    assert np.allclose(centers[1], (200, 90))
+    assert np.allclose(centers[2:], (200, 90))
+
+
+def test_face_boxes_follow_the_nose_inside_the_canvas():
+    layout = CanvasLayout((640, 360), (128, 64))
+    boxes = layout.face_boxes(np.array([[320.0, 100.0], [0.0, 0.0]]), multiple=4)
+    side = 16  # 128 at 512 px high, scaled to 64 px
+    assert all(b[2] - b[0] == side and b[3] - b[1] == side for b in boxes)
+    x, y = layout.mapping.apply(np.array([320.0, 100.0]))
+    assert abs((boxes[0][0] + boxes[0][2]) / 2 - x) <= 1 and abs((boxes[0][1] + boxes[0][3]) / 2 - y) <= 1
+    assert tuple(boxes[1][:2]) == (0, 0)  # clamped into the canvas
+
+
+def test_feather_is_zero_at_the_border_and_one_inside():
+    mask = feather_mask(16, 4.0)
+    assert mask.shape == (16, 16)
+    assert mask[0].max() < 0.2 and mask[:, -1].max() < 0.2
+    assert torch.all(mask[4:12, 4:12] == 1.0)
+    assert torch.equal(feather_mask(8, 0), torch.ones(8, 8))
+
+
+# -- the generator loop -----------------------------------------------------------------------
+
+
+def _tiny_bundle(resolution=(64, 32)) -> Bundle:
+    torch.manual_seed(0)
+    config = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2)
+    face = FaceGeneratorConfig(ngf=8, n_downsampling=2, n_blocks=1)
+    manifest = BundleManifest(name="t", generator=config, resolution=resolution,
+                              label_style=LabelStyle().to_dict(), normalization={},
+                              face_generator=face)
+    return Bundle(None, manifest, build_generator(config).eval(),  # type: ignore[arg-type]
+                  build_face_generator(face).eval())
+
+
+def _labels(n: int, size=(64, 32)) -> list[np.ndarray]:
+    from backend.demo import dance_motion
+
+    track = dance_motion(n, size=(640, 360))
+    return [render_label(track.frame(i), track.size, size) for i in range(n)]
+
+
+def test_resuming_from_a_written_frame_gives_the_frames_of_an_uninterrupted_run():
+    bundle = _tiny_bundle()
+    layout = CanvasLayout((640, 360), (64, 32))
+    labels = _labels(6)
+    box = (8, 4, 24, 20)
+    run = FrameGenerator(bundle, Runtime.resolve("cpu"), layout)
+    run.reset()
+    frames = [run(label, box) for label in labels]
+    assert frames[0].shape == (32, 57, 3)  # the target's 16:9 part of the 2:1 canvas
+    assert not np.array_equal(frames[0], frames[1])
+    resumed = FrameGenerator(bundle, Runtime.resolve("cpu"), layout)
+    resumed.reset(frames[2])
+    assert all(np.array_equal(resumed(labels[i], box), frames[i]) for i in range(3, 6))
+    # ... and the previous frame matters: conditioning on zeros gives another frame 3
+    fresh = FrameGenerator(bundle, Runtime.resolve("cpu"), layout)
+    fresh.reset()
+    assert not np.array_equal(fresh(labels[3], box), frames[3])
+
+
+def test_face_residual_changes_only_the_face_box():
+    bundle = _tiny_bundle()
+    layout = CanvasLayout((1280, 640), (64, 32))  # full canvas: box coordinates are frame ones
+    label = _labels(1)[0]
+    with_face = FrameGenerator(bundle, Runtime.resolve("cpu"), layout, face=True)
+    without = FrameGenerator(bundle, Runtime.resolve("cpu"), layout, face=False)
+    assert with_face.uses_face and not without.uses_face
+    with_face.reset(), without.reset()
+    a, b = with_face(label, (16, 8, 32, 24)), without(label, (16, 8, 32, 24))
+    changed = np.argwhere(np.any(a != b, axis=-1))
+    assert len(changed) > 0
+    assert changed[:, 0].min() >= 8 and changed[:, 0].max() < 24
+    assert changed[:, 1].min() >= 16 and changed[:, 1].max() < 32
+
+
+def test_half_precision_runs_on_the_cpu():
+    bundle = _tiny_bundle()
+    run = FrameGenerator(bundle, Runtime.resolve("cpu", "bf16"), CanvasLayout((128, 64), (64, 32)))
+    run.reset()
+    frame = run(_labels(1)[0], (0, 0, 16, 16))
+    assert frame.shape == (32, 64, 3) and frame.dtype == np.uint8
+    assert next(bundle.generator.parameters()).dtype == torch.float32  # the bundle is unchanged
+
+
+# -- nearest neighbour ------------------------------------------------------------------------
+
+
+def test_nearest_finds_the_same_pose_and_weighs_by_confidence():
+    rng = np.random.default_rng(1)
+    targets = np.concatenate([rng.uniform(0, 360, (50, 25, 2)), np.ones((50, 25, 1))], -1)
+    source = targets[[7, 31, 7]].copy()
+    source[1, :, :2] += rng.normal(0, 2, (25, 2))  # a little noise: still frame 31
+    source[2, :10, :2] += 500  # far off, but only where the source is not sure at all
+    source[2, :10, 2] = 0
+    assert nearest_frames(source, targets, 360).tolist() == [7, 31, 7]
+    d = pose_distances(source[:1], targets, 360)
+    assert d.shape == (1, 50) and d[0, 7] == 0
+
+
+def test_nearest_penalizes_joints_the_target_lacks_and_holds_over_empty_frames():
+    pose = np.concatenate([np.full((25, 2), 100.0), np.ones((25, 1))], -1)
+    lacking = pose.copy()
+    lacking[:5, 2] = 0  # same place, but five joints missing
+    shifted = pose.copy()
+    shifted[:, :2] += 9.0  # every joint present, slightly off
+    targets = np.stack([lacking, shifted])
+    d = pose_distances(pose[None], targets, 360)[0]
+    assert np.isclose(d[0], 5 / 25 * MISSING_PENALTY ** 2)
+    assert d[1] < d[0]
+    empty = np.zeros_like(pose)
+    assert nearest_frames(np.stack([empty, pose, empty]), targets, 360).tolist() == [1, 1, 1]
+
+
+# -- helper threads ---------------------------------------------------------------------------
+
+
+def test_prefetch_yields_in_order_and_raises_the_producers_error():
+    assert list(Prefetch(iter(range(20)), depth=2)) == list(range(20))
+
+    def failing():
+        yield 1
+        raise InputError("clip.mp4", "is damaged")
+
+    items = Prefetch(failing())
+    assert next(items) == 1
+    with pytest.raises(InputError, match="damaged"):
+        next(items)
+    endless = Prefetch(iter(int, 1), depth=2)  # never ends: close must still return
+    next(endless)
+    endless.close()
+
+
+def test_background_sink_keeps_order_and_reports_errors():
+    seen: list[int] = []
+    sink = BackgroundSink(lambda x: (time.sleep(0.001), seen.append(x)), depth=2)
+    for i in range(10):
+        sink.put(i)
+    sink.close()
+    assert seen == list(range(10))
+
+    def fail(x):
+        raise OSError("disk full")
+
+    sink = BackgroundSink(fail)
+    sink.put(1)
+    with pytest.raises(OSError, match="disk full"):
+        sink.close()
+
+
+# -- the job folder ---------------------------------------------------------------------------
+
+
+def test_job_folder_resumes_the_same_job_and_refuses_another(tmp_path):
+    root = tmp_path / "job"
+    folder, resumed = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
+    assert not resumed and folder.frames_dir.is_dir()
+    (folder.frames_dir / "000001.png").write_bytes(b"x")
+    (folder.frames_dir / ".000002.png.abc.tmp").write_bytes(b"half")
+    again, resumed = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
+    assert resumed and not (folder.frames_dir / ".000002.png.abc.tmp").exists()
+    with pytest.raises(InputError, match=r"other parameters \(range differ\).*--overwrite"):
+        JobFolder.claim(root, {"p": 2}, {"source": "a", "range": [0, 6]})
+    assert (folder.frames_dir / "000001.png").exists()  # nothing lost by the refusal
+    (root / "notes.txt").write_text("mine")
+    _, resumed = JobFolder.claim(root, {"p": 2}, {"source": "a", "range": [0, 6]}, overwrite=True)
+    assert not resumed and not (folder.frames_dir / "000001.png").exists()
+    assert (root / "notes.txt").read_text() == "mine"  # only the job's own files go
+    assert json.loads((root / "job.json").read_text())["identity"]["range"] == [0, 6]
+
+
+def test_a_folder_of_other_files_is_never_used(tmp_path):
+    (tmp_path / "holiday.mp4").write_bytes(b"")
+    for overwrite in (False, True):
+        with pytest.raises(InputError, match="holds no transfer job"):
+            JobFolder.claim(tmp_path, {}, {"source": "a"}, overwrite=overwrite)
+    assert [p.name for p in tmp_path.iterdir()] == ["holiday.mp4"]
+
+
+def test_status_is_rewritten_atomically(tmp_path):
+    folder, _ = JobFolder.claim(tmp_path / "job", {}, {})
+    stop = threading.Event()
+    seen = []
+
+    def read():
+        while not stop.is_set():
+            if folder.status_file.exists():
+                seen.append(folder.read_status())
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for i in range(50):
+        folder.write_status({"done": i})
+    stop.set()
+    reader.join()
+    assert seen and all("done" in s for s in seen)  # never half a file
+    assert folder.read_status()["done"] == 49
+
+
+def test_box_of_gives_python_ints():
+    assert box_of(np.array([[1, 2, 3, 4]], np.int64), 0) == (1, 2, 3, 4)
+    assert all(type(v) is int for v in box_of(np.array([[1, 2, 3, 4]]), 0))
