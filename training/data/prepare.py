@@ -38,6 +38,7 @@ from backend.labels import LabelStyle, render_label
 from backend.paths import atomic_write_bytes, atomic_write_json
 from backend.pose.track import PoseTrack
 from backend.progress import ProgressFn, progress_bar
+from backend.transfer.canvas import face_centers  # one rule for training and transfer
 
 from .letterbox import Letterbox
 
@@ -45,7 +46,6 @@ PREPARED_KIND = "everybody-dance-prepared-target"
 PREPARED_FORMAT = 1
 PREPARED_DIR = "prepared"
 MANIFEST = "manifest.json"
-NOSE, NECK = 0, 1
 
 
 @dataclass
@@ -170,31 +170,6 @@ def _file_identity(path: Path) -> dict[str, Any]:
 def _fingerprint(parts: dict[str, Any]) -> str:
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def face_centers(track: PoseTrack) -> np.ndarray:
-    """(T, 2) face-box centres: the nose, else the mean of the face points, else above the
-    neck; frames with none of these take the nearest frame that has one."""
-    t = len(track)
-    centers = np.full((t, 2), np.nan, np.float32)
-    for i in range(t):
-        body, face = track.body[i], track.face[i]
-        if body[NOSE, 2] > 0:
-            centers[i] = body[NOSE, :2]
-        elif (face[:, 2] > 0).any():
-            centers[i] = face[face[:, 2] > 0, :2].mean(axis=0)
-        elif body[NECK, 2] > 0:
-            # about one head height above the neck: a third of the neck-to-hip distance
-            hip = body[8, :2] if body[8, 2] > 0 else body[NECK, :2] + [0, track.size[1] / 4]
-            centers[i] = body[NECK, :2] - (hip - body[NECK, :2]) / 3
-    known = np.flatnonzero(~np.isnan(centers[:, 0]))
-    if len(known) == 0:
-        centers[:] = (track.size[0] / 2, track.size[1] / 4)
-        return centers
-    nearest = known[np.clip(np.searchsorted(known, np.arange(t)), 0, len(known) - 1)]
-    before = known[np.clip(np.searchsorted(known, np.arange(t)) - 1, 0, len(known) - 1)]
-    pick = np.where(np.abs(before - np.arange(t)) <= np.abs(nearest - np.arange(t)), before, nearest)
-    return centers[pick]
 
 
 def time_split(n_frames: int, holdout: float) -> tuple[tuple[int, int], tuple[int, int]]:
