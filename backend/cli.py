@@ -21,6 +21,9 @@ COMMANDS = {
     "normalize": "normalize",
     "preview": "preview",
     "demo": "demo",
+    "retarget": "retarget",
+    "serve": "serve",
+    "export-onnx": "export_onnx",
 }
 
 

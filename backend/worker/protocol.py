@@ -75,6 +75,7 @@ class Run(Message):
     face: bool = True  # apply the face GAN residual where the bundle has one
     side_by_side: bool = False
     method: str = "generator"  # or "nearest" (the paper's nearest-neighbour baseline)
+    nearest_run: str | None = None  # the prepared training run folder "nearest" searches
 
 
 @dataclass
@@ -135,7 +136,7 @@ def parse_line(line: str) -> Message:
     if not isinstance(data, dict):
         raise ProtocolError("a message must be a JSON object")
     version = data.pop("protocol", None)
-    if version != PROTOCOL_VERSION:
+    if type(version) is not int or version != PROTOCOL_VERSION:  # not true, not 1.0
         raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION}")
     kind = data.pop("type", None)
     cls = MESSAGES.get(kind)

@@ -1,0 +1,38 @@
+"""``python -m backend serve``: the worker process that the Blender add-on talks to.
+
+JSON lines on stdin/stdout (see docs/protocol.md); logs on stderr. Not meant to be typed by
+hand, though it can be: paste a ``run`` line and watch the replies.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..worker.hello import DEVICES
+
+# As backend.transfer.device.PRECISIONS, which this module does not import: building the
+# command-line parser must stay fast (tests check that the two agree).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="the worker the Blender add-on talks to (JSON lines on stdin/stdout)",
+        description="Read protocol messages (run, cancel, shutdown) as JSON lines on stdin and "
+                    "answer on stdout (hello, progress, done, error, cancelled); logs go to "
+                    "stderr. Exits on shutdown or when stdin closes. See docs/protocol.md.")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the networks run (default: cuda, else mps, else cpu)")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="numeric precision of the networks for every job (default auto: "
+                        "bf16/fp16 on a GPU, fp32 on the CPU)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="stderr log detail")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..worker.serve import ServeOptions, serve  # claims stdout: import only when serving
+
+    return serve(ServeOptions(device=args.device, precision=args.precision,
+                              log_level=args.log_level))

@@ -1,0 +1,222 @@
+"""Running one ``run`` message: checks, the model kept between jobs, progress, the reply.
+
+`execute` turns a `Run` into a transfer job, runs it and returns the one reply the client
+gets for it: `Done`, `Error` or `Cancelled`. It never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from backend.errors import BackendError
+from backend.errors import Cancelled as JobCancelled
+
+from .protocol import Cancelled, Done, Error, Message, Progress, ProtocolError, Run
+
+if TYPE_CHECKING:  # the heavy modules are imported when a job runs, not when the worker starts
+    from backend.models import Bundle
+    from backend.normalize import Adjustments
+    from backend.transfer import TransferJob
+
+log = logging.getLogger(__name__)
+
+METHODS = ("generator", "nearest")
+PROGRESS_INTERVAL_S = 0.25  # at most ~4 progress messages a second (plus first/last of a stage)
+
+Send = Callable[[Message], object]
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How this worker runs every job (chosen once, on the ``serve`` command line)."""
+
+    device: str = "cpu"  # already resolved ("cuda", "mps" or "cpu")
+    precision: str = "auto"
+    progress_interval: float = PROGRESS_INTERVAL_S
+
+
+# --------------------------------------------------------------------------------------------
+# Checks done when a ``run`` arrives (so a bad one is answered at once, not when its turn comes)
+# --------------------------------------------------------------------------------------------
+
+
+def check_run(run: Run) -> None:
+    """Raise `ProtocolError` for a run whose fields are well-typed but make no sense."""
+    if not run.job_id.strip():
+        raise ProtocolError("run.job_id must not be empty")
+    for name in ("source", "model", "output_dir"):
+        if not getattr(run, name).strip():
+            raise ProtocolError(f"run.{name} must not be empty")
+    if run.frame_start < 0:
+        raise ProtocolError(f"run.frame_start must be >= 0, got {run.frame_start}")
+    if run.frame_stop is not None and run.frame_stop <= run.frame_start:
+        raise ProtocolError(f"run.frame_stop ({run.frame_stop}) must be greater than "
+                            f"run.frame_start ({run.frame_start})")
+    if run.fps is not None and not (math.isfinite(run.fps) and run.fps > 0):
+        raise ProtocolError(f"run.fps must be a positive number, got {run.fps}")
+    if run.method not in METHODS:
+        raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {run.method!r}")
+    if run.method == "nearest" and not (run.nearest_run or "").strip():
+        raise ProtocolError("run.nearest_run (a prepared training run folder) is needed by "
+                            "method 'nearest'")
+    adjustments = to_adjustments(run)
+    n_frames = adjustments.n_frames
+    if n_frames is not None and run.frame_stop is not None \
+            and n_frames != run.frame_stop - run.frame_start:
+        raise ProtocolError(f"run.adjust has {n_frames} values per field, but the job has "
+                            f"{run.frame_stop - run.frame_start} frames")
+
+
+def to_adjustments(run: Run) -> Adjustments:
+    """The run's ``adjust`` as `Adjustments`; `ProtocolError` when the values are unusable."""
+    from backend.normalize import Adjustments
+
+    try:
+        return Adjustments(**asdict(run.adjust))
+    except ValueError as exc:
+        raise ProtocolError(f"run.adjust: {exc}") from None
+
+
+def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
+    from backend.transfer import TransferJob
+
+    return TransferJob(
+        source=Path(run.source), model=Path(run.model), output_dir=Path(run.output_dir),
+        frame_start=run.frame_start, frame_stop=run.frame_stop, fps=run.fps,
+        adjustments=to_adjustments(run), face=run.face, side_by_side=run.side_by_side,
+        method=run.method, device=settings.device, precision=settings.precision,
+        nearest_run=None if run.nearest_run is None else Path(run.nearest_run),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The model kept between jobs
+# --------------------------------------------------------------------------------------------
+
+
+class ModelCache:
+    """The most recently used model bundle, kept loaded for the next job.
+
+    A bundle is identified by its resolved folder and its manifest's modification time
+    (saving a bundle rewrites the manifest, so a re-exported bundle is loaded afresh) and
+    the device. One bundle at a time: a GPU rarely holds two generators comfortably.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._bundle: Bundle | None = None
+        self.loads = 0
+
+    @staticmethod
+    def _key_of(folder: Path, device: str) -> tuple:
+        folder = folder.expanduser().resolve()
+        try:
+            mtime = (folder / "manifest.json").stat().st_mtime_ns
+        except OSError:
+            mtime = None  # load_bundle will say what is wrong with the folder
+        return str(folder), mtime, device
+
+    def get(self, folder: Path, device: str) -> Bundle:
+        from backend.models import load_bundle
+
+        key = self._key_of(folder, device)
+        if key != self._key or self._bundle is None:
+            self.clear()  # free the old model before loading the new one
+            log.info("loading model bundle %s on %s", key[0], device)
+            started = time.monotonic()
+            self._bundle = load_bundle(folder, device=device)
+            self._key = key
+            self.loads += 1
+            log.info("model bundle loaded in %.2f s", time.monotonic() - started)
+        else:
+            log.info("reusing the loaded model bundle %s", key[0])
+        return self._bundle
+
+    def clear(self) -> None:
+        self._bundle, self._key = None, None
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+# --------------------------------------------------------------------------------------------
+# Progress and the job itself
+# --------------------------------------------------------------------------------------------
+
+
+class ProgressThrottle:
+    """``report(stage, done, total)`` for the transfer, sending rate-limited `Progress`.
+
+    The first report of a stage and the last one (done == total) always go out, so the
+    client sees every stage begin and end; in between at most one per ``interval`` seconds.
+    """
+
+    def __init__(self, send: Send, job_id: str, interval: float = PROGRESS_INTERVAL_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._send, self._job_id, self._interval, self._clock = send, job_id, interval, clock
+        self._stage: str | None = None
+        self._last = -math.inf
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = self._clock()
+        boundary = stage != self._stage or done >= total
+        if not boundary and now - self._last < self._interval:
+            return
+        self._stage, self._last = stage, now
+        self._send(Progress(job_id=self._job_id, stage=stage, done=int(done), total=int(total)))
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError))
+
+
+def execute(run: Run, cancel, send: Send, cache: ModelCache, settings: JobSettings) -> Message:
+    """Run ``run`` to its end and return its reply (`Done`, `Error` or `Cancelled`).
+
+    ``cancel`` is a `threading.Event`; once set, the transfer stops at its next frame and
+    leaves the job folder resumable. Progress goes out through ``send`` while the job runs.
+    """
+    started = time.monotonic()
+    job_id = run.job_id
+    try:
+        if cancel.is_set():
+            raise JobCancelled("cancelled before it started")
+        # The model first: a missing or incompatible bundle is reported before anything else.
+        bundle = cache.get(Path(run.model), settings.device) if run.method == "generator" else None
+        from backend.transfer import run_transfer
+
+        job = to_transfer_job(run, settings)
+        result = run_transfer(job, report=ProgressThrottle(send, job_id, settings.progress_interval),
+                              cancel=cancel, bundle=bundle, progress=False)
+    except JobCancelled:
+        log.info("job %s cancelled after %.1f s", job_id, time.monotonic() - started)
+        return Cancelled(job_id=job_id)
+    except ProtocolError as exc:
+        return Error(code="bad_message", message=str(exc), job_id=job_id)
+    except BackendError as exc:
+        log.info("job %s failed: %s", job_id, exc)
+        return Error(code=exc.code, message=str(exc), job_id=job_id)
+    except Exception as exc:  # noqa: BLE001 - any failure must become a reply, not a dead worker
+        if _out_of_memory(exc):
+            cache.clear()
+            log.warning("job %s ran out of memory: %s", job_id, exc)
+            return Error(code="out_of_memory", job_id=job_id,
+                         message=f"The {settings.device.upper()} ran out of memory while running "
+                                 f"the job. Close other programs using it, or use a smaller "
+                                 f"model or the CPU. ({exc})")
+        log.exception("job %s failed unexpectedly", job_id)
+        return Error(code="internal", job_id=job_id,
+                     message=f"Unexpected {type(exc).__name__}: {exc} (details in the worker log)")
+    log.info("job %s done: %d frames in %.1f s", job_id, result.frame_count,
+             time.monotonic() - started)
+    return Done(job_id=job_id, frames_dir=str(result.frames_dir), frame_count=result.frame_count,
+                video=None if result.video is None else str(result.video),
+                side_by_side=None if result.side_by_side is None else str(result.side_by_side))

@@ -1,0 +1,217 @@
+"""``python -m backend serve``: the worker process that the Blender add-on talks to.
+
+The main thread reads JSON lines from stdin and answers at once (a malformed line gets an
+``error`` with code ``bad_message`` and the worker carries on); jobs run one at a time on a
+job thread, so a ``cancel`` is seen while a job runs. A ``run`` that arrives while another
+job runs waits in a queue (first come, first served). Every accepted ``run`` gets exactly one
+final reply: ``done``, ``error`` or ``cancelled``.
+
+The worker exits on ``shutdown`` or when stdin closes (the add-on, or Blender, has gone),
+cancelling the running job and dropping queued ones first. It listens on no network port:
+stdin and stdout are its only way in and out; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .channel import Channel, claim_stdout, read_lines
+from .protocol import (Cancel, Cancelled, Error, Message, ProtocolError, Run, Shutdown,
+                       parse_line)
+
+log = logging.getLogger("backend.worker")
+
+STOP_JOIN_TIMEOUT_S = 60.0  # how long a cancelled job may take to reach its next frame
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    device: str = "auto"  # "auto", "cuda", "mps" or "cpu"
+    precision: str = "auto"
+    log_level: str = "INFO"
+
+
+class Worker:
+    """The job queue and the job thread; `handle_line` is called for each line of stdin."""
+
+    def __init__(self, channel: Channel, settings) -> None:
+        from .jobs import ModelCache
+
+        self._channel = channel
+        self._settings = settings
+        self._cache = ModelCache()
+        self._cond = threading.Condition()
+        self._queue: deque[Run] = deque()
+        self._current: Run | None = None
+        self._cancel = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="job", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    # ---------------------------------------------------------------- messages from the client
+
+    def handle_line(self, line: str) -> bool:
+        """Act on one line from the client; False when the worker should stop (shutdown)."""
+        if not line.strip():
+            return True  # blank lines carry nothing; tolerate them
+        try:
+            message = parse_line(line)
+        except ProtocolError as exc:
+            log.warning("bad message: %s: %.200r", exc, line)
+            self._send(Error(code="bad_message", message=f"malformed message: {exc}",
+                             job_id=self._job_id_of(line)))
+            return True
+        log.info("received %s", message.type)
+        if isinstance(message, Run):
+            self._submit(message)
+        elif isinstance(message, Cancel):
+            self._cancel_job(message.job_id)
+        elif isinstance(message, Shutdown):
+            return False
+        else:
+            self._send(Error(code="bad_message",
+                             message=f"a client sends run, cancel or shutdown, not {message.type!r}"))
+        return True
+
+    def _job_id_of(self, line: str) -> str | None:
+        """The job id of a malformed line when there is one, so the client can tell which of
+        its requests failed; never the id of a job that is queued or running (its reply is
+        still to come)."""
+        try:
+            data = json.loads(line)
+        except ValueError:
+            return None
+        job_id = data.get("job_id") if isinstance(data, dict) else None
+        if not isinstance(job_id, str) or self._known(job_id):
+            return None
+        return job_id
+
+    def _known(self, job_id: str) -> bool:
+        with self._cond:
+            return (self._current is not None and self._current.job_id == job_id) or any(
+                r.job_id == job_id for r in self._queue)
+
+    def _submit(self, run: Run) -> None:
+        from .jobs import check_run
+
+        if self._known(run.job_id):
+            self._send(Error(code="bad_message", message=f"job {run.job_id!r} is already queued "
+                             f"or running; give each run its own job_id"))
+            return
+        try:
+            check_run(run)
+        except ProtocolError as exc:
+            self._send(Error(code="bad_message", message=str(exc), job_id=run.job_id))
+            return
+        with self._cond:
+            self._queue.append(run)
+            position = len(self._queue) + (self._current is not None) - 1
+            self._cond.notify()
+        log.info("job %s queued (%d ahead of it)", run.job_id, position)
+
+    def _cancel_job(self, job_id: str) -> None:
+        """Cancel a queued job at once, or ask the running one to stop at its next frame.
+
+        A cancel for a job that is neither queued nor running is ignored: it has most likely
+        just finished, and its reply is already on its way to the client.
+        """
+        with self._cond:
+            if self._current is not None and self._current.job_id == job_id:
+                self._cancel.set()
+                log.info("cancelling running job %s", job_id)
+                return
+            queued = [r for r in self._queue if r.job_id == job_id]
+            for run in queued:
+                self._queue.remove(run)
+        if queued:
+            log.info("cancelled queued job %s", job_id)
+            self._send(Cancelled(job_id=job_id))
+        else:
+            log.info("cancel for job %s, which is not queued or running: ignored", job_id)
+
+    # ---------------------------------------------------------------- the job thread
+
+    def _work(self) -> None:
+        from .jobs import execute
+
+        self._warm_up()
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                run = self._queue.popleft()
+                self._current, self._cancel = run, threading.Event()
+                cancel = self._cancel
+            log.info("job %s started", run.job_id)
+            reply = execute(run, cancel, self._send, self._cache, self._settings)
+            with self._cond:
+                # Cleared before the reply goes out, so that the client may reuse the job id
+                # (to resume a cancelled job) as soon as it reads the reply.
+                self._current = None
+            self._send(reply)
+
+    @staticmethod
+    def _warm_up() -> None:
+        """Import the transfer pipeline now, so the first job does not pay for it."""
+        try:
+            import backend.transfer  # noqa: F401
+        except Exception:  # noqa: BLE001 - the first job reports the real error
+            log.exception("could not import the transfer pipeline")
+
+    # ---------------------------------------------------------------- stopping
+
+    def stop(self, reason: str) -> None:
+        """Drop queued jobs, cancel the running one and wait for it to end."""
+        with self._cond:
+            self._stopping = True
+            dropped = list(self._queue)
+            self._queue.clear()
+            if self._current is not None:
+                self._cancel.set()
+            self._cond.notify_all()
+        log.info("stopping (%s); %d queued job(s) dropped", reason, len(dropped))
+        for run in dropped:
+            self._send(Cancelled(job_id=run.job_id))
+        self._thread.join(STOP_JOIN_TIMEOUT_S)
+        if self._thread.is_alive():
+            log.warning("the running job did not stop within %.0f s", STOP_JOIN_TIMEOUT_S)
+
+    def _send(self, message: Message) -> None:
+        self._channel.send(message)
+
+
+def serve(options: ServeOptions = ServeOptions(), stdin: BinaryIO | None = None) -> int:
+    """Run the worker until ``shutdown`` or the end of stdin; returns the exit status."""
+    channel = Channel(claim_stdout())  # first: nothing may reach the real stdout but protocol
+    logging.basicConfig(stream=sys.stderr, level=options.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+    from .hello import make_hello, pick_device
+    from .jobs import JobSettings
+
+    device = pick_device(options.device)
+    hello = make_hello(device)
+    log.info("worker %s started: %s", hello.pid, hello)
+    channel.send(hello)
+    worker = Worker(channel, JobSettings(device=device, precision=options.precision))
+    worker.start()
+    reason = "stdin closed"
+    try:
+        for line in read_lines(stdin if stdin is not None else sys.stdin.buffer):
+            if not worker.handle_line(line):
+                reason = "shutdown"
+                break
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    worker.stop(reason)
+    log.info("worker exits")
+    return 0
