@@ -14,19 +14,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     defaults = DemoConfig()
     p = sub.add_parser(
         "demo", help="run the built-in example (the demo performer)",
-        description="Make a demo source (the procedural performer dancing) and a demo target, run "
-                    "the real pose pipeline on both, normalize the source onto the target and write "
-                    "OUT_DIR/preview.mp4 (source | skeleton | normalized skeleton on the target).")
+        description="The whole transfer on built-in material: the procedural demo performer dances "
+                    "a built-in dance (the source), and the bundled demo model makes the performer "
+                    "in another look dance it. Writes OUT_DIR/transfer/result.mp4 and "
+                    "OUT_DIR/transfer/side_by_side.mp4 (source | label | result).")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
     p.add_argument("--source", type=Path, default=None,
-                   help="use this video's moves instead of the built-in dance")
-    p.add_argument("--seconds", type=float, default=defaults.seconds, help="length of the demo clips")
+                   help="make the demo performer dance this video's moves instead of the built-in dance")
+    p.add_argument("--seconds", type=float, default=defaults.seconds,
+                   help=f"length of the built-in dance (default {defaults.seconds:g})")
     add_progress_argument(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    paths = run_demo(args.output, DemoConfig(seconds=args.seconds), args.source, progress=not args.quiet)
-    print(f"wrote {paths['preview.mp4']} (source | skeleton | normalized skeleton on the target)",
-          file=sys.stderr)
+    result = run_demo(args.output, DemoConfig(seconds=args.seconds), args.source, progress=not args.quiet)
+    print(f"wrote {result.video} ({result.frame_count} frames) and {result.side_by_side}", file=sys.stderr)
     return 0

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from ..errors import Cancelled, InputError
-from ..normalize import Adjustments
+from ..normalize import Adjustments, NormalizationStats
 from ..transfer import TransferJob, run_transfer
 from ..transfer.device import DEVICES, PRECISIONS
 from ..video import probe
@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help='JSON with per-frame (or constant) "scale", "offset_x", "offset_y" '
                         "(offsets in fractions of the target frame height), one value per frame "
                         "of the range")
+    p.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
+                   help="the source's normalization statistics (from `stats`) instead of those "
+                        "measured on the frames of this job")
     p.add_argument("--no-face", action="store_true", help="skip the face GAN's residual")
     p.add_argument("--side-by-side", action="store_true",
                    help="also write side_by_side.mp4: source | label | result")
@@ -72,6 +75,7 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         frame_stop=args.stop, fps=args.fps, adjustments=adjustments, face=not args.no_face,
         side_by_side=args.side_by_side, method=args.method, device=args.device,
         precision=args.precision, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
+        source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
         overwrite=args.overwrite)
 
 

@@ -30,6 +30,7 @@ from torch import nn
 
 from backend import __version__ as BACKEND_VERSION
 from backend.errors import FormatVersionError, InputError
+from backend.paths import current_umask
 
 from .config import FaceGeneratorConfig, GeneratorConfig
 from .networks import FaceGenerator, Generator, GlobalGenerator, LocalEnhancer
@@ -181,8 +182,11 @@ def save_bundle(folder: str | Path, manifest: BundleManifest, generator: Generat
         if face_generator is not None:
             _write_weights(face_generator, tmp / FACE_GENERATOR_FILE, "face_generator")
         (tmp / MANIFEST_NAME).write_text(manifest_text, encoding="utf-8")
+        mask = current_umask()
         for path in tmp.iterdir():
             _fsync(path)
+            os.chmod(path, 0o666 & ~mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700: a bundle is meant to be shared
         _swap_into_place(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -34,6 +34,7 @@ from typing import Any
 from ..errors import InputError
 from ..normalize import Adjustments
 from ..paths import atomic_write_json
+from ..normalize import NormalizationStats
 from ..pose.cache import file_identity
 from ..pose.pipeline import PoseOptions
 from ..video import PngSequenceWriter
@@ -78,6 +79,9 @@ class TransferJob:
     precision: str = "auto"
     nearest_run: Path | None = None
     pose_options: PoseOptions = field(default_factory=PoseOptions)
+    # The source's normalization statistics, instead of those measured on the job's frames
+    # (for a short clip whose dancer never comes close or goes far; `python -m backend stats`).
+    source_stats: NormalizationStats | None = None
     overwrite: bool = False  # discard another job found in output_dir instead of refusing
 
     def __post_init__(self) -> None:
@@ -106,6 +110,7 @@ class TransferJob:
             "device": self.device, "precision": self.precision,
             "nearest_run": None if self.nearest_run is None else str(self.nearest_run),
             "pose_options": self.pose_options.to_dict(),
+            "source_stats": None if self.source_stats is None else self.source_stats.to_dict(),
         }
 
 

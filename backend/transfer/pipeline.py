@@ -183,6 +183,7 @@ def job_identity(job: TransferJob, info: VideoInfo, start: int, stop: int, targe
         "resolution": list(target.resolution),
         "adjustments": None if job.adjustments is None else job.adjustments.to_dict(),
         "poses": job.pose_options.to_dict(),
+        "source_stats": None if job.source_stats is None else job.source_stats.to_dict(),
     }
     return json.loads(json.dumps(identity))  # as it reads back from job.json
 
@@ -228,7 +229,7 @@ def make_plan(job: TransferJob, target: Target, start: int, stop: int, folder: J
     """The pose pass (see `plan`); saves the source's and the normalized poses in the folder."""
     began = time.monotonic()
     plan = plan_frames(job.source, start, stop, job.fps, job.pose_options, target.stats,
-                       job.adjustments, target.layout, target.face_multiple,
+                       job.adjustments, target.layout, target.face_multiple, job.source_stats,
                        _reporter(report, "poses", status), cancel, progress)
     seconds = time.monotonic() - began
     plan.source.save(folder.poses)

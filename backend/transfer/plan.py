@@ -41,9 +41,11 @@ class FramePlan:
 def plan_frames(source_path: Path, start: int, stop: int, fps: float | None,
                 options: PoseOptions, target_stats: NormalizationStats,
                 adjustments: Adjustments | None, layout: CanvasLayout, face_multiple: int,
-                report: ProgressFn | None = None, cancel: threading.Event | None = None,
+                source_stats: NormalizationStats | None = None, report: ProgressFn | None = None, cancel: threading.Event | None = None,
                 progress: bool = False) -> FramePlan:
-    """The poses of frames [start, stop) of the source, placed in the target's frame."""
+    """The poses of frames [start, stop) of the source, placed in the target's frame.
+
+    ``source_stats`` replaces the statistics measured on these frames (a user override)."""
 
     def detect_report(done: int, total: int) -> None:
         if cancel is not None and cancel.is_set():
@@ -58,7 +60,8 @@ def plan_frames(source_path: Path, start: int, stop: int, fps: float | None,
                                       f"there is no dance to transfer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        normalized = normalize_track(track, compute_stats(track), target_stats, adjustments)
+        measured = source_stats if source_stats is not None else compute_stats(track)
+        normalized = normalize_track(track, measured, target_stats, adjustments)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     boxes = layout.face_boxes(face_centers(normalized), face_multiple)
     return FramePlan(track, normalized, boxes, messages)

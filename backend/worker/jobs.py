@@ -83,6 +83,7 @@ def to_adjustments(run: Run) -> Adjustments:
 
 
 def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
+    from backend.normalize import NormalizationStats
     from backend.transfer import TransferJob
 
     return TransferJob(
@@ -91,6 +92,7 @@ def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
         adjustments=to_adjustments(run), face=run.face, side_by_side=run.side_by_side,
         method=run.method, device=settings.device, precision=settings.precision,
         nearest_run=None if run.nearest_run is None else Path(run.nearest_run),
+        source_stats=None if run.source_stats is None else NormalizationStats.load(run.source_stats),
     )
 
 

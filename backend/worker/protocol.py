@@ -75,6 +75,7 @@ class Run(Message):
     face: bool = True  # apply the face GAN residual where the bundle has one
     side_by_side: bool = False
     method: str = "generator"  # or "nearest" (the paper's nearest-neighbour baseline)
+    source_stats: str | None = None  # a statistics JSON overriding the source's measured ones
     nearest_run: str | None = None  # the prepared training run folder "nearest" searches
 
 

@@ -1,0 +1,154 @@
+"""The add-on's live state in this Blender session, and the timer that moves it forward.
+
+One `JobRunner` (the job queue and its worker), the running "Set Up Backend" task, and the
+training processes started from here. Worker messages arrive on a reader thread; the timer
+below applies them on Blender's main thread, the only place Blender data is touched. In
+background mode (``blender -b``) timers never fire: operators call `run_jobs_now` instead.
+"""
+
+import time
+from pathlib import Path
+
+import bpy
+
+from . import compat, preferences
+from .backend_client import BackendClient, WorkerError
+from .core import locations, training_runs
+from .core.runner import JobRunner
+
+ACTIVE_INTERVAL = 0.2  # seconds between timer ticks while something runs
+IDLE_INTERVAL = 1.0
+TRAINING_REFRESH = 2.0  # seconds between reads of a training run's status files
+
+
+class Session:
+    def __init__(self):
+        self.runner = JobRunner(make_client)
+        self.setup = None  # core.venv_setup.SetupTask while "Set Up Backend" runs or ran
+        self.training_processes = {}  # run folder -> Popen, to reap runs that end while we run
+        self._training_status = {}  # run folder -> (time read, TrainingStatus)
+        # Counts the files opened in this session: a job's result goes only into the file
+        # it was started from, never into a scene of the same name in another file.
+        self.file_generation = 0
+
+    def training_status(self, run_dir):
+        """The run's status, re-read at most every TRAINING_REFRESH seconds (panel drawing)."""
+        key = str(run_dir)
+        cached = self._training_status.get(key)
+        if cached is None or time.monotonic() - cached[0] > TRAINING_REFRESH:
+            status = training_runs.read_status(Path(run_dir))
+            process = self.training_processes.get(key)
+            if status.state == "unknown" and process is not None and process.poll() is None:
+                # Launched a moment ago: its pipeline.json is not written yet.
+                status = training_runs.TrainingStatus(state="running", step_name="starting",
+                                                      pid=process.pid)
+            cached = (time.monotonic(), status)
+            self._training_status[key] = cached
+        return cached[1]
+
+    def forget_training_cache(self):
+        self._training_status.clear()
+
+    def shutdown(self):
+        self.runner.release()
+        if self.setup is not None and self.setup.state == "running":
+            self.setup.cancel()
+
+
+_session = None
+
+
+def get():
+    global _session
+    if _session is None:
+        _session = Session()
+    return _session
+
+
+def backend_python():
+    """The backend interpreter and where it came from (preference, checkout, set-up)."""
+    prefs = preferences.get()
+    return locations.find_backend_python(prefs.backend_python, compat.user_dir())
+
+
+def make_client():
+    """Start a worker (without waiting for its hello: Blender stays responsive)."""
+    python, origin = backend_python()
+    if python is None:
+        raise WorkerError("no backend Python: press Set Up Backend, or set one in the add-on "
+                          "preferences")
+    if not python.is_file():
+        raise WorkerError(f"the backend Python {python} ({origin}) does not exist")
+    device = preferences.get().device
+    args = [] if device == 'auto' else ["--device", device]
+    client = BackendClient(python, log_path=compat.user_dir() / "worker.log", args=args)
+    client.start(wait=False)
+    return client
+
+
+def place_finished(job):
+    from . import strips
+
+    strip = strips.place_result(job)
+    if strip is not None:
+        print(f"Dance: {job.label} -> {strip.name} (channel {strip.channel}, "
+              f"frames {strip.frame_final_start}-{strip.frame_final_end - 1})")
+
+
+def run_jobs_now(timeout=None):
+    """Background mode: run every queued job to its end, placing results as they finish."""
+    session = get()
+    last = {}
+
+    def progress_printer():
+        for job in session.runner.queue.jobs:
+            text = job.status_text()
+            if last.get(job.id) != text:
+                last[job.id] = text
+                print(f"Dance: {job.label}: {text}", flush=True)
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while session.runner.queue.active():
+        for job in session.runner.tick():
+            place_finished(job)
+        progress_printer()
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"dance jobs still running after {timeout} s")
+        time.sleep(0.05)
+    progress_printer()
+
+
+def tick():
+    """The timer: apply worker messages, place finished results, follow set-up and training."""
+    session = get()
+    try:
+        for job in session.runner.tick():
+            place_finished(job)
+        if session.setup is not None and session.setup.state == "running":
+            session.setup.poll()
+        for run_dir, process in list(session.training_processes.items()):
+            if process.poll() is not None:  # reap it; its files say how it ended
+                del session.training_processes[run_dir]
+                session.forget_training_cache()
+        compat.redraw_sequencer()
+    except Exception as exc:  # a timer that raises is unregistered for good: keep it alive
+        print(f"Dance: timer error: {exc!r}")
+    busy = session.runner.queue.active() or (session.setup is not None
+                                              and session.setup.state == "running")
+    return ACTIVE_INTERVAL if busy else IDLE_INTERVAL
+
+
+def start_timer():
+    if not bpy.app.timers.is_registered(tick):
+        bpy.app.timers.register(tick, first_interval=IDLE_INTERVAL, persistent=True)
+
+
+def stop_timer():
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+
+
+def shutdown():
+    """Stop the worker and any set-up (unregister, quitting Blender)."""
+    if _session is not None:
+        _session.shutdown()
