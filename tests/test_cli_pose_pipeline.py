@@ -77,12 +77,10 @@ def test_target_is_detected_in_nearly_every_frame(target_npz):
 
 
 def test_second_run_hits_the_cache(target_npz, work):
-    import time
-
-    t0 = time.perf_counter()
-    cli("poses", str(footage_path("target_taiji.mp4")), "-o", str(work / "again.npz"),
-        "--stop", str(TARGET_FRAMES), cache=work / "cache")
-    assert time.perf_counter() - t0 < 8.0  # interpreter start + imports; detection would take far longer
+    result = cli("poses", str(footage_path("target_taiji.mp4")), "-o", str(work / "again.npz"),
+                 "--stop", str(TARGET_FRAMES), cache=work / "cache")
+    # MediaPipe announces its TFLite graph on stderr whenever a detector is built: none was.
+    assert "TensorFlow Lite" not in result.stderr
     a, b = PoseTrack.load(target_npz), PoseTrack.load(work / "again.npz")
     np.testing.assert_array_equal(a.body, b.body)
 

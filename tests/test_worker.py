@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import queue
+import signal
 import subprocess
 import sys
 import textwrap
@@ -153,13 +154,19 @@ def test_bundle_of_another_format_version_is_refused(client, tmp_path):
     assert not (tmp_path / "job-v99").exists()  # refused before anything was written
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="pausing a process needs SIGSTOP (POSIX)")
 def test_client_refuses_relative_paths_and_duplicate_ids(client, tmp_path):
     with pytest.raises(ValueError, match="absolute"):
         client.submit(Run(job_id="r", source="clip.mp4", model="/m", output_dir="/o"))
-    client.submit(Run(job_id="dup", source="/no/clip.mp4", model=str(tmp_path / "none"),
-                      output_dir=str(tmp_path / "o")))
-    with pytest.raises(ValueError, match="already submitted"):
-        client.submit(Run(job_id="dup", source="/no/clip.mp4", model="/m", output_dir="/o"))
+    # The worker is paused so that the first job is certainly still pending at the second submit.
+    os.kill(client._proc.pid, signal.SIGSTOP)
+    try:
+        client.submit(Run(job_id="dup", source="/no/clip.mp4", model=str(tmp_path / "none"),
+                          output_dir=str(tmp_path / "o")))
+        with pytest.raises(ValueError, match="already submitted"):
+            client.submit(Run(job_id="dup", source="/no/clip.mp4", model="/m", output_dir="/o"))
+    finally:
+        os.kill(client._proc.pid, signal.SIGCONT)
     assert client.wait_for("dup", timeout=TIMEOUT).code == "bad_input"
     assert "dup" not in client.pending
     with pytest.raises(ValueError, match="already returned"):
