@@ -331,3 +331,13 @@ def test_mixed_precision_steps(dtype):
         losses = step(labels, images, [[(16, 0, 24, 8)]] * 2, 0)
         assert finite({k: float(v) for k, v in losses.items()})
         assert scaler.is_enabled() == (dtype == torch.float16)
+
+
+def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
+    opts = tiny()
+    opts.loss.lambda_l1 = 10.0
+    summary = train(new_run(prepared_demo, tmp_path), opts, steps=3, progress=False)
+    losses = summary[0]["losses"]
+    assert finite(losses) and losses["G_L1"] == pytest.approx(10.0 * losses["L1"], rel=0.5)
+    plain = train(new_run(prepared_demo, tmp_path, "plain"), tiny(), steps=3, progress=False)
+    assert "G_L1" not in plain[0]["losses"]  # the paper's default has no L1 term

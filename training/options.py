@@ -66,6 +66,10 @@ class LossOptions:
     # VGG19 on images scaled by this (1, 1/2, 1/4 ...): the perceptual loss dominates the cost
     # of a CPU step, and at 1/2 it costs a quarter. 1 in the paper.
     vgg_scale: float = 1.0
+    # pix2pix's L1 between generated and real frames. 0 in the paper (the VGG loss plays that
+    # role); without VGG weights (--perceptual none) about 10 keeps a small GAN from drifting
+    # into high-frequency artifacts.
+    lambda_l1: float = 0.0
 
 
 @dataclass

@@ -195,6 +195,11 @@ class TrainStep:
                 g_feat = feature_matching_loss(pred_real, pred_fake) * opts.loss.lambda_feat
                 total = g_gan + g_feat
                 losses["G_GAN"], losses["G_feat"] = g_gan.detach(), g_feat.detach()
+                if opts.loss.lambda_l1 > 0:
+                    g_l1 = torch.stack([(f.float() - y.float()).abs().mean()
+                                        for f, y in zip(fakes, images)]).mean() * opts.loss.lambda_l1
+                    total = total + g_l1
+                    losses["G_L1"] = g_l1.detach()
                 if self.vgg is not None:
                     # mean over the frames x 2 = the official sum of the pair's two terms
                     g_vgg = sum(self._vgg(f, y) for f, y in zip(fakes, images)) * (
