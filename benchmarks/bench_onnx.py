@@ -32,21 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import machine, peak_rss_mb, run_child, write_json  # noqa: E402
 
 
-def own_peak_rss_mb() -> float:
-    """This process's peak resident memory in MiB, from /proc (VmHWM) where there is one.
-
-    ``ru_maxrss`` is not used for the children here: Linux carries the parent's peak into a
-    process started with fork + exec, and the parent has just exported a large model.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return peak_rss_mb()
-
 CONFIGS = ("tiny", "cpu-small", "paper-global")
 RUNS = {"tiny": 40, "cpu-small": 15, "paper-global": 4}  # timed frames per child
 
@@ -105,7 +90,7 @@ def child(args: list[str]) -> None:
 
     backend, bundle, runs, threads = args[0], Path(args[1]), int(args[2]), int(args[3])
     torch.set_num_threads(threads)
-    baseline = own_peak_rss_mb()  # after importing torch
+    baseline = peak_rss_mb()  # after importing torch
     manifest = read_manifest(bundle)
     nets = load_cpu_networks(bundle, backend=backend, threads=threads)
     width, height = manifest.resolution
@@ -133,7 +118,7 @@ def child(args: list[str]) -> None:
         result["face_box"] = side
         result["face_median_ms"] = round(1000 * statistics.median(_time(run_face, runs)[0]), 2)
     result["baseline_rss_mb"] = round(baseline, 1)
-    result["peak_rss_mb"] = round(own_peak_rss_mb(), 1)
+    result["peak_rss_mb"] = round(peak_rss_mb(), 1)
     print(json.dumps(result))
 
 
@@ -162,7 +147,7 @@ def compare(name: str, folder: Path, rounds: int, runs: int, threads: int) -> di
     t0 = time.perf_counter()
     exported = export_bundle_onnx(bundle)
     export_s = time.perf_counter() - t0
-    export_peak = own_peak_rss_mb()  # the largest export so far (this process exports all)
+    export_peak = peak_rss_mb()  # the largest export so far (this process exports all)
     script = Path(__file__).resolve()
     per_backend: dict[str, list[dict[str, Any]]] = {"torch": [], "onnx": []}
     for r in range(rounds):

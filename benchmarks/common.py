@@ -1,7 +1,7 @@
 """Helpers shared by the benchmark scripts: run a measurement in a fresh process, print figures.
 
-Each measurement runs in its own Python process so that its peak memory (``ru_maxrss``) is
-its own and not the largest of everything measured before it.
+Each measurement runs in its own Python process so that its peak memory is its own and not
+the largest of everything measured before it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,22 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process so far, in MiB.
+
+    Read from /proc/self/status (VmHWM) where there is one: ``ru_maxrss`` is not this
+    process's own on Linux, which carries a parent's peak into a child started with fork +
+    exec, so a child of a parent that has just built a large model would report the parent's.
+    Elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # "VmHWM:  123456 kB"
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0
 
 
 def timed(fn: Callable[[], int]) -> dict[str, float]:

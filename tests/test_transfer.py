@@ -34,6 +34,9 @@ from .conftest import footage_path
 
 REPO = Path(__file__).resolve().parents[1]
 JUGGLE_RANGE = (100, 116)  # 16 frames, the juggler in full view
+# Frames are compared byte for byte, so the CPU backend is pinned (ONNX Runtime, the default;
+# tests/test_transfer_onnx.py compares it with PyTorch).
+BACKEND = "onnx"
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +83,8 @@ def shared_cache(module_cache, monkeypatch) -> Path:
 
 def juggle_job(bundle: Path, out: Path, **changes) -> TransferJob:
     values = dict(source=footage_path("source_juggle.mp4"), model=bundle, output_dir=out,
-                  frame_start=JUGGLE_RANGE[0], frame_stop=JUGGLE_RANGE[1], device="cpu")
+                  frame_start=JUGGLE_RANGE[0], frame_stop=JUGGLE_RANGE[1], device="cpu",
+                  cpu_backend=BACKEND)
     values.update(changes)
     return TransferJob(**values)
 
@@ -126,6 +130,9 @@ def test_every_source_frame_gives_one_frame_and_the_videos(juggle_reference):
     assert side.frame_count == n and side.height == 256  # source | label | result
     status = json.loads((out / "status.json").read_text())
     assert (status["state"], status["frames_written"], status["device"]) == ("done", n, "cpu, fp32")
+    assert status["backend"] == BACKEND
+    assert set(status["timings"]) == {"poses", "labels", "generate", "write"}
+    assert status["timings"]["generate"]["frames"] == n
     assert {"poses", "generate", "finish"} <= set(stages)
     assert (out / "poses.npz").is_file() and (out / "normalized_poses.npz").is_file()
     assert "done: 16 frames" in (out / "log.txt").read_text()
@@ -146,7 +153,7 @@ KILLED_RUN = textwrap.dedent("""
     from pathlib import Path
     from backend.transfer import TransferJob, run_transfer
     from backend.video import PngSequenceWriter
-    source, bundle, out, start, stop = sys.argv[1:6]
+    source, bundle, out, start, stop, backend = sys.argv[1:7]
 
     def report(stage, done, total):
         # Die like a killed process mid-run: after 8 frames were made, once 3 are on disk.
@@ -158,7 +165,7 @@ KILLED_RUN = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
 
     run_transfer(TransferJob(Path(source), Path(bundle), Path(out), int(start), int(stop),
-                             device="cpu", side_by_side=True), report=report)
+                             device="cpu", cpu_backend=backend, side_by_side=True), report=report)
 """)
 
 
@@ -171,14 +178,16 @@ def test_kill_and_resume_gives_the_frames_of_an_uninterrupted_run(juggle_referen
     source = footage_path("source_juggle.mp4")
     start, stop = JUGGLE_RANGE
     killed = subprocess.run([sys.executable, "-c", KILLED_RUN, str(source), str(tiny_bundle),
-                             str(out), str(start), str(stop)], cwd=REPO, capture_output=True)
+                             str(out), str(start), str(stop), BACKEND], cwd=REPO,
+                            capture_output=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     written = len(list((out / "frames").glob("0*.png")))
     assert 3 <= written < stop - start
     assert not (out / "result.mp4").exists()
     resumed = subprocess.run([sys.executable, "-m", "backend", "retarget", "--model", str(tiny_bundle),
                               "--source", str(source), "-o", str(out), "--start", str(start),
-                              "--stop", str(stop), "--device", "cpu", "--side-by-side", "-q"],
+                              "--stop", str(stop), "--device", "cpu", "--cpu-backend", BACKEND,
+                              "--side-by-side", "-q"],
                              cwd=REPO, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert frame_bytes(out) == frame_bytes(reference)  # none missing, none doubled, same pixels
@@ -287,14 +296,15 @@ def demo(tmp_path_factory):
 def test_demo_performer_source_and_nearest_baseline(demo, shared_cache, tmp_path):
     folder, bundle = demo
     source = folder / "dance.mp4"
-    result = run_transfer(TransferJob(source, bundle, tmp_path / "gen", device="cpu"))
+    result = run_transfer(TransferJob(source, bundle, tmp_path / "gen", device="cpu",
+                                      cpu_backend=BACKEND))
     assert result.frame_count == 12 == count_frames(result.video)
     assert read_image(result.frames_dir / "000001.png").shape == (32, 64, 3)  # 2:1 target
     # A worker passes the bundle it keeps loaded: the same frames.
     from backend.models import load_bundle
 
-    again = run_transfer(TransferJob(source, bundle, tmp_path / "gen2", device="cpu"),
-                         bundle=load_bundle(bundle))
+    again = run_transfer(TransferJob(source, bundle, tmp_path / "gen2", device="cpu",
+                                     cpu_backend=BACKEND), bundle=load_bundle(bundle))
     assert frame_bytes(tmp_path / "gen2") == frame_bytes(tmp_path / "gen")
     assert again.frame_count == 12
 

@@ -12,6 +12,7 @@ from ..errors import Cancelled, InputError
 from ..normalize import Adjustments, NormalizationStats
 from ..transfer import TransferJob, run_transfer
 from ..transfer.device import DEVICES, PRECISIONS
+from ..transfer.inference import CPU_BACKEND_CHOICES
 from ..video import probe
 from .common import add_pose_arguments, add_progress_argument, add_range_arguments, pose_options_from_args
 
@@ -52,6 +53,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                     "CUDA, then Apple MPS, then CPU)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16/fp16 on a GPU, fp32 on the CPU")
+    p.add_argument("--cpu-backend", choices=CPU_BACKEND_CHOICES, default="auto",
+                   help="what runs the networks on the CPU at fp32: auto (default: ONNX Runtime, "
+                        "the faster, where installed; $EVERYBODY_DANCE_CPU_BACKEND overrides), "
+                        "onnx or torch. A resumed job continues on the backend that made its "
+                        "frames (their pixels differ slightly)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard another job found in the output folder instead of refusing")
     add_range_arguments(p)
@@ -74,7 +80,7 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,
         frame_stop=args.stop, fps=args.fps, adjustments=adjustments, face=not args.no_face,
         side_by_side=args.side_by_side, method=args.method, device=args.device,
-        precision=args.precision, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
+        precision=args.precision, cpu_backend=args.cpu_backend, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
         source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
         overwrite=args.overwrite)
 

@@ -15,6 +15,9 @@ The previous-frame input is the *written* frame: the result quantized to 8 bits,
 outside the target's frame black (as in training's real frames; see ``canvas``). A resumed
 job reads the last written PNG back and continues with exactly the input an uninterrupted run
 would have used, so resumed and uninterrupted runs give the same pixels.
+
+G and F are PyTorch modules or ONNX Runtime sessions with the modules' call contract
+(``CpuNetworks`` of backend/onnx/runtime.py, for the CPU): tensors in, tensor out.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..models.bundle import Bundle
 from ..models.networks import Box, apply_face_residual, crop_box
 from .canvas import CanvasLayout
 from .device import Runtime
+from .inference import Networks
 
 FEATHER_FRACTION = 1 / 16  # of the face box side
 
@@ -44,23 +47,25 @@ def feather_mask(side: int, width: float) -> Tensor:
 class FrameGenerator:
     """Runs a bundle's G (and face G) frame after frame on one ``Runtime``.
 
+    ``networks`` is a loaded `Bundle` or the `CpuNetworks` of one (ONNX Runtime or PyTorch).
+
     ``reset(previous)`` starts a sequence: ``previous`` is the last written frame (None: the
     first frame is conditioned on zeros). Each ``__call__(label, box)`` returns the next
     written frame (the target-frame part of the canvas, see ``CanvasLayout``) and conditions
     the following call on it.
     """
 
-    def __init__(self, bundle: Bundle, runtime: Runtime, layout: CanvasLayout, face: bool = True,
-                 feather_fraction: float = FEATHER_FRACTION) -> None:
+    def __init__(self, networks: Networks, runtime: Runtime, layout: CanvasLayout,
+                 face: bool = True, feather_fraction: float = FEATHER_FRACTION) -> None:
         self.runtime = runtime
         self.layout = layout
-        self.resolution = bundle.manifest.resolution
+        self.resolution = networks.manifest.resolution
         if tuple(layout.canvas_size) != tuple(self.resolution):
             raise ValueError(f"canvas {layout.canvas_size} is not the bundle's resolution "
                              f"{self.resolution}")
-        self.generator = _prepare(bundle.generator, runtime)
-        self.face_generator = (_prepare(bundle.face_generator, runtime)
-                               if face and bundle.face_generator is not None else None)
+        self.generator = _prepare(networks.generator, runtime)
+        self.face_generator = (_prepare(networks.face_generator, runtime)
+                               if face and networks.face_generator is not None else None)
         self.feather_fraction = feather_fraction
         self._feathers: dict[int, Tensor] = {}
         self.previous: Tensor | None = None
@@ -114,8 +119,11 @@ class FrameGenerator:
         return array.permute(1, 2, 0).cpu().numpy()
 
 
-def _prepare(net: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
-    """``net`` on the runtime's device, in eval mode (and channels_last on CUDA)."""
+def _prepare(net, runtime: Runtime):
+    """A module on the runtime's device, in eval mode (and channels_last on CUDA); an ONNX
+    Runtime session as it is (it runs on the CPU)."""
+    if not isinstance(net, torch.nn.Module):
+        return net
     net = net.to(runtime.device).eval()
     if runtime.channels_last:
         net = net.to(memory_format=torch.channels_last)

@@ -3,7 +3,8 @@
 The job folder (``output_dir``)::
 
     job.json           the job's parameters, and the identity of what makes its frames
-    status.json        state, stage, progress, device (written atomically; see `JobStatus`)
+    status.json        state, stage, progress, device, inference backend, stage timings
+                       (written atomically)
     log.txt            what happened, one line per event, appended
     frames/000001.png  one frame per source frame of the range (written atomically, in order)
     result.mp4         the frames as H.264 at the source's frame rate, with its audio
@@ -18,6 +19,8 @@ frames. "The same job" means the same *identity*: the source's content, the mode
 content, the frame range, the adjustments, the face and method choices and the pose
 settings. Device and precision are not part of it (a job may move to another machine).
 A folder holding another job is refused unless ``overwrite`` is set, which discards it.
+The CPU's inference backend (ONNX Runtime or PyTorch) is not part of it either, but a job
+continues on the backend that made its frames (``backend`` in status.json; see `inference`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from ..normalize import NormalizationStats
 from ..pose.cache import file_identity
 from ..pose.pipeline import PoseOptions
 from ..video import PngSequenceWriter
+from .inference import BACKEND_NAMES, LEGACY_BACKEND, check_cpu_backend
 
 JOB_KIND = "everybody-dance-transfer-job"
 JOB_FORMAT_VERSION = 1
@@ -77,6 +81,9 @@ class TransferJob:
     method: str = "generator"
     device: str = "auto"
     precision: str = "auto"
+    # On the CPU at fp32: "auto" (ONNX Runtime where installed), "onnx" or "torch"; a job
+    # with frames continues on the backend that made them (see `inference`).
+    cpu_backend: str = "auto"
     nearest_run: Path | None = None
     pose_options: PoseOptions = field(default_factory=PoseOptions)
     # The source's normalization statistics, instead of those measured on the job's frames
@@ -91,6 +98,7 @@ class TransferJob:
         self.nearest_run = None if self.nearest_run is None else Path(self.nearest_run)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        check_cpu_backend(self.cpu_backend)
         if self.method == "generator" and self.model is None:
             raise ValueError("the generator method needs a model bundle")
         if self.method == "nearest" and self.nearest_run is None:
@@ -107,7 +115,7 @@ class TransferJob:
             "frame_stop": self.frame_stop, "fps": self.fps,
             "adjustments": None if self.adjustments is None else self.adjustments.to_dict(),
             "face": self.face, "side_by_side": self.side_by_side, "method": self.method,
-            "device": self.device, "precision": self.precision,
+            "device": self.device, "precision": self.precision, "cpu_backend": self.cpu_backend,
             "nearest_run": None if self.nearest_run is None else str(self.nearest_run),
             "pose_options": self.pose_options.to_dict(),
             "source_stats": None if self.source_stats is None else self.source_stats.to_dict(),
@@ -149,12 +157,14 @@ class JobFolder:
 
     @staticmethod
     def claim(root: str | Path, parameters: dict[str, Any], identity: dict[str, Any],
-              overwrite: bool = False) -> tuple["JobFolder", bool]:
+              overwrite: bool = False, start_again: bool = False) -> tuple["JobFolder", bool]:
         """The job folder for a job with ``identity``, and whether it continues an earlier run.
 
         A new or empty folder starts the job; a folder of the same job continues it; a folder
         of another job is refused (InputError), or emptied first with ``overwrite``; anything
         else is refused, to never write into a folder of the user's own files.
+        ``start_again`` (with ``overwrite``) discards even the same job (its frames were
+        made by another inference backend, see `inference`).
         """
         folder = JobFolder(root)
         existing = folder.read_job()
@@ -163,7 +173,8 @@ class JobFolder:
         if existing is None and folder.root.is_dir() and any(folder.root.iterdir()):
             raise InputError(folder.root, "is not empty and holds no transfer job (no job.json); "
                                           "give a new or empty folder")
-        resumed = existing is not None and existing.get("identity") == identity
+        resumed = (existing is not None and existing.get("identity") == identity
+                   and not start_again)
         if existing is not None and not resumed:
             if not overwrite:
                 raise InputError(folder.root, "holds a transfer job with other parameters ("
@@ -224,6 +235,15 @@ class JobFolder:
         for path in self.frames_dir.glob("*.png"):
             if path.stem.isdigit() and int(path.stem) >= index + writer.start_number:
                 path.unlink()
+
+    def recorded_backend(self, identity: dict[str, Any]) -> str | None:
+        """The backend that made the frames of the job with ``identity`` in this folder so far
+        ("onnx" or "torch"), or None when the folder holds no frames of that job."""
+        existing = self.read_job()
+        if existing is None or existing.get("identity") != identity or self.frames_done() == 0:
+            return None
+        backend = self.read_status().get("backend", LEGACY_BACKEND)
+        return backend if backend in BACKEND_NAMES else None  # else: unreadable, no constraint
 
     def read_status(self) -> dict[str, Any]:
         try:

@@ -1,0 +1,146 @@
+"""Which library runs the networks of a transfer, and where they come from.
+
+On a GPU, or at half precision, the networks run on PyTorch (``device``). On the CPU at fp32
+there is a choice, ``TransferJob.cpu_backend`` (``--cpu-backend``):
+
+    "auto"   ONNX Runtime where it is installed (measured faster than PyTorch on the CPU at
+             every model size, see backend/onnx/runtime.py), else PyTorch;
+             ``$EVERYBODY_DANCE_CPU_BACKEND`` overrides this default
+    "onnx"   ONNX Runtime (the bundle's generators are exported once and cached)
+    "torch"  PyTorch, the reference
+
+The two give frames that differ by a few 8-bit levels, and since each frame conditions the
+next, switching in the middle of a job would change every frame after the switch. So a job
+that already has frames continues on the backend that made them (recorded as ``backend`` in
+its status.json): "auto" resolves to it, an explicit other choice is refused, and so is a job
+made by ONNX Runtime where ONNX Runtime is not installed; ``overwrite`` starts such a job
+again from its first frame. A job folder that records no backend was made by PyTorch (before
+this choice existed). Moving a job to a GPU is a device change, which jobs allow (see `job`):
+it continues on PyTorch, and the log says so.
+
+Networks come from a `ModelSource`: `LoadEachTime` loads them for one job; the worker's
+model cache keeps them between jobs (backend/worker/jobs.py ``ModelCache``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from ..errors import BackendError
+from ..models.bundle import Bundle, load_bundle
+from ..onnx import runtime as onnx_runtime
+from ..onnx.runtime import CpuNetworks, load_cpu_networks
+from .device import Runtime
+
+CPU_BACKEND_CHOICES = ("auto", "onnx", "torch")
+BACKEND_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
+LEGACY_BACKEND = "torch"  # what made the frames of a job folder that records no backend
+
+Networks = Bundle | CpuNetworks  # both have .manifest, .generator and .face_generator
+
+
+class BackendConflict(BackendError):
+    """A job's frames so far were made by another backend than this run can or may use."""
+
+
+def check_cpu_backend(requested: str) -> None:
+    if requested not in CPU_BACKEND_CHOICES:
+        raise ValueError(f"cpu_backend must be one of {CPU_BACKEND_CHOICES}, got {requested!r}")
+
+
+def has_cpu_choice(runtime: Runtime) -> bool:
+    """Whether ``runtime`` has a choice of backend: the CPU at fp32 (the ONNX files are fp32)."""
+    return runtime.device.type == "cpu" and runtime.precision == "fp32"
+
+
+def choose_backend(requested: str, runtime: Runtime, recorded: str | None = None) -> str:
+    """``"onnx"`` or ``"torch"``: the backend of a run (see the module docstring).
+
+    ``recorded`` is the backend that made the job's frames so far (None: no frames yet);
+    `BackendConflict` when this run would continue them on another one.
+    """
+    check_cpu_backend(requested)
+    if not has_cpu_choice(runtime):
+        return "torch"
+    if recorded is None:
+        return onnx_runtime.choose_cpu_backend(None if requested == "auto" else requested)
+    if requested not in ("auto", recorded):
+        raise BackendConflict(
+            f"its frames so far were made with {BACKEND_NAMES[recorded]}; continuing with "
+            f"{BACKEND_NAMES[requested]} would change every frame from here on (each frame "
+            f"conditions the next). Run it with --cpu-backend {recorded} (or auto) to continue, "
+            f"or --overwrite to start again with {BACKEND_NAMES[requested]}")
+    if recorded == "onnx" and not onnx_runtime.onnx_available():
+        raise BackendConflict(
+            "its frames so far were made with ONNX Runtime, which is not installed here "
+            "(pip install onnx onnxruntime); install it to continue, or use --overwrite to "
+            "start again with PyTorch")
+    return recorded
+
+
+def describe_backend(backend: str, networks: Networks | None = None) -> str:
+    """"ONNX Runtime 1.31.1 (1 thread)" or "PyTorch 2.13.0", for the log."""
+    if backend == "onnx":
+        import onnxruntime
+
+        threads = None
+        session = getattr(getattr(networks, "generator", None), "session", None)
+        if session is not None:
+            threads = session.get_session_options().intra_op_num_threads
+        where = "" if threads is None else f" ({threads} thread{'s' if threads != 1 else ''})"
+        return f"ONNX Runtime {onnxruntime.__version__}{where}"
+    return f"PyTorch {torch.__version__}"
+
+
+# --------------------------------------------------------------------------------------------
+# Where the networks come from
+# --------------------------------------------------------------------------------------------
+
+
+class ModelSource(Protocol):
+    """Loads (or hands out already loaded) networks of a model bundle."""
+
+    def get(self, folder: Path, device: str) -> Bundle:
+        """The bundle's PyTorch networks on ``device``."""
+
+    def cpu_networks(self, folder: Path, backend: str) -> CpuNetworks:
+        """The bundle's networks for the CPU on ``backend`` ("onnx" or "torch")."""
+
+
+class LoadEachTime:
+    """Loads a bundle's networks whenever asked (one job run from the command line)."""
+
+    def get(self, folder: Path, device: str) -> Bundle:
+        return load_bundle(folder, device)
+
+    def cpu_networks(self, folder: Path, backend: str) -> CpuNetworks:
+        return load_cpu_networks(folder, backend)
+
+
+class GivenBundle:
+    """A bundle the caller already loaded (on any device), used for every backend."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+
+    def get(self, folder: Path, device: str) -> Bundle:
+        return self.bundle  # FrameGenerator moves it to the job's device
+
+    def cpu_networks(self, folder: Path, backend: str) -> CpuNetworks:
+        b = self.bundle
+        if backend == "torch":
+            return CpuNetworks("torch", b.manifest, b.generator, b.face_generator)
+        on_cpu = next(b.generator.parameters()).device.type == "cpu"
+        # Exported from the loaded modules when no up-to-date ONNX file exists yet.
+        return load_cpu_networks(b if on_cpu else b.folder, backend)
+
+
+def load_networks(source: ModelSource, folder: Path, runtime: Runtime,
+                  backend: str) -> Networks:
+    """The networks a run of ``backend`` on ``runtime`` uses."""
+    if has_cpu_choice(runtime):
+        return source.cpu_networks(folder, backend)
+    return source.get(folder, str(runtime.device))

@@ -1,0 +1,255 @@
+"""Transfer speed and memory on the CPU: PyTorch against ONNX Runtime, per stage and end to
+end, for the ``cpu-small`` and ``paper-global`` networks; and peak memory for a 10 s and a
+60 s source, which must not grow with the source's length.
+
+    python benchmarks/bench_transfer.py [--quick] [--configs cpu-small paper-global]
+                                        [--threads 1] [--rounds 1] [--json out.json]
+
+Needs no data: the model bundles have randomly initialised weights built from the training
+presets (speed does not depend on the weights; ``training/options.py``) with the demo
+target's statistics, and the source is the demo performer dancing
+(``backend.demo.make_demo_clip``, 640x360). Each bundle is exported to ONNX first (into its
+folder, where the transfer finds it), so no run pays for an export.
+
+Every run is a whole ``run_transfer`` job (``device="cpu"``, ``cpu_backend`` torch or onnx,
+face generator on) in its own fresh process with its own empty cache, so it detects the
+source's poses itself and its peak memory (VmHWM) is its own. Printed per run:
+
+    poses     frames per second of the pose pass (MediaPipe, gap filling, smoothing)
+    labels    of drawing the label images          \\  each stage alone: the seconds inside
+    generate  of G + face residual (the backend)    > its own calls, from the job's
+    write     of PNG + H.264 encoding              /   status.json; they run in three threads
+    load      seconds to load the networks (ONNX Runtime: read the file, optimize the graph)
+    end       frames / seconds of the whole run_transfer call (loading the networks, the
+              pose pass, generating, writing and finishing the video)
+
+paper-global runs at several seconds a frame on a laptop CPU, so it runs only a few frames
+(8, or 3 with --quick): its per-frame figures are fine, its end-to-end figure carries the
+fixed costs of a short job. The memory check runs cpu-small on ONNX Runtime (the default)
+on a 10 s and a 60 s source: 30 fps, or 4 fps with --quick (the same seconds, fewer frames).
+The backends alternate over ``--rounds`` rounds so that both see the same load on a shared
+machine; the figures are the median over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.bench_onnx import preset_networks  # noqa: E402
+from benchmarks.common import machine, peak_rss_mb, run_child, write_json  # noqa: E402
+
+CONFIGS = ("cpu-small", "paper-global")
+BACKENDS = ("torch", "onnx")
+STAGES = ("poses", "labels", "generate", "write")
+SOURCE_SIZE = (640, 360)
+FRAMES = {"cpu-small": 60, "paper-global": 8}
+QUICK_FRAMES = {"cpu-small": 20, "paper-global": 3}
+MEMORY_SECONDS = (10, 60)
+MEMORY_FPS, QUICK_MEMORY_FPS = 30.0, 4.0
+GROWTH_TOLERANCE_MB = 32.0  # allocator noise, MediaPipe's and the encoders' buffers
+
+
+# --------------------------------------------------------------------------------------------
+# What the runs need
+# --------------------------------------------------------------------------------------------
+
+
+def make_bundle(name: str, folder: Path) -> Path:
+    """An untrained bundle of preset ``name`` (its last stage's G and its face G), with the
+    demo target's normalization statistics, exported to ONNX."""
+    import torch
+
+    from backend.demo import target_motion
+    from backend.labels import LabelStyle
+    from backend.models import (BundleManifest, build_face_generator, build_generator,
+                                save_bundle)
+    from backend.normalize import compute_stats
+    from backend.onnx.export import export_bundle_onnx
+
+    torch.manual_seed(0)
+    config, face, size = preset_networks(name)
+    stats = compute_stats(target_motion(300, fps=30, size=SOURCE_SIZE, seed=1))
+    manifest = BundleManifest(name=f"bench-{name}", generator=config, face_generator=face,
+                              resolution=size, label_style=LabelStyle().to_dict(),
+                              normalization=stats.to_dict())
+    face_net = None if face is None else build_face_generator(face)
+    bundle = save_bundle(folder / name, manifest, build_generator(config), face_net)
+    export_bundle_onnx(bundle)
+    return bundle
+
+
+def make_source(path: Path, n_frames: int, fps: float) -> Path:
+    from backend.demo import make_demo_clip
+
+    make_demo_clip(path, "dance", n_frames=n_frames, fps=fps, size=SOURCE_SIZE, progress=False)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# One job in its own process
+# --------------------------------------------------------------------------------------------
+
+
+def child(args: list[str]) -> None:
+    """Run one transfer job; print its figures as one JSON line."""
+    import os
+
+    bundle, source, backend, threads, out = Path(args[0]), Path(args[1]), args[2], \
+        int(args[3]), Path(args[4])
+    os.environ["EVERYBODY_DANCE_CACHE"] = str(out / "cache")  # detect the poses afresh
+    import torch
+
+    from backend.transfer import TransferJob, run_transfer
+
+    torch.set_num_threads(threads)  # ONNX Runtime takes the same count
+    baseline = peak_rss_mb()  # after the imports
+    job = TransferJob(source, bundle, out / "job", device="cpu", cpu_backend=backend)
+    began = time.perf_counter()
+    result = run_transfer(job)
+    seconds = time.perf_counter() - began
+    status = json.loads((out / "job" / "status.json").read_text())
+    if status.get("backend") != backend:
+        raise RuntimeError(f"the job ran on {status.get('backend')}, not {backend}")
+    print(json.dumps({
+        "frames": result.frame_count, "seconds": round(seconds, 3),
+        "end_fps": round(result.frame_count / seconds, 3),
+        "stages": {s: status["timings"][s]["fps"] for s in STAGES},
+        "load_seconds": status["load_seconds"],
+        "baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+    }))
+
+
+def run_job(bundle: Path, source: Path, backend: str, threads: int, tmp: Path) -> dict[str, Any]:
+    out = Path(tempfile.mkdtemp(dir=tmp, prefix=f"{backend}-"))
+    return run_child(Path(__file__).resolve(), [str(bundle), str(source), backend,
+                                                str(threads), str(out)])
+
+
+def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median over rounds of the rates; the largest peak memory."""
+    merged: dict[str, Any] = {"rounds": rounds, "frames": rounds[0]["frames"]}
+    merged["stages"] = {s: round(statistics.median(r["stages"][s] for r in rounds), 3)
+                        for s in STAGES}
+    merged["end_fps"] = round(statistics.median(r["end_fps"] for r in rounds), 3)
+    merged["load_seconds"] = round(statistics.median(r["load_seconds"] for r in rounds), 3)
+    merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rounds)
+    return merged
+
+
+# --------------------------------------------------------------------------------------------
+# The comparisons
+# --------------------------------------------------------------------------------------------
+
+
+def compare_backends(name: str, frames: int, rounds: int, threads: int,
+                     tmp: Path) -> dict[str, Any]:
+    bundle = make_bundle(name, tmp)
+    source = make_source(tmp / f"dance-{frames}.mp4", frames, 30.0)
+    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
+    for r in range(rounds):
+        for backend in (BACKENDS if r % 2 == 0 else BACKENDS[::-1]):
+            runs[backend].append(run_job(bundle, source, backend, threads, tmp))
+    results = {b: merge_rounds(rs) for b, rs in runs.items()}
+    size = "x".join(map(str, preset_networks(name)[2]))
+    return {"size": size, "frames": frames, **results,
+            "generate_speedup": round(results["onnx"]["stages"]["generate"]
+                                      / results["torch"]["stages"]["generate"], 2),
+            "end_speedup": round(results["onnx"]["end_fps"] / results["torch"]["end_fps"], 2)}
+
+
+def memory_check(fps: float, threads: int, tmp: Path) -> dict[str, Any]:
+    """Peak memory of cpu-small on ONNX Runtime for each source length, each in a fresh
+    process."""
+    bundle = tmp / "cpu-small"
+    if not bundle.is_dir():
+        bundle = make_bundle("cpu-small", tmp)
+    results: dict[str, Any] = {"config": "cpu-small", "backend": "onnx", "fps": fps}
+    for seconds in MEMORY_SECONDS:
+        n = int(round(seconds * fps))
+        source = make_source(tmp / f"dance-{seconds}s.mp4", n, fps)
+        results[f"{seconds}s"] = run_job(bundle, source, "onnx", threads, tmp)
+    short, long = (results[f"{s}s"]["peak_rss_mb"] for s in MEMORY_SECONDS)
+    results["growth_mb"] = round(long - short, 1)
+    results["flat"] = long - short <= GROWTH_TOLERANCE_MB
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# Printing
+# --------------------------------------------------------------------------------------------
+
+
+def print_header() -> None:
+    print(f"{'config':>12} {'size':>8} {'backend':>7} {'frames':>6} "
+          + " ".join(f"{s:>9}" for s in STAGES) + f" {'load s':>7} {'end fps':>8} {'peak MiB':>9}")
+
+
+def print_row(name: str, r: dict[str, Any]) -> None:
+    for backend in BACKENDS:
+        b = r[backend]
+        print(f"{name:>12} {r['size']:>8} {backend:>7} {r['frames']:>6} "
+              + " ".join(f"{b['stages'][s]:9.2f}" for s in STAGES)
+              + f" {b['load_seconds']:7.2f} {b['end_fps']:8.2f} {b['peak_rss_mb']:9.1f}")
+    print(f"{'':>12} ONNX Runtime / PyTorch: generate {r['generate_speedup']}x, "
+          f"end to end {r['end_speedup']}x")
+
+
+def print_memory(m: dict[str, Any]) -> None:
+    parts = [f"{s} s source ({m[f'{s}s']['frames']} frames): peak {m[f'{s}s']['peak_rss_mb']:.0f} "
+             f"MiB (after imports {m[f'{s}s']['baseline_rss_mb']:.0f})" for s in MEMORY_SECONDS]
+    verdict = "flat" if m["flat"] else f"GROWS (more than {GROWTH_TOLERANCE_MB:.0f} MiB)"
+    print(f"memory, cpu-small on ONNX Runtime at {m['fps']:g} fps: " + "; ".join(parts)
+          + f"; growth {m['growth_mb']:+.1f} MiB: {verdict}")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer frames (" + ", ".join(f"{k} {v}" for k, v in
+                                                          QUICK_FRAMES.items())
+                             + f") and {QUICK_MEMORY_FPS:g} fps memory sources")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of both backends (default 1: steadiest on a shared CPU)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per backend")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory check")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args()
+    import onnxruntime
+
+    frames = QUICK_FRAMES if args.quick else FRAMES
+    results: dict[str, Any] = {"machine": {**machine(), "onnxruntime": onnxruntime.__version__},
+                               "threads": args.threads, "rounds": args.rounds,
+                               "quick": args.quick, "source_size": list(SOURCE_SIZE)}
+    print(f"frames per second per stage (each stage alone) and end to end; {args.threads} "
+          f"thread(s); demo source {SOURCE_SIZE[0]}x{SOURCE_SIZE[1]} at 30 fps")
+    if "paper-global" in args.configs:
+        print(f"(paper-global: only {frames['paper-global']} frames, at seconds a frame on a "
+              f"CPU; its end-to-end figure includes a short job's fixed costs)")
+    print_header()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.configs:
+            results[name] = compare_backends(name, frames[name], args.rounds, args.threads,
+                                             Path(tmp))
+            print_row(name, results[name])
+        if not args.no_memory:
+            fps = QUICK_MEMORY_FPS if args.quick else MEMORY_FPS
+            results["memory"] = memory_check(fps, args.threads, Path(tmp))
+            print_memory(results["memory"])
+    write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Transfer on ONNX Runtime, the CPU default: end to end on the demo performer with a tiny
+untrained bundle, cancel and resume, ``--cpu-backend torch``, a resumed job keeping the
+backend that made its frames, and the worker's model cache keeping the CPU networks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from backend.demo import make_demo_clip, target_motion
+from backend.errors import Cancelled, InputError
+from backend.labels import LabelStyle
+from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig,
+                            build_face_generator, build_generator, save_bundle)
+from backend.normalize import compute_stats
+from backend.onnx import CPU_BACKEND_ENV, OnnxGenerator
+from backend.onnx import runtime as onnx_runtime
+from backend.transfer import Runtime, TransferJob, choose_backend, run_transfer
+from backend.transfer.inference import BackendConflict
+from backend.video.images import read_image
+from backend.worker.jobs import ModelCache
+
+N_FRAMES = 10
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One thread (tiny networks on shared cores; ONNX Runtime takes torch's count), and the
+    default backend not overridden from outside."""
+    monkeypatch.delenv(CPU_BACKEND_ENV, raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("onnx-transfer-cache")
+
+
+@pytest.fixture(autouse=True)
+def shared_cache(module_cache, monkeypatch) -> Path:
+    """Pose detections and ONNX exports shared by this module's tests."""
+    monkeypatch.setenv("EVERYBODY_DANCE_CACHE", str(module_cache))
+    return module_cache
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[Path, Path]:
+    """A short dance of the demo performer, and a tiny untrained bundle (64x32, with a face
+    generator) whose target is the demo performer walking about a 16:9 room."""
+    folder = tmp_path_factory.mktemp("onnx-demo")
+    make_demo_clip(folder / "dance.mp4", "dance", n_frames=N_FRAMES, fps=12, size=(128, 128),
+                   progress=False)
+    torch.manual_seed(0)
+    config = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2)
+    face = FaceGeneratorConfig(ngf=8, n_downsampling=2, n_blocks=1)
+    stats = compute_stats(target_motion(90, fps=30, size=(640, 360), seed=1))
+    manifest = BundleManifest(name="tiny", generator=config, resolution=(64, 32),
+                              label_style=LabelStyle().to_dict(),
+                              normalization=stats.to_dict(), face_generator=face)
+    bundle = save_bundle(folder / "bundle", manifest, build_generator(config),
+                         build_face_generator(face))
+    return folder / "dance.mp4", bundle
+
+
+def demo_job(demo, out: Path, **changes) -> TransferJob:
+    source, bundle = demo
+    return TransferJob(**{"source": source, "model": bundle, "output_dir": out,
+                          "device": "cpu", **changes})
+
+
+def frame_bytes(folder: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted((folder / "frames").glob("*.png"))]
+
+
+def status_of(folder: Path) -> dict:
+    return json.loads((folder / "status.json").read_text())
+
+
+def _run_module(demo, tmp_path_factory, module_cache, name: str, backend: str) -> Path:
+    out = tmp_path_factory.mktemp(name) / "job"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EVERYBODY_DANCE_CACHE", str(module_cache))
+        mp.delenv(CPU_BACKEND_ENV, raising=False)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            run_transfer(demo_job(demo, out, cpu_backend=backend))
+        finally:
+            torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="module")
+def onnx_reference(demo, tmp_path_factory, module_cache) -> Path:
+    """An uninterrupted run with the default ("auto") backend."""
+    return _run_module(demo, tmp_path_factory, module_cache, "onnx-ref", "auto")
+
+
+@pytest.fixture(scope="module")
+def torch_reference(demo, tmp_path_factory, module_cache) -> Path:
+    return _run_module(demo, tmp_path_factory, module_cache, "torch-ref", "torch")
+
+
+def cancelled_job(demo, out: Path, backend: str, after: int = 3) -> None:
+    cancel = threading.Event()
+
+    def report(stage, done, total):
+        if stage == "generate" and done == after:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        run_transfer(demo_job(demo, out, cpu_backend=backend), report=report, cancel=cancel)
+    assert after <= status_of(out)["frames_written"] < N_FRAMES
+
+
+# -- the default path ----------------------------------------------------------------------------
+
+
+def test_onnx_runtime_is_the_cpu_default_and_the_job_records_it(onnx_reference, torch_reference):
+    status = status_of(onnx_reference)
+    assert (status["state"], status["backend"], status["device"]) == ("done", "onnx", "cpu, fp32")
+    log = (onnx_reference / "log.txt").read_text()
+    assert "on cpu, fp32 with ONNX Runtime 1." in log and "(1 thread)" in log
+    assert status_of(torch_reference)["backend"] == "torch"
+    assert "with PyTorch 2." in (torch_reference / "log.txt").read_text()
+    # per-stage timings, as the benchmark reads them
+    timings = status["timings"]
+    assert {k: timings[k]["frames"] for k in timings} == {
+        "poses": N_FRAMES, "labels": N_FRAMES, "generate": N_FRAMES, "write": N_FRAMES}
+    assert all(t["seconds"] > 0 and t["fps"] > 0 for t in timings.values())
+    # One step of the two backends agrees to the rounding of the 8-bit frame; over the
+    # chain (each frame conditions the next) the differences carry on and, with this
+    # untrained G, grow (10th frame: 4.9 levels on average), which is why a job keeps the
+    # backend that made its frames.
+    onnx_frames = [read_image(p) for p in sorted((onnx_reference / "frames").glob("*.png"))]
+    torch_frames = [read_image(p) for p in sorted((torch_reference / "frames").glob("*.png"))]
+    assert len(onnx_frames) == len(torch_frames) == N_FRAMES
+    diffs = [np.abs(a.astype(int) - b.astype(int)) for a, b in zip(onnx_frames, torch_frames)]
+    assert max(d.max() for d in diffs[:3]) <= 1
+
+
+def test_cancel_and_resume_under_onnx_runtime_gives_the_frames_of_an_uninterrupted_run(
+        demo, onnx_reference, tmp_path):
+    out = tmp_path / "job"
+    cancelled_job(demo, out, "onnx")
+    assert status_of(out)["backend"] == "onnx" and not (out / "result.mp4").exists()
+    run_transfer(demo_job(demo, out))  # "auto" again
+    assert frame_bytes(out) == frame_bytes(onnx_reference)
+    assert "resumed at frame" in (out / "log.txt").read_text()
+    assert status_of(out)["backend"] == "onnx"
+
+
+def test_cpu_backend_torch_on_the_command_line_matches_the_torch_reference(
+        demo, torch_reference, tmp_path):
+    from backend.cli import main
+
+    source, bundle = demo
+    out = tmp_path / "job"
+    assert main(["retarget", "--model", str(bundle), "--source", str(source), "-o", str(out),
+                 "--device", "cpu", "--cpu-backend", "torch", "-q"]) == 0
+    assert frame_bytes(out) == frame_bytes(torch_reference)
+    assert status_of(out)["backend"] == "torch"
+    assert json.loads((out / "job.json").read_text())["parameters"]["cpu_backend"] == "torch"
+
+
+# -- a resumed job keeps its backend --------------------------------------------------------------
+
+
+def test_a_resumed_job_continues_on_the_backend_that_made_its_frames(demo, torch_reference,
+                                                                     tmp_path):
+    out = tmp_path / "job"
+    cancelled_job(demo, out, "torch")
+    before = frame_bytes(out)
+    with pytest.raises(InputError, match=r"made with PyTorch.*--cpu-backend torch.*--overwrite"):
+        run_transfer(demo_job(demo, out, cpu_backend="onnx"))
+    assert frame_bytes(out) == before and status_of(out)["state"] == "cancelled"
+    run_transfer(demo_job(demo, out))  # "auto" would pick ONNX Runtime; the job keeps PyTorch
+    assert frame_bytes(out) == frame_bytes(torch_reference)
+    assert status_of(out)["backend"] == "torch"
+
+
+def test_a_job_without_a_recorded_backend_was_made_by_pytorch_and_overwrite_starts_again(
+        demo, torch_reference, onnx_reference, tmp_path):
+    out = tmp_path / "job"
+    shutil.copytree(torch_reference, out)
+    status = status_of(out)
+    del status["backend"]  # as written before the backend was recorded
+    (out / "status.json").write_text(json.dumps(status))
+    with pytest.raises(InputError, match="made with PyTorch"):
+        run_transfer(demo_job(demo, out, cpu_backend="onnx"))
+    run_transfer(demo_job(demo, out, cpu_backend="onnx", overwrite=True))
+    assert frame_bytes(out) == frame_bytes(onnx_reference)
+    assert status_of(out)["backend"] == "onnx" and status_of(out)["resumed_from"] is None
+
+
+def test_a_job_made_by_onnx_runtime_is_refused_where_it_is_missing(demo, onnx_reference,
+                                                                   tmp_path, monkeypatch):
+    out = tmp_path / "job"
+    shutil.copytree(onnx_reference, out)
+    monkeypatch.setattr(onnx_runtime, "onnx_available", lambda: False)
+    with pytest.raises(InputError, match=r"job: its frames so far were made with ONNX Runtime, "
+                                         r"which is not installed here"):
+        run_transfer(demo_job(demo, out))
+    assert frame_bytes(out) == frame_bytes(onnx_reference)
+
+
+def test_backend_choice_follows_the_device_precision_and_environment(monkeypatch):
+    cpu, gpu = Runtime(torch.device("cpu"), "fp32"), Runtime(torch.device("cuda"), "bf16")
+    assert choose_backend("auto", cpu) == "onnx"  # installed here, and the faster
+    assert choose_backend("torch", cpu) == "torch"
+    assert choose_backend("onnx", gpu) == "torch"  # ONNX Runtime is the CPU's fp32 path only
+    assert choose_backend("auto", Runtime(torch.device("cpu"), "bf16")) == "torch"
+    assert choose_backend("onnx", gpu, recorded="onnx") == "torch"  # a job moved to a GPU
+    with pytest.raises(BackendConflict):
+        choose_backend("torch", cpu, recorded="onnx")
+    monkeypatch.setenv(CPU_BACKEND_ENV, "torch")
+    assert choose_backend("auto", cpu) == "torch"  # the environment sets the default
+    assert choose_backend("auto", cpu, recorded="onnx") == "onnx"  # ... of new jobs only
+    assert choose_backend("onnx", cpu) == "onnx"
+    with pytest.raises(ValueError, match="cpu_backend"):
+        TransferJob(Path("a.mp4"), Path("bundle"), Path("out"), cpu_backend="tensorrt")
+
+
+# -- the worker keeps the CPU networks ------------------------------------------------------------
+
+
+def test_the_worker_model_cache_keeps_the_cpu_networks(demo, tmp_path):
+    source, bundle = demo
+    cache = ModelCache()
+    first = cache.cpu_networks(bundle, "onnx")
+    assert isinstance(first.generator, OnnxGenerator) and cache.loads == 1
+    assert cache.cpu_networks(bundle, "onnx") is first and cache.loads == 1
+    # two jobs with the same bundle: nothing more is loaded, the same sessions run
+    for name in ("a", "b"):
+        run_transfer(demo_job(demo, tmp_path / name, frame_stop=3), models=cache)
+    assert cache.loads == 1 and cache.cpu_networks(bundle, "onnx") is first
+    assert status_of(tmp_path / "b")["backend"] == "onnx"
+    # PyTorch on the CPU: the bundle, loaded once, kept beside the ONNX Runtime sessions
+    torch_nets = cache.cpu_networks(bundle, "torch")
+    assert cache.loads == 2
+    assert cache.cpu_networks(bundle, "torch").generator is torch_nets.generator
+    assert torch_nets.generator is cache.get(bundle, "cpu").generator and cache.loads == 2
+    assert cache.cpu_networks(bundle, "onnx") is first
