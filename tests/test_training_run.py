@@ -182,7 +182,8 @@ def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
         train(run, tiny(), steps=50, resume=True, progress=False, should_stop=lambda: True)
     assert not (run / "STOP").exists()  # a new train removes the old request
     assert stage_checkpoint(run, "global").name == "step_00000004"
-    assert json.loads((run / "status.json").read_text())["state"] == "cancelled"
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "cancelled" and status["step"] == 4  # the step of the checkpoint
 
 
 def test_chain_mode_trains(prepared_demo, tmp_path):

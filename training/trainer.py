@@ -359,7 +359,7 @@ class StageRun:
                     if stopping or step % opts.runtime.checkpoint_every == 0 or step >= total:
                         self._checkpoint(nets, optimizers, trainer, step, total)
                     if stopping:
-                        self.status.update(state="cancelled", message=f"stopped at step {step}; "
+                        self.status.update(state="cancelled", step=step, message=f"stopped at step {step}; "
                                            "train again with --resume to continue")
                         raise Cancelled(f"training stopped at step {step} of stage "
                                         f"{self.stage}; checkpoint {self.last_checkpoint}")
