@@ -6,7 +6,7 @@ stdout belongs to the worker protocol, so bars always go to stderr.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TextIO, TypeVar
 
 from tqdm import tqdm
 
@@ -23,9 +23,10 @@ def progress_bar(
     desc: str,
     enabled: bool = True,
     report: ProgressFn | None = None,
+    stream: TextIO | None = None,
 ) -> Iterator[T]:
-    """Yield ``items`` while showing a bar on stderr and calling ``report`` per item."""
-    bar = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, disable=not enabled,
+    """Yield ``items`` while showing a bar on ``stream`` (stderr) and calling ``report`` per item."""
+    bar = tqdm(total=total, desc=desc, unit="frame", file=stream or sys.stderr, disable=not enabled,
                dynamic_ncols=True, leave=False)
     done = 0
     try:

@@ -28,6 +28,7 @@ from ..progress import ProgressFn, progress_bar
 from ..video import probe, read_frames
 from . import cache
 from .mediapipe_map import frame_pose_from_results, landmark_array
+from .native_logs import native_logs_hidden
 from .subject import Person, SubjectTracker, box_iou, find_people, mask_boxes, person_from_pose
 from .track import FramePose, PoseTrack
 
@@ -240,9 +241,10 @@ def detect_video(
     if key is not None and (cached := cache.load_cached(key)) is not None:
         return cached
     track = PoseTrack.empty(stop - start, info.fps, info.size, record)
-    frames = progress_bar(read_frames(path, start, stop, fps), stop - start, "poses", progress, report)
-    with HolisticDetector(config, info.fps) as detector:
-        for i, frame in enumerate(frames):
+    frames = read_frames(path, start, stop, fps)  # a bad file fails here, before any graph is built
+    with native_logs_hidden() as terminal, HolisticDetector(config, info.fps) as detector:
+        for i, frame in enumerate(progress_bar(frames, stop - start, "poses", progress, report,
+                                               stream=terminal)):
             pose, found = detector.process(frame, i)
             track.set_frame(i, pose)
             track.detected[i] = found
