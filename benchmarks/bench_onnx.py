@@ -2,7 +2,7 @@
 ``tiny``, ``cpu-small`` and ``paper-global`` training presets at their training resolutions.
 
     python benchmarks/bench_onnx.py [--configs tiny cpu-small paper-global] [--rounds 2]
-                                    [--threads 2] [--json out.json]
+                                    [--threads 2] [--quick] [--json out.json]
 
 For each preset a bundle with randomly initialised weights (speed does not depend on the
 weights) is written to a temporary folder and exported with ``export_bundle_onnx`` (which
@@ -14,7 +14,8 @@ fastest wall-clock frame time of G, the median CPU time of a frame (all threads:
 machine, wall time far above CPU time means threads waiting for a core), frames per second
 from the median, the face generator's median on its face box, and the process's peak memory
 (VmHWM). The two backends alternate over ``--rounds`` rounds so that both see the same load
-on a shared machine; the figures are the median over the rounds.
+on a shared machine; the figures are the median over the rounds. ``--quick``: tiny and
+cpu-small only, one round of fewer frames.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import machine, peak_rss_mb, run_child, write_json  # noqa: E402
+from benchmarks.common import peak_rss_mb, run_child, start, write_json  # noqa: E402
 
 
 CONFIGS = ("tiny", "cpu-small", "paper-global")
 RUNS = {"tiny": 40, "cpu-small": 15, "paper-global": 4}  # timed frames per child
+QUICK_RUNS = {"tiny": 10, "cpu-small": 5, "paper-global": 2}
+QUICK_CONFIGS = ("tiny", "cpu-small")
 
 
 def preset_networks(name: str) -> tuple[Any, Any, tuple[int, int]]:
@@ -190,20 +193,40 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None,
                         help=f"timed frames per round (default {RUNS})")
     parser.add_argument("--threads", type=int, default=2, help="threads of both backends")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"configs {' '.join(QUICK_CONFIGS)} (unless given), 1 round, "
+                             f"frames {QUICK_RUNS}")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
-    import onnxruntime
-
-    results: dict[str, Any] = {"machine": {**machine(), "onnxruntime": onnxruntime.__version__},
-                               "threads": args.threads, "rounds": args.rounds}
+    if args.quick:
+        args.rounds = 1
+        if "--configs" not in sys.argv:
+            args.configs = list(QUICK_CONFIGS)
+    results: dict[str, Any] = start({})
+    results.update({"threads": args.threads, "rounds": args.rounds})
     print(f"{'config':>12} {'size':>8} {'backend':>6} {'median ms':>10} {'min ms':>9} "
           f"{'CPU ms':>9} {'fps':>8} {'face ms':>8} {'peak MiB':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.configs:
-            runs = args.runs or RUNS[name]
+            runs = args.runs or (QUICK_RUNS if args.quick else RUNS)[name]
             results[name] = compare(name, Path(tmp), args.rounds, runs, args.threads)
             print_row(name, results[name])
     write_json(args.json, results)
+
+
+def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Rows (what, figure, detail) for benchmarks/run_all.py's table."""
+    rows = []
+    for name in CONFIGS:
+        if name not in results:
+            continue
+        r = results[name]
+        for backend in ("torch", "onnx"):
+            b = r[backend]
+            rows.append((f"generator {name} {backend} CPU", f"{b['fps']:.1f} frames/s",
+                         f"{r['size']}: {b['median_ms']:.1f} ms/frame, "
+                         f"peak {b['peak_rss_mb']:.0f} MiB"))
+    return rows
 
 
 if __name__ == "__main__":

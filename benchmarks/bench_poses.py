@@ -1,12 +1,14 @@
 """Speed and memory of stage 1-2: pose detection and label rendering.
 
-    python benchmarks/bench_poses.py [--video PATH] [--frames 120] [--json out.json]
+    python benchmarks/bench_poses.py [--video PATH] [--frames 120] [--long 1200] [--quick]
+                                     [--json out.json]
 
 Prints frames per second of MediaPipe Holistic detection (with our OpenPose mapping and
 subject tracking) and of label rendering at the paper's sizes, and the peak memory of a
 detection run on a short and on a long input (made by looping the video), which must be
 about equal: frames are streamed, never held.
 Default video: ../shared/data/target_taiji.mp4, else a demo-performer clip made on the fly.
+``--quick``: 30 frames for the speed figures, 100 labels per size, a 300-frame long input.
 """
 
 from __future__ import annotations
@@ -18,24 +20,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import SHARED_DATA, machine, run_child, timed, write_json  # noqa: E402
+from benchmarks.common import SHARED_DATA, run_child, start, timed, write_json  # noqa: E402
+
+LABEL_SIZES = ("1024x512", "512x256", "256x128")
 
 
 def child(args: list[str]) -> None:
     """Measurements that run in their own process (see common.run_child)."""
     import json
 
-    kind, video, frames = args[0], Path(args[1]), int(args[2])
-    if kind == "detect":
+    kind, source, frames = args[0], Path(args[1]), int(args[2])
+    if kind == "detect":  # source: a video; args[3], if given: where to save the track
         from backend.pose.detector import detect_video
 
-        result = timed(lambda: len(detect_video(video, stop=frames, progress=False, use_cache=False)))
-    else:
+        def detect() -> int:
+            track = detect_video(source, stop=frames, progress=False, use_cache=False)
+            if len(args) > 3:
+                track.save(args[3])
+            return len(track)
+
+        result = timed(detect)
+    else:  # source: a saved track whose poses are drawn at size args[3]
         from backend.labels import LabelStyle, render_label
-        from backend.pose.detector import detect_video
+        from backend.pose.track import PoseTrack
 
         w, h = (int(v) for v in args[3].split("x"))
-        track = detect_video(video, stop=min(frames, 30), progress=False, use_cache=False)
+        track = PoseTrack.load(source)
 
         def render() -> int:
             for i in range(frames):
@@ -84,30 +94,59 @@ def main() -> None:
     parser.add_argument("--video", type=Path, default=None)
     parser.add_argument("--frames", type=int, default=120, help="frames for the speed figures")
     parser.add_argument("--long", type=int, default=1200, help="frames of the long input")
+    parser.add_argument("--labels", type=int, default=500, help="labels drawn per size")
+    parser.add_argument("--quick", action="store_true",
+                        help="--frames 30 --labels 100 --long 300")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    if args.quick:
+        args.frames, args.labels, args.long = 30, 100, 300
     script = Path(__file__).resolve()
-    results: dict = {"machine": machine()}
+    results: dict = start({})
     with tempfile.TemporaryDirectory() as tmp:
         video = args.video or default_video(Path(tmp))
         results["video"] = str(video)
         print(f"video: {video}")
-        det = run_child(script, ["detect", str(video), str(args.frames)])
+        track = Path(tmp) / "track.npz"
+        det = run_child(script, ["detect", str(video), str(args.frames), str(track)])
         results["detection"] = det
         print(f"pose detection:   {det['per_second']:7.2f} frames/s  (peak {det['peak_rss_mb']} MiB)")
-        for size in ("1024x512", "512x256", "256x128"):
-            lab = run_child(script, ["labels", str(video), "500", size])
+        for size in LABEL_SIZES:
+            lab = run_child(script, ["labels", str(track), str(args.labels), size])
             results[f"labels_{size}"] = lab
             print(f"labels {size:>9}: {lab['per_second']:7.2f} frames/s")
         long_video = looped_clip(video, args.long, Path(tmp))
         short = run_child(script, ["detect", str(long_video), str(args.long // 10)])
         full = run_child(script, ["detect", str(long_video), str(args.long)])
         results["memory"] = {"short": short, "long": full,
-                             "ratio": round(full["peak_rss_mb"] / short["peak_rss_mb"], 3)}
+                             "ratio": round(full["peak_rss_mb"] / short["peak_rss_mb"], 3),
+                             "time_ratio": round(full["seconds"] / short["seconds"], 2)}
         print(f"detection peak memory: {short['items']} frames {short['peak_rss_mb']} MiB, "
               f"{full['items']} frames {full['peak_rss_mb']} MiB "
-              f"(ratio {results['memory']['ratio']}; flat = about 1)")
+              f"(ratio {results['memory']['ratio']}; flat = about 1); time ratio "
+              f"{results['memory']['time_ratio']} for {full['items'] / short['items']:g}x the "
+              f"frames (below that: the detector's start-up is paid once)")
     write_json(args.json, results)
+
+
+def summary(results: dict) -> list[tuple[str, str, str]]:
+    """Rows (what, figure, detail) for benchmarks/run_all.py's table."""
+    rows = []
+    if "detection" in results:
+        d = results["detection"]
+        rows.append(("pose detection", f"{d['per_second']:.2f} frames/s",
+                     f"{d['items']} frames, peak {d['peak_rss_mb']:.0f} MiB"))
+    for size in LABEL_SIZES:
+        if f"labels_{size}" in results:
+            lab = results[f"labels_{size}"]
+            rows.append((f"labels {size}", f"{lab['per_second']:.1f} frames/s",
+                         f"peak {lab['peak_rss_mb']:.0f} MiB"))
+    if "memory" in results:
+        m = results["memory"]
+        rows.append(("detection memory long/short", f"{m['ratio']:.2f}x",
+                     f"{m['short']['items']} vs {m['long']['items']} frames: "
+                     f"{m['short']['peak_rss_mb']:.0f} vs {m['long']['peak_rss_mb']:.0f} MiB"))
+    return rows
 
 
 if __name__ == "__main__":

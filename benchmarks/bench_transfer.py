@@ -1,6 +1,7 @@
-"""Transfer speed and memory on the CPU: PyTorch against ONNX Runtime, per stage and end to
-end, for the ``cpu-small`` and ``paper-global`` networks; and peak memory for a 10 s and a
-60 s source, which must not grow with the source's length.
+"""Transfer speed and memory on the CPU: PyTorch against ONNX Runtime (and, where there is a
+CUDA GPU, PyTorch on it at the transfer's default precision), per stage and end to end, for
+the ``cpu-small`` and ``paper-global`` networks; and time and peak memory for a 10 s and a
+60 s source: the time should grow with the source's length (about 6x), the memory not.
 
     python benchmarks/bench_transfer.py [--quick] [--configs cpu-small paper-global]
                                         [--threads 1] [--rounds 1] [--json out.json]
@@ -11,9 +12,10 @@ target's statistics, and the source is the demo performer dancing
 (``backend.demo.make_demo_clip``, 640x360). Each bundle is exported to ONNX first (into its
 folder, where the transfer finds it), so no run pays for an export.
 
-Every run is a whole ``run_transfer`` job (``device="cpu"``, ``cpu_backend`` torch or onnx,
-face generator on) in its own fresh process with its own empty cache, so it detects the
-source's poses itself and its peak memory (VmHWM) is its own. Printed per run:
+Every run is a whole ``run_transfer`` job (``device="cpu"``, ``cpu_backend`` torch or onnx;
+or ``device="cuda"``, precision auto: bf16 where supported, else fp16; face generator on) in
+its own fresh process with its own empty cache, so it detects the source's poses itself and
+its peak memory (VmHWM; on CUDA also the GPU's peak allocation) is its own. Printed per run:
 
     poses     frames per second of the pose pass (MediaPipe, gap filling, smoothing)
     labels    of drawing the label images          \\  each stage alone: the seconds inside
@@ -25,8 +27,11 @@ source's poses itself and its peak memory (VmHWM) is its own. Printed per run:
 
 paper-global runs at several seconds a frame on a laptop CPU, so it runs only a few frames
 (8, or 3 with --quick): its per-frame figures are fine, its end-to-end figure carries the
-fixed costs of a short job. The memory check runs cpu-small on ONNX Runtime (the default)
-on a 10 s and a 60 s source: 30 fps, or 4 fps with --quick (the same seconds, fewer frames).
+fixed costs of a short job. The scaling check runs cpu-small as a transfer does by default
+(ONNX Runtime on the CPU; CUDA where there is a GPU) on a 10 s and a 60 s source: 30 fps, or
+4 fps with --quick (the same seconds, fewer frames); it prints the time ratio (60 s / 10 s:
+about 6 when the cost is linear in the length, less by the fixed costs of a job) and the
+memory ratio (about 1: frames are streamed).
 The backends alternate over ``--rounds`` rounds so that both see the same load on a shared
 machine; the figures are the median over the rounds.
 """
@@ -45,10 +50,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_onnx import preset_networks  # noqa: E402
-from benchmarks.common import machine, peak_rss_mb, run_child, write_json  # noqa: E402
+from benchmarks.common import cuda_peak_mb, peak_rss_mb, run_child, start, write_json  # noqa: E402
 
 CONFIGS = ("cpu-small", "paper-global")
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("torch", "onnx")  # on the CPU; "cuda" joins them where there is a GPU
 STAGES = ("poses", "labels", "generate", "write")
 SOURCE_SIZE = (640, 360)
 FRAMES = {"cpu-small": 60, "paper-global": 8}
@@ -100,7 +105,8 @@ def make_source(path: Path, n_frames: int, fps: float) -> Path:
 
 
 def child(args: list[str]) -> None:
-    """Run one transfer job; print its figures as one JSON line."""
+    """Run one transfer job; print its figures as one JSON line. ``backend``: "torch" or
+    "onnx" on the CPU, or "cuda" (PyTorch on the GPU, the transfer's default precision)."""
     import os
 
     bundle, source, backend, threads, out = Path(args[0]), Path(args[1]), args[2], \
@@ -112,19 +118,23 @@ def child(args: list[str]) -> None:
 
     torch.set_num_threads(threads)  # ONNX Runtime takes the same count
     baseline = peak_rss_mb()  # after the imports
-    job = TransferJob(source, bundle, out / "job", device="cpu", cpu_backend=backend)
+    on_gpu = backend == "cuda"
+    job = TransferJob(source, bundle, out / "job", device="cuda" if on_gpu else "cpu",
+                      cpu_backend="auto" if on_gpu else backend)
     began = time.perf_counter()
     result = run_transfer(job)
     seconds = time.perf_counter() - began
     status = json.loads((out / "job" / "status.json").read_text())
-    if status.get("backend") != backend:
-        raise RuntimeError(f"the job ran on {status.get('backend')}, not {backend}")
+    expected = "torch" if on_gpu else backend
+    if status.get("backend") != expected:
+        raise RuntimeError(f"the job ran on {status.get('backend')}, not {expected}")
     print(json.dumps({
         "frames": result.frame_count, "seconds": round(seconds, 3),
         "end_fps": round(result.frame_count / seconds, 3),
         "stages": {s: status["timings"][s]["fps"] for s in STAGES},
         "load_seconds": status["load_seconds"],
         "baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cuda_peak_mb": cuda_peak_mb(),
     }))
 
 
@@ -142,7 +152,16 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     merged["end_fps"] = round(statistics.median(r["end_fps"] for r in rounds), 3)
     merged["load_seconds"] = round(statistics.median(r["load_seconds"] for r in rounds), 3)
     merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rounds)
+    gpu = [r["cuda_peak_mb"] for r in rounds if r.get("cuda_peak_mb") is not None]
+    merged["cuda_peak_mb"] = max(gpu) if gpu else None
     return merged
+
+
+def backends() -> tuple[str, ...]:
+    """The runs to compare: PyTorch and ONNX Runtime on the CPU, and CUDA where present."""
+    import torch
+
+    return BACKENDS + (("cuda",) if torch.cuda.is_available() else ())
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,32 +173,37 @@ def compare_backends(name: str, frames: int, rounds: int, threads: int,
                      tmp: Path) -> dict[str, Any]:
     bundle = make_bundle(name, tmp)
     source = make_source(tmp / f"dance-{frames}.mp4", frames, 30.0)
-    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
+    order = backends()
+    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in order}
     for r in range(rounds):
-        for backend in (BACKENDS if r % 2 == 0 else BACKENDS[::-1]):
+        for backend in (order if r % 2 == 0 else order[::-1]):
             runs[backend].append(run_job(bundle, source, backend, threads, tmp))
     results = {b: merge_rounds(rs) for b, rs in runs.items()}
     size = "x".join(map(str, preset_networks(name)[2]))
-    return {"size": size, "frames": frames, **results,
+    return {"size": size, "frames": frames, "backends": list(order), **results,
             "generate_speedup": round(results["onnx"]["stages"]["generate"]
                                       / results["torch"]["stages"]["generate"], 2),
             "end_speedup": round(results["onnx"]["end_fps"] / results["torch"]["end_fps"], 2)}
 
 
 def memory_check(fps: float, threads: int, tmp: Path) -> dict[str, Any]:
-    """Peak memory of cpu-small on ONNX Runtime for each source length, each in a fresh
-    process."""
+    """Time and peak memory of cpu-small, run as a transfer runs by default (ONNX Runtime on
+    the CPU, CUDA where there is a GPU), for each source length, each in a fresh process."""
     bundle = tmp / "cpu-small"
     if not bundle.is_dir():
         bundle = make_bundle("cpu-small", tmp)
-    results: dict[str, Any] = {"config": "cpu-small", "backend": "onnx", "fps": fps}
+    backend = "cuda" if "cuda" in backends() else "onnx"
+    results: dict[str, Any] = {"config": "cpu-small", "backend": backend, "fps": fps}
     for seconds in MEMORY_SECONDS:
         n = int(round(seconds * fps))
         source = make_source(tmp / f"dance-{seconds}s.mp4", n, fps)
-        results[f"{seconds}s"] = run_job(bundle, source, "onnx", threads, tmp)
-    short, long = (results[f"{s}s"]["peak_rss_mb"] for s in MEMORY_SECONDS)
-    results["growth_mb"] = round(long - short, 1)
-    results["flat"] = long - short <= GROWTH_TOLERANCE_MB
+        results[f"{seconds}s"] = run_job(bundle, source, backend, threads, tmp)
+    short, long = (results[f"{s}s"] for s in MEMORY_SECONDS)
+    results["growth_mb"] = round(long["peak_rss_mb"] - short["peak_rss_mb"], 1)
+    results["flat"] = results["growth_mb"] <= GROWTH_TOLERANCE_MB
+    results["length_ratio"] = round(MEMORY_SECONDS[1] / MEMORY_SECONDS[0], 2)
+    results["time_ratio"] = round(long["seconds"] / short["seconds"], 2)
+    results["memory_ratio"] = round(long["peak_rss_mb"] / short["peak_rss_mb"], 3)
     return results
 
 
@@ -190,25 +214,56 @@ def memory_check(fps: float, threads: int, tmp: Path) -> dict[str, Any]:
 
 def print_header() -> None:
     print(f"{'config':>12} {'size':>8} {'backend':>7} {'frames':>6} "
-          + " ".join(f"{s:>9}" for s in STAGES) + f" {'load s':>7} {'end fps':>8} {'peak MiB':>9}")
+          + " ".join(f"{s:>9}" for s in STAGES) + f" {'load s':>7} {'end fps':>8} {'peak MiB':>9}"
+          + f" {'GPU MiB':>8}")
+
+
+def _gpu(b: dict[str, Any]) -> str:
+    return f"{b['cuda_peak_mb']:8.0f}" if b.get("cuda_peak_mb") is not None else "       -"
 
 
 def print_row(name: str, r: dict[str, Any]) -> None:
-    for backend in BACKENDS:
+    for backend in r.get("backends", BACKENDS):
         b = r[backend]
         print(f"{name:>12} {r['size']:>8} {backend:>7} {r['frames']:>6} "
               + " ".join(f"{b['stages'][s]:9.2f}" for s in STAGES)
-              + f" {b['load_seconds']:7.2f} {b['end_fps']:8.2f} {b['peak_rss_mb']:9.1f}")
+              + f" {b['load_seconds']:7.2f} {b['end_fps']:8.2f} {b['peak_rss_mb']:9.1f} "
+              + _gpu(b))
     print(f"{'':>12} ONNX Runtime / PyTorch: generate {r['generate_speedup']}x, "
-          f"end to end {r['end_speedup']}x")
+          f"end to end {r['end_speedup']}x", flush=True)
 
 
 def print_memory(m: dict[str, Any]) -> None:
-    parts = [f"{s} s source ({m[f'{s}s']['frames']} frames): peak {m[f'{s}s']['peak_rss_mb']:.0f} "
-             f"MiB (after imports {m[f'{s}s']['baseline_rss_mb']:.0f})" for s in MEMORY_SECONDS]
+    parts = [f"{s} s source ({m[f'{s}s']['frames']} frames): {m[f'{s}s']['seconds']:.1f} s, "
+             f"peak {m[f'{s}s']['peak_rss_mb']:.0f} MiB (after imports "
+             f"{m[f'{s}s']['baseline_rss_mb']:.0f})" for s in MEMORY_SECONDS]
     verdict = "flat" if m["flat"] else f"GROWS (more than {GROWTH_TOLERANCE_MB:.0f} MiB)"
-    print(f"memory, cpu-small on ONNX Runtime at {m['fps']:g} fps: " + "; ".join(parts)
-          + f"; growth {m['growth_mb']:+.1f} MiB: {verdict}")
+    print(f"scaling, cpu-small on {m['backend']} at {m['fps']:g} fps: " + "; ".join(parts))
+    print(f"  {MEMORY_SECONDS[1]} s / {MEMORY_SECONDS[0]} s source: time ratio "
+          f"{m['time_ratio']:.2f} (the source is {m['length_ratio']:g}x as long; less means "
+          f"fixed costs), memory ratio {m['memory_ratio']:.3f}, growth {m['growth_mb']:+.1f} "
+          f"MiB: {verdict}")
+
+
+def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Rows (what, figure, detail) for benchmarks/run_all.py's table."""
+    rows = []
+    for name in CONFIGS:
+        if name not in results:
+            continue
+        r = results[name]
+        for backend in r.get("backends", BACKENDS):
+            b = r[backend]
+            rows.append((f"transfer {name} {backend}", f"{b['end_fps']:.2f} frames/s",
+                         f"end to end, {r['frames']} frames; generate "
+                         f"{b['stages']['generate']:.1f} fps; peak {b['peak_rss_mb']:.0f} MiB"))
+    if "memory" in results:
+        m = results["memory"]
+        rows.append((f"transfer {MEMORY_SECONDS[1]} s / {MEMORY_SECONDS[0]} s source",
+                     f"time {m['time_ratio']:.2f}x",
+                     f"memory {m['memory_ratio']:.3f}x ({m['growth_mb']:+.0f} MiB), "
+                     f"{m['backend']}"))
+    return rows
 
 
 def main() -> None:
@@ -227,12 +282,10 @@ def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the memory check")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
-    import onnxruntime
-
     frames = QUICK_FRAMES if args.quick else FRAMES
-    results: dict[str, Any] = {"machine": {**machine(), "onnxruntime": onnxruntime.__version__},
-                               "threads": args.threads, "rounds": args.rounds,
-                               "quick": args.quick, "source_size": list(SOURCE_SIZE)}
+    results: dict[str, Any] = start({})
+    results.update({"threads": args.threads, "rounds": args.rounds, "quick": args.quick,
+                    "source_size": list(SOURCE_SIZE)})
     print(f"frames per second per stage (each stage alone) and end to end; {args.threads} "
           f"thread(s); demo source {SOURCE_SIZE[0]}x{SOURCE_SIZE[1]} at 30 fps")
     if "paper-global" in args.configs:

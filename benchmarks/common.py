@@ -7,6 +7,7 @@ the largest of everything measured before it.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -57,11 +58,58 @@ def run_child(script: Path, args: list[str]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPU, cores, load, library versions, the GPU (None
+    when there is none)."""
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
-            "cores": __import__("os").cpu_count(), "torch": torch.__version__, "gpu": gpu}
+    info: dict[str, Any] = {
+        "python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(), "torch": torch.__version__, "gpu": gpu,
+        # a shared machine inflates wall time: the load when the run started says how busy
+        "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+    }
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        info["onnxruntime"] = None
+    return info
+
+
+def describe_machine(info: dict[str, Any]) -> str:
+    """One line for the top of every benchmark's output."""
+    gpu = f"GPU {info['gpu']}" if info.get("gpu") else "no GPU"
+    ort = f", onnxruntime {info['onnxruntime']}" if info.get("onnxruntime") else ""
+    load = info.get("load_average")
+    busy = f", load {load}" if load is not None else ""
+    return (f"machine: {info['cpu']}, {info['cores']} cores{busy}; {gpu}; "
+            f"Python {info['python']}, torch {info['torch']}{ort}")
+
+
+def start(results: dict[str, Any]) -> dict[str, Any]:
+    """Record the machine in ``results`` and print its line; returns ``results``."""
+    results["machine"] = machine()
+    print(describe_machine(results["machine"]), flush=True)
+    return results
+
+
+def cuda_sync() -> None:
+    """Wait for queued GPU work before reading the clock (no-op without CUDA)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def cuda_peak_mb() -> float | None:
+    """Peak GPU memory allocated by PyTorch in this process, MiB (None without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
 
 
 def write_json(path: Path | None, results: dict[str, Any]) -> None:

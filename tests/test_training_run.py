@@ -25,7 +25,7 @@ from training import checkpoint as ckpt
 from training.data.dataset import FrameSequenceDataset
 from training.data.prepare import PrepareOptions, Prepared, prepare
 from training.distributed import setup
-from training.evaluate import reconstruction_error
+from training.heldout import reconstruction_error
 from training.export import export_bundle
 from training.models.vgg import VGG19Features, WeightsUnavailable
 from training.options import TrainOptions, preset

@@ -24,6 +24,7 @@ from backend.labels import LabelStyle
 from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig,
                             build_face_generator, build_generator, save_bundle)
 from backend.normalize import Adjustments, compute_stats
+from backend.pose.track import PoseTrack
 from backend.transfer import TransferJob, run_transfer
 from backend.transfer.canvas import CanvasLayout
 from backend.transfer.nearest import NearestRenderer, TargetFrames
@@ -146,6 +147,21 @@ def test_a_finished_job_run_again_does_nothing(juggle_reference, tiny_bundle, sh
     run_transfer(juggle_job(tiny_bundle, out, side_by_side=True))
     assert {p: p.stat().st_mtime_ns for p in (out / "frames").iterdir()} == before
     assert (out / "result.mp4").stat().st_mtime_ns == video_time
+
+
+@pytest.mark.footage
+def test_given_poses_replace_detection(juggle_reference, tiny_bundle, shared_cache, tmp_path):
+    out, _, _ = juggle_reference
+    given = tmp_path / "poses.npz"
+    shutil.copy(out / "poses.npz", given)  # the range's poses, as the reference detected them
+    result = run_transfer(juggle_job(tiny_bundle, tmp_path / "job", poses=given))
+    assert frame_bytes(tmp_path / "job") == frame_bytes(out)
+    track = PoseTrack.load(given)
+    track.slice(0, 5).save(tmp_path / "short.npz")
+    with pytest.raises(InputError, match="short.npz.*poses for 5 frames, but the job has 16"):
+        run_transfer(juggle_job(tiny_bundle, tmp_path / "short-job", poses=tmp_path / "short.npz"))
+    assert not (tmp_path / "short-job").exists()
+    assert result.frame_count == JUGGLE_RANGE[1] - JUGGLE_RANGE[0]
 
 
 KILLED_RUN = textwrap.dedent("""

@@ -4,6 +4,7 @@
     python -m training train RUN_DIR --preset paper-local [--stage local] [--resume]
                              [--steps N | --epochs N] [--perceptual none] [...every option]
     python -m training export RUN_DIR -o BUNDLE_DIR
+    python -m training evaluate BUNDLE_DIR RUN_DIR -o REPORT_DIR [--compare NAME=BUNDLE ...]
 
 Multi-GPU / multi-node: ``torchrun --nproc_per_node=GPUS -m training train RUN_DIR ...``.
 Exit codes: 0 done, 2 a problem with the input (message on stderr), 130 stopped (resumable).
@@ -72,6 +73,49 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_export)
 
 
+def _compare_arg(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path:
+        raise argparse.ArgumentTypeError(f"expected NAME=BUNDLE_DIR, got {text!r}")
+    return name.strip(), Path(path)
+
+
+def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="the paper's metrics on the run's held-out frames",
+        description="Draws the run's held-out target frames (never seen in training) from their "
+                    "own poses with the model, the nearest-neighbour baseline, the model without "
+                    "its face GAN and any --compare bundles, then measures SSIM and LPIPS (full "
+                    "frame, body, face), flicker, and the keypoints detected again on the "
+                    "outputs. Writes REPORT_DIR/report.md (the paper's tables), metrics.json and "
+                    "strips/. Resumable: run it again to continue.")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE_DIR", help="the model to evaluate")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                   help="the prepared run of the same target (its held-out split)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="REPORT_DIR")
+    p.add_argument("--compare", type=_compare_arg, action="append", default=[],
+                   metavar="NAME=BUNDLE_DIR",
+                   help='another bundle of the same target and resolution, a row of its own '
+                        '(e.g. "no temporal=runs/notemp_bundle"); repeatable')
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the nearest-neighbour baseline")
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="evaluate the first N held-out frames only")
+    p.add_argument("--strips", type=int, default=5, metavar="K",
+                   help="image strips (label | real | each method) to write (5)")
+    p.add_argument("--lpips-backbone", type=Path, default=None, metavar="PATH",
+                   help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth) for LPIPS "
+                        "(default: find or download them)")
+    p.add_argument("--lpips-weights", type=Path, default=None, metavar="PATH",
+                   help="the lpips package's weights/v0.1/alex.pth (default: find or download)")
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
+    p.add_argument("--device", default="auto", help="where the networks run (auto)")
+    p.add_argument("--cpu-backend", choices=("auto", "onnx", "torch"), default="auto",
+                   help="what runs the networks on the CPU (auto: ONNX Runtime)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(run=_run_evaluate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _prepare_parser(sub)
     _train_parser(sub)
     _export_parser(sub)
+    _evaluate_parser(sub)
     return parser
 
 
@@ -140,6 +185,21 @@ def _run_export(args: argparse.Namespace) -> int:
 
     path = export_bundle(args.run_dir, args.output, args.stage, args.name)
     print(f"model bundle written to {path}", file=sys.stderr)
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import EvalOptions, LpipsWeights, evaluate
+
+    if args.frames is not None and args.frames < 2:
+        print("error: --frames must be at least 2 (flicker compares consecutive frames)",
+              file=sys.stderr)
+        return 2
+    evaluate(EvalOptions(
+        bundle=args.bundle, run_dir=args.run_dir, output=args.output, compare=args.compare,
+        baseline=not args.no_baseline, max_frames=args.frames, strips=args.strips,
+        lpips=not args.no_lpips, lpips_weights=LpipsWeights(args.lpips_backbone, args.lpips_weights),
+        device=args.device, cpu_backend=args.cpu_backend, progress=not args.no_progress))
     return 0
 
 

@@ -44,7 +44,7 @@ from . import checkpoint as ckpt
 from .data.dataset import EpochSampler, FrameSequenceDataset, collate
 from .data.prepare import Prepared, render_labels
 from .distributed import Runtime, any_rank, barrier, mean_over_ranks, setup
-from .evaluate import heldout_report
+from .heldout import heldout_report
 from .logging import Board, ProgressBar, StatusFile, image_grid, save_png
 from .options import TrainOptions, describe
 from .stages import (StageNets, face_multiple, fresh_nets, freeze, generator_param_groups,

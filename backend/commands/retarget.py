@@ -40,6 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
                    help="the source's normalization statistics (from `stats`) instead of those "
                         "measured on the frames of this job")
+    p.add_argument("--poses", type=Path, default=None, metavar="TRACK.npz",
+                   help="the source's poses (a track from `poses`, of the whole video or of the "
+                        "range) instead of detecting them")
     p.add_argument("--no-face", action="store_true", help="skip the face GAN's residual")
     p.add_argument("--side-by-side", action="store_true",
                    help="also write side_by_side.mp4: source | label | result")
@@ -82,7 +85,7 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         side_by_side=args.side_by_side, method=args.method, device=args.device,
         precision=args.precision, cpu_backend=args.cpu_backend, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
         source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
-        overwrite=args.overwrite)
+        poses=args.poses, overwrite=args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ The job folder (``output_dir``)::
     frames/000001.png  one frame per source frame of the range (written atomically, in order)
     result.mp4         the frames as H.264 at the source's frame rate, with its audio
     side_by_side.mp4   source | label | result (on request)
-    poses.npz          the source's poses (detected, gap-filled, smoothed)
+    poses.npz          the source's poses (detected, gap-filled, smoothed; or the job's ``poses``)
     normalized_poses.npz  the same moved into the target's frame (what the labels show)
 
 Resuming: frames are written one by one under their final name only when complete, so the
@@ -17,7 +17,7 @@ frames on disk are always 1..k without a gap. Running the same job again continu
 k + 1 (the previous-frame input restored from frame k) and writes the videos again from all
 frames. "The same job" means the same *identity*: the source's content, the model's
 content, the frame range, the adjustments, the face and method choices and the pose
-settings. Device and precision are not part of it (a job may move to another machine).
+settings (or the given pose track's content). Device and precision are not part of it (a job may move to another machine).
 A folder holding another job is refused unless ``overwrite`` is set, which discards it.
 The CPU's inference backend (ONNX Runtime or PyTorch) is not part of it either, but a job
 continues on the backend that made its frames (``backend`` in status.json; see `inference`).
@@ -89,6 +89,10 @@ class TransferJob:
     # The source's normalization statistics, instead of those measured on the job's frames
     # (for a short clip whose dancer never comes close or goes far; `python -m backend stats`).
     source_stats: NormalizationStats | None = None
+    # The source's poses from a file (a pose track .npz, as `python -m backend poses` writes,
+    # of the job's frames or of the whole video) instead of detecting them: for poses made
+    # elsewhere (OpenPose) or exactly those a model was trained on (the evaluation).
+    poses: Path | None = None
     overwrite: bool = False  # discard another job found in output_dir instead of refusing
 
     def __post_init__(self) -> None:
@@ -96,6 +100,7 @@ class TransferJob:
         self.output_dir = Path(self.output_dir)
         self.model = None if self.model is None else Path(self.model)
         self.nearest_run = None if self.nearest_run is None else Path(self.nearest_run)
+        self.poses = None if self.poses is None else Path(self.poses)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         check_cpu_backend(self.cpu_backend)
@@ -119,6 +124,7 @@ class TransferJob:
             "nearest_run": None if self.nearest_run is None else str(self.nearest_run),
             "pose_options": self.pose_options.to_dict(),
             "source_stats": None if self.source_stats is None else self.source_stats.to_dict(),
+            "poses": None if self.poses is None else str(self.poses),
         }
 
 

@@ -37,7 +37,8 @@ from ..errors import BackendError, Cancelled, InputError
 from ..labels import LabelStyle, render_label
 from ..models.bundle import Bundle, BundleManifest, read_manifest
 from ..normalize import NormalizationStats
-from ..pose.cache import video_identity
+from ..pose.cache import file_identity, video_identity
+from ..pose.track import PoseTrack
 from ..progress import progress_bar
 from ..video import VideoInfo, probe, read_frames
 from ..video.images import read_image
@@ -49,7 +50,7 @@ from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTim
 from .job import JobFolder, TransferJob, TransferResult, bundle_identity
 from .nearest import NearestRenderer, TargetFrames
 from .outputs import OutputFrame, Outputs, VideoSettings
-from .plan import FramePlan, plan_frames
+from .plan import FramePlan, given_track, plan_frames
 from .streams import BackgroundSink, Prefetch
 
 Report = Callable[[str, int, int], None]
@@ -92,6 +93,8 @@ def run_transfer(job: TransferJob, report: Report | None = None,
     info = probe(job.source, job.fps)
     start, stop = frame_range(job, info)
     n = stop - start
+    given = (given_track(job.poses, job.source, info.frame_count, info.size, start, stop)
+             if job.poses is not None else None)
     check_adjustments(job, n)
     runtime = Runtime.resolve(job.device, job.precision)
     target = load_target(job, bundle)
@@ -129,7 +132,7 @@ def run_transfer(job: TransferJob, report: Report | None = None,
                    f"differ slightly from an uninterrupted run")
     try:
         plan = make_plan(job, target, start, stop, folder, status, report, cancel, progress,
-                         times)
+                         times, given)
         result.warnings = plan.warnings
         generate(job, target, runtime, plan, folder, info, start, done, status, report, cancel,
                  progress, times)
@@ -228,7 +231,8 @@ def job_identity(job: TransferJob, info: VideoInfo, start: int, stop: int, targe
         "method": job.method, **target.identity, "face": uses_face,
         "resolution": list(target.resolution),
         "adjustments": None if job.adjustments is None else job.adjustments.to_dict(),
-        "poses": job.pose_options.to_dict(),
+        "poses": job.pose_options.to_dict() if job.poses is None else None,
+        "pose_track": None if job.poses is None else file_identity(job.poses),
         "source_stats": None if job.source_stats is None else job.source_stats.to_dict(),
     }
     return json.loads(json.dumps(identity))  # as it reads back from job.json
@@ -308,12 +312,13 @@ def _reporter(report: Report | None, stage: str, status: StatusWriter):
 
 def make_plan(job: TransferJob, target: Target, start: int, stop: int, folder: JobFolder,
               status: StatusWriter, report: Report | None, cancel: threading.Event,
-              progress: bool, times: StageTimes) -> FramePlan:
-    """The pose pass (see `plan`); saves the source's and the normalized poses in the folder."""
+              progress: bool, times: StageTimes, given: PoseTrack | None) -> FramePlan:
+    """The pose pass (see `plan`; ``given``: the job's own pose track); saves the source's
+    and the normalized poses in the folder."""
     began = time.perf_counter()
     plan = plan_frames(job.source, start, stop, job.fps, job.pose_options, target.stats,
                        job.adjustments, target.layout, target.face_multiple, job.source_stats,
-                       _reporter(report, "poses", status), cancel, progress)
+                       _reporter(report, "poses", status), cancel, progress, given)
     seconds = time.perf_counter() - began
     times.add("poses", seconds, len(plan.source))
     plan.source.save(folder.poses)

@@ -41,11 +41,14 @@ class FramePlan:
 def plan_frames(source_path: Path, start: int, stop: int, fps: float | None,
                 options: PoseOptions, target_stats: NormalizationStats,
                 adjustments: Adjustments | None, layout: CanvasLayout, face_multiple: int,
-                source_stats: NormalizationStats | None = None, report: ProgressFn | None = None, cancel: threading.Event | None = None,
-                progress: bool = False) -> FramePlan:
+                source_stats: NormalizationStats | None = None, report: ProgressFn | None = None,
+                cancel: threading.Event | None = None, progress: bool = False,
+                given: PoseTrack | None = None) -> FramePlan:
     """The poses of frames [start, stop) of the source, placed in the target's frame.
 
-    ``source_stats`` replaces the statistics measured on these frames (a user override)."""
+    ``source_stats`` replaces the statistics measured on these frames (a user override);
+    ``given`` is the frames' clean pose track, used instead of detecting it (see
+    `given_track`)."""
 
     def detect_report(done: int, total: int) -> None:
         if cancel is not None and cancel.is_set():
@@ -53,8 +56,8 @@ def plan_frames(source_path: Path, start: int, stop: int, fps: float | None,
         if report is not None:
             report(done, total)
 
-    track = video_poses(source_path, options, start, stop, progress=progress,
-                        report=detect_report, fps=fps)
+    track = given if given is not None else video_poses(
+        source_path, options, start, stop, progress=progress, report=detect_report, fps=fps)
     if len(track) and not track.detected.any():
         raise InputError(source_path, f"no person was found in frames {start}..{stop - 1}: "
                                       f"there is no dance to transfer")
@@ -65,3 +68,19 @@ def plan_frames(source_path: Path, start: int, stop: int, fps: float | None,
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     boxes = layout.face_boxes(face_centers(normalized), face_multiple)
     return FramePlan(track, normalized, boxes, messages)
+
+
+def given_track(path: Path, source_path: Path, frame_count: int, size: tuple[int, int],
+                start: int, stop: int) -> PoseTrack:
+    """Frames [start, stop) of the pose track in ``path``: a track of the source's whole video
+    (``frame_count`` entries, sliced here) or of exactly those frames, in its pixels (``size``)."""
+    track = PoseTrack.load(path)
+    if tuple(track.size) != tuple(size):
+        raise InputError(path, f"the poses are of a {track.size[0]}x{track.size[1]} video but "
+                               f"{source_path} is {size[0]}x{size[1]}")
+    if len(track) == frame_count:
+        return track.slice(start, stop)
+    if len(track) == stop - start:
+        return track
+    raise InputError(path, f"has poses for {len(track)} frames, but the job has {stop - start} "
+                           f"(frames {start}..{stop - 1}) and {source_path} {frame_count}")

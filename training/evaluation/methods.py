@@ -1,0 +1,88 @@
+"""What the evaluation compares, and how each one's frames are made: by the transfer itself.
+
+Every method draws the held-out frames through ``backend.transfer.run_transfer``, the code an
+editor runs, with the held-out poses given as the job's poses (so nothing is detected again)
+and the target's own statistics as the source's (so normalization leaves them where they
+are). Each method's job folder lives in the report folder: an interrupted evaluation
+continues where it stopped, and a finished one is not redone.
+
+The methods (the rows of the paper's tables):
+
+* ``nearest neighbour``: the paper's baseline, the training frame with the closest pose;
+* the model (``ours``), and the same model without its face GAN when it has one (the face
+  stage trains only the face generator, so this *is* the model before that stage);
+* further bundles given by the user, e.g. one trained without temporal smoothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.errors import InputError
+from backend.models.bundle import read_manifest
+from backend.normalize import NormalizationStats
+from backend.transfer import TransferJob, run_transfer
+
+from .heldout_set import HeldOutSet
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the report: ``name`` and the transfer job that draws its frames."""
+
+    name: str
+    bundle: Path | None  # None: the nearest-neighbour baseline
+    face: bool = True
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_") or "method"
+
+
+def standard_methods(bundle: Path, baseline: bool, compare: list[tuple[str, Path]]) -> list[Method]:
+    """The baseline, the model, the model without its face GAN, then the given bundles."""
+    methods = [Method("nearest neighbour", None)] if baseline else []
+    methods.append(Method("ours", bundle))
+    if read_manifest(bundle).face_generator is not None:
+        methods.append(Method("ours, no face GAN", bundle, face=False))
+    methods += [Method(name, path) for name, path in compare]
+    names = [m.name for m in methods]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two methods share a name: {names}")
+    return methods
+
+
+def check_bundle(path: Path, resolution: tuple[int, int], held_out: HeldOutSet) -> None:
+    """A compared bundle must draw the same target at the same resolution."""
+    manifest = read_manifest(path)
+    if tuple(manifest.resolution) != tuple(resolution):
+        raise InputError(path, f"draws {manifest.resolution[0]}x{manifest.resolution[1]} frames "
+                               f"but the evaluated model {resolution[0]}x{resolution[1]}: the "
+                               f"metrics would not be comparable")
+    size = tuple(NormalizationStats.from_dict(manifest.normalization).frame_size)
+    if size != tuple(held_out.poses.size):
+        raise InputError(path, f"is a model of a {size[0]}x{size[1]} video, not of "
+                               f"{held_out.video} ({held_out.poses.size[0]}x"
+                               f"{held_out.poses.size[1]})")
+
+
+def job_for(method: Method, held_out: HeldOutSet, model: Path, poses: Path, folder: Path,
+            device: str, cpu_backend: str) -> TransferJob:
+    """The transfer job drawing ``method``'s frames of the held-out set into ``folder``.
+    ``model`` sets the target statistics and resolution of the baseline too."""
+    stats = NormalizationStats.from_dict(read_manifest(model).normalization)
+    return TransferJob(
+        source=held_out.video, model=method.bundle or model, output_dir=folder,
+        frame_start=held_out.first, frame_stop=held_out.stop, face=method.face,
+        method="generator" if method.bundle is not None else "nearest",
+        nearest_run=held_out.run.folder.parent if method.bundle is None else None,
+        device=device, cpu_backend=cpu_backend, source_stats=stats, poses=poses)
+
+
+def make_frames(method: Method, held_out: HeldOutSet, model: Path, poses: Path, folder: Path,
+                device: str = "auto", cpu_backend: str = "auto", progress: bool = True) -> Path:
+    """Draw (or finish drawing) ``method``'s held-out frames; returns their folder."""
+    job = job_for(method, held_out, model, poses, folder, device, cpu_backend)
+    return run_transfer(job, progress=progress).frames_dir

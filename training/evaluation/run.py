@@ -1,0 +1,121 @@
+"""``evaluate``: the whole evaluation of a model on its run's held-out frames.
+
+    REPORT_DIR/
+      poses.npz            the held-out frames' poses (the input of every method)
+      real/000001.png...   the real frames as the model draws frames (ground truth)
+      methods/<name>/      each method's transfer job folder (frames/, result.mp4, ...)
+      metrics.json         every figure, and where it came from
+      report.md            the tables in the paper's format, and the strips
+      strips/frame_N.png   label | real | each method, for a few frames
+
+Steps: the held-out set -> each method's frames (transfer jobs: resumable, and skipped when
+done) -> SSIM / LPIPS / flicker against the real frames -> poses detected again on every
+method's frames and on the real ones -> the report.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.errors import InputError
+from backend.labels import LabelStyle
+from backend.models.bundle import read_manifest
+from backend.pose.detector import HolisticConfig
+
+from .heldout_set import HeldOutSet
+from .lpips import LpipsWeights, load_lpips
+from .methods import Method, check_bundle, make_frames, standard_methods
+from .report import write_report, write_strips
+from .scoring import Regions, image_scores, redetect
+from training.models.weights import WeightsUnavailable
+
+
+@dataclass
+class EvalOptions:
+    bundle: Path
+    run_dir: Path
+    output: Path
+    compare: list[tuple[str, Path]] = field(default_factory=list)  # (name, bundle)
+    baseline: bool = True  # the nearest-neighbour baseline
+    max_frames: int | None = None  # the first N held-out frames only
+    strips: int = 5
+    lpips: bool = True
+    lpips_weights: LpipsWeights = LpipsWeights()
+    device: str = "auto"
+    cpu_backend: str = "auto"
+    progress: bool = True
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def open_lpips(opts: EvalOptions) -> tuple[object | None, dict]:
+    """The LPIPS network, or None and why not (the report then says "not available")."""
+    if not opts.lpips:
+        return None, {"available": False, "reason": "turned off (--no-lpips)"}
+    try:
+        net = load_lpips(opts.lpips_weights)
+    except (WeightsUnavailable, InputError) as exc:
+        log(f"LPIPS not available: {exc}")
+        return None, {"available": False, "reason": str(exc)}
+    weights = opts.lpips_weights
+    return net, {"available": True, "backbone": str(weights.backbone or "standard file"),
+                 "heads": str(weights.heads or "standard file")}
+
+
+def detector_config(held_out: HeldOutSet) -> HolisticConfig:
+    """The run's detector settings (the inputs' poses came from them), without a subject
+    hint in the video's pixels, which mean nothing on an output frame."""
+    settings = dict(held_out.run.manifest.get("detector", {}).get("settings", {}))
+    settings.pop("subject_hint", None)
+    known = HolisticConfig.__dataclass_fields__
+    return HolisticConfig(**{k: v for k, v in settings.items() if k in known})
+
+
+def evaluate(opts: EvalOptions) -> dict:
+    """Run the evaluation (see the module) and return the results written to metrics.json."""
+    manifest = read_manifest(opts.bundle)
+    style = LabelStyle.from_dict(manifest.label_style)
+    held_out = HeldOutSet.open(opts.run_dir, tuple(manifest.resolution), style, opts.max_frames)
+    for _, path in [("ours", opts.bundle), *opts.compare]:
+        check_bundle(path, tuple(manifest.resolution), held_out)
+    methods = standard_methods(opts.bundle, opts.baseline, opts.compare)
+    out = opts.output
+    out.mkdir(parents=True, exist_ok=True)
+    poses = out / "poses.npz"
+    held_out.poses.save(poses)
+    log(f"held-out frames {held_out.first}..{held_out.stop - 1} of {held_out.video}: "
+        f"{len(held_out)} frames at {held_out.output_size[0]}x{held_out.output_size[1]}")
+    real = held_out.write_real_frames(out / "real")
+    frames = {}
+    for method in methods:
+        log(f"{method.name}: drawing the held-out frames")
+        frames[method.name] = make_frames(method, held_out, opts.bundle, poses,
+                                          out / "methods" / method.slug, opts.device,
+                                          opts.cpu_backend, opts.progress)
+    lpips, lpips_info = open_lpips(opts)
+    face_multiple = (manifest.face_generator.size_multiple if manifest.face_generator else 8)
+    regions = Regions(held_out.body_boxes(), held_out.face_boxes(face_multiple))
+    config = detector_config(held_out)
+    results: dict = {
+        "bundle": str(opts.bundle), "run": str(opts.run_dir), "video": str(held_out.video),
+        "frames": [held_out.first, held_out.stop], "output_size": list(held_out.output_size),
+        "resolution": list(manifest.resolution), "lpips": lpips_info, "methods": {},
+        "real": {"pose": redetect(real, held_out, config, opts.progress)},
+    }
+    for method in methods:
+        scores = image_scores(frames[method.name], held_out, real, regions, lpips,  # type: ignore[arg-type]
+                              opts.progress, method.name)
+        scores["pose"] = redetect(frames[method.name], held_out, config, opts.progress)
+        scores["job"] = str(frames[method.name].parent)
+        results["methods"][method.name] = scores
+    results["strips"] = write_strips(out, held_out, real, frames, opts.strips)
+    write_report(out, results)
+    log(f"wrote {out / 'report.md'} and {out / 'metrics.json'}")
+    return results
+
+
+__all__ = ["EvalOptions", "Method", "evaluate"]
