@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
 STAGES = ("global", "local", "face")
-TEMPORAL_MODES = ("paper", "chain", "noisy")
+TEMPORAL_MODES = ("paper", "chain", "noisy", "none")
 PERCEPTUAL = ("vgg", "none")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 
@@ -93,6 +93,9 @@ class TemporalOptions:
     * ``noisy``: as ``paper``, but the second frame is conditioned on the *real* previous
       frame plus Gaussian noise of ``noise_std`` (on [-1, 1] images): G learns to follow a
       previous frame that is imperfect without relying on its own first pass.
+    * ``none``: no temporal smoothing, the paper's ablation (plain pix2pixHD): single frames,
+      G's previous-frame input always zeros (in training and at inference, recorded in the
+      bundle) and D judging (label, frame) alone.
     """
 
     temporal: str = "paper"
@@ -200,7 +203,8 @@ class TrainOptions:
 
     def sequence_length(self) -> int:
         """Consecutive frames per training sample."""
-        return self.temporal.chain_length if self.temporal.temporal == "chain" else 2
+        mode = self.temporal.temporal
+        return self.temporal.chain_length if mode == "chain" else 1 if mode == "none" else 2
 
     # -- serialisation -------------------------------------------------------------------
 

@@ -66,7 +66,8 @@ def face_generator_config(opts: TrainOptions) -> FaceGeneratorConfig:
 
 def discriminator_config(opts: TrainOptions, local: bool) -> DiscriminatorConfig:
     m = opts.model
-    return DiscriminatorConfig(input_nc=2 * (LABEL_NC + IMAGE_NC), ndf=m.ndf, n_layers=m.n_layers_D,
+    frames = 1 if opts.temporal.temporal == "none" else 2  # D judges pairs, or single frames
+    return DiscriminatorConfig(input_nc=frames * (LABEL_NC + IMAGE_NC), ndf=m.ndf, n_layers=m.n_layers_D,
                                num_D=m.num_D_local if local else m.num_D_global, norm=m.norm)
 
 

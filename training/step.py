@@ -10,7 +10,8 @@ The paper's temporal scheme (official ``pix2pixHD_model_fullts.forward``)::
 Both updates use the same forward pass, as in the official loop (G's loss is computed with
 D's parameters before D's step). ``chain`` mode extends the pair to ``chain_length``
 frames (D judges every consecutive pair); ``noisy`` conditions the second frame on the
-real previous frame plus noise.
+real previous frame plus noise; ``none`` (the ablation without temporal smoothing) makes
+single frames from zeros and D judges each (label, frame) alone.
 
 Distributed training wraps G (with the face generator) and each trained discriminator in
 DistributedDataParallel; every forward through a wrapped module is followed by its own
@@ -44,12 +45,15 @@ class Generation(nn.Module):
 
     ``forward(labels, boxes, conditions)`` takes per frame: the label batch, the face boxes
     (needed with a face generator) and optionally the previous-frame input to use instead of
-    the previous output (``None``: the previous output; zeros for the first frame)."""
+    the previous output (``None``: the previous output; zeros for the first frame). Without
+    ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
 
-    def __init__(self, generator: nn.Module, face_generator: nn.Module | None = None) -> None:
+    def __init__(self, generator: nn.Module, face_generator: nn.Module | None = None,
+                 temporal: bool = True) -> None:
         super().__init__()
         self.generator = generator
         self.face_generator = face_generator
+        self.temporal = temporal
 
     def frame(self, label: Tensor, previous: Tensor, boxes: Boxes | None) -> tuple[Tensor, Tensor | None]:
         """One frame: (output, face residual or None)."""
@@ -67,7 +71,7 @@ class Generation(nn.Module):
             given = conditions[k] if conditions is not None else None
             if given is not None:
                 previous = given
-            elif k == 0:
+            elif k == 0 or not self.temporal:
                 previous = torch.zeros_like(label)
             else:
                 previous = outputs[-1]
@@ -83,9 +87,12 @@ class Optimizers:
     scaler: torch.amp.GradScaler
 
 
-def _pairs(labels: Sequence[Tensor], frames: Sequence[Tensor]) -> Tensor:
+def _pairs(labels: Sequence[Tensor], frames: Sequence[Tensor], temporal: bool = True) -> Tensor:
     """D's 12-channel input (x_{t-1}, x_t, y_{t-1}, y_t) for every consecutive pair, stacked
-    along the batch (instance norm is per sample, so this equals separate passes)."""
+    along the batch (instance norm is per sample, so this equals separate passes); without
+    ``temporal``, the 6-channel (x_t, y_t) of every frame."""
+    if not temporal:
+        return torch.cat([torch.cat((x, y), dim=1) for x, y in zip(labels, frames)], dim=0)
     return torch.cat([torch.cat((labels[k - 1], labels[k], frames[k - 1], frames[k]), dim=1)
                       for k in range(1, len(labels))], dim=0)
 
@@ -107,7 +114,9 @@ class TrainStep:
         # The official code halves the VGG term for a global generator (a mean over the two
         # frames) and sums it for the local enhancer.
         self.vgg_frame_factor = 1.0 if (local_generator or not opts.loss.halve_vgg_in_global) else 0.5
-        self.generation = Generation(nets.generator, nets.face_generator if self.face else None)
+        self.temporal = opts.temporal.temporal != "none"
+        self.generation = Generation(nets.generator, nets.face_generator if self.face else None,
+                                     self.temporal)
         self.gen_runner: nn.Module = self._wrap(self.generation)
         self.d_runner: nn.Module | None = None if self.face else self._wrap(nets.discriminator)
         self.face_d_runner: nn.Module | None = (self._wrap(nets.face_discriminator)
@@ -162,7 +171,8 @@ class TrainStep:
         with rt.autocast():
             fakes = self.gen_runner(labels, boxes if self.face else None,
                                     self.conditions(images, step))
-        fake_pairs, real_pairs = _pairs(labels, fakes), _pairs(labels, images)
+        fake_pairs = _pairs(labels, fakes, self.temporal)
+        real_pairs = _pairs(labels, images, self.temporal)
 
         # --- discriminator update (gradients only; stepped after G's loss is computed) ---
         if not self.face:

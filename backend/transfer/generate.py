@@ -69,6 +69,8 @@ class FrameGenerator:
         self.feather_fraction = feather_fraction
         self._feathers: dict[int, Tensor] = {}
         self.previous: Tensor | None = None
+        # A model trained without temporal smoothing (the paper's ablation) always gets zeros.
+        self.temporal = networks.manifest.training.get("temporal") != "none"
 
     @property
     def uses_face(self) -> bool:
@@ -85,7 +87,8 @@ class FrameGenerator:
         if label.shape != (height, width, 3):
             raise ValueError(f"labels must be {width}x{height} RGB, got {label.shape}")
         x = self.to_tensor(label)
-        previous = torch.zeros_like(x) if self.previous is None else self.previous
+        previous = (self.previous if self.previous is not None and self.temporal
+                    else torch.zeros_like(x))
         with self.runtime.autocast():
             frame = self.generator(self._layout(torch.cat((x, previous), dim=1)))
             if self.face_generator is not None:

@@ -1,0 +1,131 @@
+"""The training-step and comparison benchmarks run end to end and report sound figures.
+
+Each script runs as a user would start it (a subprocess, the smallest settings, the ``tiny``
+preset); the tests check what it writes, never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run_script(name: str, args: list[str], out: Path) -> tuple[dict, str]:
+    """Run benchmarks/``name`` with ``args``; (its JSON, its stdout)."""
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *args,
+                           "--json", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text()), done.stdout
+
+
+def positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def check_machine_line(results: dict, stdout: str) -> None:
+    first = stdout.splitlines()[0]
+    assert first.startswith("machine:")
+    gpu = results["machine"]["gpu"]
+    assert (gpu in first) if gpu else ("no GPU" in first)
+
+
+@pytest.fixture(scope="module")
+def train_figures(tmp_path_factory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench") / "train.json"
+    return run_script("bench_train.py", ["--presets", "tiny", "--steps", "2", "--warmup", "1"],
+                      out)
+
+
+@pytest.fixture(scope="module")
+def compare_figures(tmp_path_factory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench") / "compare.json"
+    return run_script("bench_compare.py", ["--presets", "tiny", "--rounds", "2", "--runs", "2"],
+                      out)
+
+
+def test_train_benchmark_times_every_stage_of_the_preset(train_figures):
+    results, stdout = train_figures
+    check_machine_line(results, stdout)
+    assert results["perceptual"] == "none"
+    assert set(results["steps"]) == {"tiny/global", "tiny/local", "tiny/face"}
+    for key, r in results["steps"].items():
+        assert r["steps"] == 2 and len(r["times_s"]) == 2 and r["warmup"] == 1
+        for figure in ("median_s", "min_s", "steps_per_s", "peak_rss_mb", "baseline_rss_mb"):
+            assert positive(r[figure]), (key, figure, r[figure])
+        assert r["min_s"] <= r["median_s"]
+        assert r["steps_per_s"] == pytest.approx(1 / r["median_s"], rel=0.01)
+        assert r["peak_rss_mb"] >= r["baseline_rss_mb"]
+        on_gpu = torch.cuda.is_available()
+        assert r["device"].startswith("cuda" if on_gpu else "cpu")
+        assert r["amp"] in (("bf16", "fp16") if on_gpu else ("fp32",))
+        assert (r["cuda_peak_mb"] is not None) == on_gpu
+        assert r["losses"] and all(math.isfinite(v) for v in r["losses"].values())
+    # the stage's own sizes (the tiny global stage runs at half the local one's)
+    assert results["steps"]["tiny/global"]["size"] == "32x16"
+    assert results["steps"]["tiny/local"]["size"] == "64x32"
+    assert "G_GAN_face" in results["steps"]["tiny/face"]["losses"]  # the face stage's losses
+    for stage in ("global", "local", "face"):  # a printed row per stage
+        assert re.search(rf"^\s*tiny\s+{stage}\s+\d+x\d+", stdout, re.MULTILINE)
+
+
+def test_train_benchmark_includes_vgg_when_given_weights(tmp_path):
+    from tests.test_losses_vgg import random_vgg_state
+
+    weights = tmp_path / "vgg19-random.pth"
+    torch.save(random_vgg_state(), weights)
+    results, _ = run_script("bench_train.py", ["--presets", "tiny", "--stages", "global",
+                                               "--steps", "1", "--vgg-weights", str(weights)],
+                            tmp_path / "train.json")
+    assert results["perceptual"] == "vgg"
+    assert list(results["steps"]) == ["tiny/global"]
+    r = results["steps"]["tiny/global"]
+    assert r["perceptual"] == "vgg" and math.isfinite(r["losses"]["G_VGG"])
+    assert positive(r["median_s"])
+
+
+def test_compare_benchmark_reports_ours_plain_and_their_ratio(compare_figures):
+    results, stdout = compare_figures
+    check_machine_line(results, stdout)
+    r = results["presets"]["tiny"]
+    assert r["size"] == "64x32" and r["rounds"] == 2 and r["runs"] == 2
+    for method in ("ours", "plain"):
+        for figure in ("median_ms", "min_ms", "fps"):
+            assert positive(r[method][figure]), (method, figure)
+        assert r[method]["min_ms"] <= r[method]["median_ms"]
+    assert r["speedup"] == pytest.approx(r["plain"]["median_ms"] / r["ours"]["median_ms"],
+                                         rel=0.01)
+    assert positive(r["peak_rss_mb"])
+    assert "eager fp32" in r["plain"]["what"]
+    from backend.onnx.runtime import onnx_available
+
+    if torch.cuda.is_available():
+        assert r["backend"] == "torch" and "channels_last" in r["ours"]["what"]
+        assert r["precision"] in ("bf16", "fp16") and r["max_abs_diff"] < 0.25
+    else:
+        assert r["backend"] == ("onnx" if onnx_available() else "torch")
+        if r["backend"] == "onnx":
+            assert r["ours"]["what"].startswith("ONNX Runtime")
+        assert r["precision"] == "fp32" and r["max_abs_diff"] < 1e-3  # the same weights
+    assert "plain / ours" in stdout
+
+
+def test_summaries_name_every_figure(train_figures, compare_figures):
+    from benchmarks import bench_compare, bench_train
+
+    train_rows = bench_train.summary(train_figures[0])
+    assert [row[0] for row in train_rows] == [f"train step tiny/{s}"
+                                             for s in ("global", "local", "face")]
+    assert all(row[1].endswith("s/step") for row in train_rows)
+    (row,) = bench_compare.summary(compare_figures[0])
+    assert row[0] == "ours vs plain G tiny" and row[1].endswith("x")
