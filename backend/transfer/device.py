@@ -69,6 +69,9 @@ class Runtime:
     @staticmethod
     def resolve(device: str = "auto", precision: str = "auto") -> "Runtime":
         dev = resolve_device(device)
+        if dev.type == "cuda":
+            # Every frame of a job has the same size: let cuDNN pick its fastest kernels once.
+            torch.backends.cudnn.benchmark = True
         return Runtime(dev, resolve_precision(precision, dev))
 
     @property
