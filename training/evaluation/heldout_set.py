@@ -69,9 +69,14 @@ class HeldOutSet:
     def output_size(self) -> tuple[int, int]:
         return self.layout.content
 
+    @property
+    def letterbox(self) -> Letterbox:
+        """How training fitted the target's frames (and keypoints) into the canvas."""
+        return Letterbox.fit_into(self.poses.size, self.layout.canvas_size, self.style.fit)
+
     def real_frames(self):
         """The real frames as the model draws its frames: into the canvas, bars cut away."""
-        box = Letterbox.fit_into(self.poses.size, self.layout.canvas_size, self.style.fit)
+        box = self.letterbox
         for frame in read_frames(self.video, self.first, self.stop):
             yield np.ascontiguousarray(self.layout.crop(box.apply(frame)))
 
@@ -93,14 +98,13 @@ class HeldOutSet:
 
     def output_poses(self) -> PoseTrack:
         """The input poses in output pixels (what the re-detected poses are compared with)."""
-        mapping, (px, py) = self.layout.mapping, self.layout.paste
+        box, (px, py) = self.letterbox, self.layout.paste
 
         def move(a: np.ndarray) -> np.ndarray:
-            out = np.array(a, np.float32, copy=True)
+            out = box.apply_points(a)  # canvas pixels; missing points stay at (0, 0)
             found = out[..., 2] > 0
-            xy = mapping.apply(out[..., :2].reshape(-1, 2).astype(np.float64)).reshape(out[..., :2].shape)
-            out[..., 0] = np.where(found, xy[..., 0] - px, 0.0)
-            out[..., 1] = np.where(found, xy[..., 1] - py, 0.0)
+            out[..., 0] = np.where(found, out[..., 0] - px, 0.0)
+            out[..., 1] = np.where(found, out[..., 1] - py, 0.0)
             return out
 
         p = self.poses

@@ -25,7 +25,7 @@ from backend.models.bundle import read_manifest
 from backend.pose.detector import HolisticConfig
 
 from .heldout_set import HeldOutSet
-from .lpips import LpipsWeights, load_lpips
+from .lpips import LPIPS, LpipsWeights, load_lpips
 from .methods import Method, check_bundle, make_frames, standard_methods
 from .report import write_report, write_strips
 from .scoring import Regions, image_scores, redetect
@@ -52,7 +52,7 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def open_lpips(opts: EvalOptions) -> tuple[object | None, dict]:
+def open_lpips(opts: EvalOptions) -> tuple[LPIPS | None, dict]:
     """The LPIPS network, or None and why not (the report then says "not available")."""
     if not opts.lpips:
         return None, {"available": False, "reason": "turned off (--no-lpips)"}
@@ -107,7 +107,7 @@ def evaluate(opts: EvalOptions) -> dict:
         "real": {"pose": redetect(real, held_out, config, opts.progress)},
     }
     for method in methods:
-        scores = image_scores(frames[method.name], held_out, real, regions, lpips,  # type: ignore[arg-type]
+        scores = image_scores(frames[method.name], held_out, real, regions, lpips,
                               opts.progress, method.name)
         scores["pose"] = redetect(frames[method.name], held_out, config, opts.progress)
         scores["job"] = str(frames[method.name].parent)
