@@ -76,13 +76,13 @@ def build_both(bundle: Path, backend: str, runtime: Any) -> tuple[Any, Any, Any,
     """(ours, plain, manifest, what ours is): ours as ``FrameGenerator`` holds it, plain an
     fp32 module with the same weights."""
     from backend.models import build_generator, load_bundle
-    from backend.transfer.canvas import CanvasLayout
+    from backend.target.letterbox import Letterbox
     from backend.transfer.generate import FrameGenerator
     from backend.transfer.inference import LoadEachTime, load_networks
 
     networks = load_networks(LoadEachTime(), bundle, runtime, backend)
     manifest = networks.manifest
-    layout = CanvasLayout(tuple(manifest.resolution), tuple(manifest.resolution))
+    layout = Letterbox.fit_into(manifest.resolution, manifest.resolution)
     ours = FrameGenerator(networks, runtime, layout, face=False).generator
     plain = build_generator(manifest.generator)
     plain.load_state_dict(load_bundle(bundle, "cpu").generator.state_dict())
@@ -107,7 +107,7 @@ def child(args: list[str]) -> None:
     rounds, runs, threads = int(args[4]), int(args[5]), int(args[6])
     import torch
 
-    from backend.transfer.device import Runtime
+    from backend.runtime import Runtime
 
     if threads > 0:
         torch.set_num_threads(threads)  # ONNX Runtime takes torch's count, as in transfer
@@ -172,7 +172,7 @@ def child(args: list[str]) -> None:
 
 def ours_backend(device: str, precision: str, cpu_backend: str) -> str:
     """"onnx" or "torch": what a transfer with these settings would run G on."""
-    from backend.transfer.device import Runtime
+    from backend.runtime import Runtime
     from backend.transfer.inference import choose_backend
 
     return choose_backend(cpu_backend, Runtime.resolve(device, precision))

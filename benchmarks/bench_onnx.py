@@ -43,12 +43,12 @@ def preset_networks(name: str) -> tuple[Any, Any, tuple[int, int]]:
     """(GeneratorConfig, FaceGeneratorConfig, (width, height)) of a training preset: the
     generator of its last stage (a local enhancer when the preset trains one)."""
     from training.options import preset
-    from training.stages import face_generator_config, generator_config, uses_local
+    from training.stages import uses_local
 
     opts = preset(name)
     local = uses_local(opts, opts.schedule.stages[-1])
-    face = face_generator_config(opts) if "face" in opts.schedule.stages else None
-    return generator_config(opts, local), face, tuple(opts.size)
+    face = opts.model.face_generator() if "face" in opts.schedule.stages else None
+    return opts.model.generator(local), face, tuple(opts.size)
 
 
 def make_bundle(name: str, folder: Path) -> Path:
@@ -88,7 +88,8 @@ def child(args: list[str]) -> None:
 
     import torch
 
-    from backend.models import face_box_size, read_manifest
+    from backend.models import read_manifest
+    from backend.target.face import face_box_size
     from backend.onnx.runtime import load_cpu_networks
 
     backend, bundle, runs, threads = args[0], Path(args[1]), int(args[2]), int(args[3])

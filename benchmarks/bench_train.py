@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py [--presets tiny cpu-small] [--stages global face]
                                      [--steps N] [--warmup 1] [--vgg-weights PATH]
-                                     [--device auto] [--amp auto] [--quick] [--json out.json]
+                                     [--device auto] [--precision auto] [--quick] [--json out.json]
 
 Each (preset, stage) runs in a fresh process (so its peak memory is its own). There the
 stage's networks are built as ``training/trainer.py`` builds them for a new stage
@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (cuda_peak_mb, cuda_sync, peak_rss_mb, run_child,  # noqa: E402
                                start, write_json)
-from training.options import PRESETS, preset  # noqa: E402  (dataclasses only: no torch)
+from backend.choices import PRECISIONS  # noqa: E402
+from training.options import PRESETS, preset  # noqa: E402
 
 DEFAULT_PRESETS = ("tiny", "cpu-small")
 STEPS = {"tiny": 10, "cpu-small": 5, "paper-global": 2, "paper-local": 1}
@@ -53,10 +54,10 @@ QUICK_STEPS = {"tiny": 3, "cpu-small": 2, "paper-global": 1, "paper-local": 1}
 # --------------------------------------------------------------------------------------------
 
 
-def options(name: str, device: str, amp: str, threads: int, vgg_weights: str | None):
+def options(name: str, device: str, precision: str, threads: int, vgg_weights: str | None):
     """The preset's TrainOptions with the benchmark's device, precision, threads and loss."""
     opts = preset(name)
-    opts.runtime.device, opts.runtime.amp = device, amp
+    opts.runtime.device, opts.runtime.precision = device, precision
     if threads > 0:
         opts.runtime.threads = threads
     opts.loss.perceptual = "vgg" if vgg_weights else "none"
@@ -101,7 +102,7 @@ def random_batch(opts, stage: str, runtime) -> tuple[list, list, list]:
     preset's batch), and a face box around where a head would be."""
     import torch
 
-    from backend.models import face_box
+    from backend.target.face import face_box
     from training.stages import face_multiple
 
     width, height = opts.stage_size(stage)
@@ -119,13 +120,13 @@ def random_batch(opts, stage: str, runtime) -> tuple[list, list, list]:
 def child(args: list[str]) -> None:
     """Time ``steps`` training steps of one stage; print the figures as one JSON line."""
     name, stage, steps, warmup, threads = args[0], args[1], int(args[2]), int(args[3]), int(args[4])
-    device, amp, vgg_weights = args[5], args[6], (args[7] if args[7] != "-" else None)
+    device, precision, vgg_weights = args[5], args[6], (args[7] if args[7] != "-" else None)
     import torch
 
     from training.distributed import setup
 
-    opts = options(name, device, amp, threads, vgg_weights)
-    rt = setup(opts.runtime.device, opts.runtime.amp, opts.runtime.channels_last,
+    opts = options(name, device, precision, threads, vgg_weights)
+    rt = setup(opts.runtime.device, opts.runtime.precision, opts.runtime.channels_last,
                opts.runtime.threads)
     baseline = peak_rss_mb()  # after importing torch
     train_step = build_step(opts, stage, rt)
@@ -149,7 +150,7 @@ def child(args: list[str]) -> None:
         "steps_per_s": round(1 / median, 3), "times_s": [round(t, 4) for t in times],
         "device": str(rt.device) if rt.device.type == "cpu" else
         f"{rt.device} ({torch.cuda.get_device_name(rt.device)})",
-        "amp": {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[rt.amp_dtype],
+        "precision": rt.precision,
         "channels_last": rt.channels_last, "threads": torch.get_num_threads(),
         "perceptual": opts.loss.perceptual,
         "losses": {k: float(v) for k, v in losses.items()},
@@ -166,7 +167,7 @@ def child(args: list[str]) -> None:
 def measure(name: str, stage: str, args: argparse.Namespace) -> dict[str, Any]:
     steps = args.steps or (QUICK_STEPS if args.quick else STEPS)[name]
     result = run_child(Path(__file__).resolve(), [
-        name, stage, str(steps), str(args.warmup), str(args.threads), args.device, args.amp,
+        name, stage, str(steps), str(args.warmup), str(args.threads), args.device, args.precision,
         str(args.vgg_weights) if args.vgg_weights else "-"])
     if not all(math.isfinite(v) for v in result["losses"].values()):
         print(f"warning: {name} {stage}: a loss is not finite: {result['losses']}",
@@ -175,14 +176,14 @@ def measure(name: str, stage: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_header() -> None:
-    print(f"{'preset':>12} {'stage':>6} {'size':>9} {'device':>10} {'amp':>5} {'steps':>5} "
+    print(f"{'preset':>12} {'stage':>6} {'size':>9} {'device':>10} {'prec':>5} {'steps':>5} "
           f"{'median s':>9} {'min s':>8} {'steps/s':>8} {'peak MiB':>9} {'GPU MiB':>8}")
 
 
 def print_row(r: dict[str, Any]) -> None:
     gpu = f"{r['cuda_peak_mb']:8.0f}" if r.get("cuda_peak_mb") is not None else "       -"
     device = r["device"].split(" ")[0]
-    print(f"{r['preset']:>12} {r['stage']:>6} {r['size']:>9} {device:>10} {r['amp']:>5} "
+    print(f"{r['preset']:>12} {r['stage']:>6} {r['size']:>9} {device:>10} {r['precision']:>5} "
           f"{r['steps']:>5} {r['median_s']:9.3f} {r['min_s']:8.3f} {r['steps_per_s']:8.2f} "
           f"{r['peak_rss_mb']:9.0f} {gpu}", flush=True)
 
@@ -193,7 +194,7 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     for key, r in results.get("steps", {}).items():
         gpu = f", GPU {r['cuda_peak_mb']:.0f} MiB" if r.get("cuda_peak_mb") is not None else ""
         rows.append((f"train step {key}", f"{r['median_s']:.3f} s/step",
-                     f"{r['size']} {r['device'].split(' ')[0]} {r['amp']}, "
+                     f"{r['size']} {r['device'].split(' ')[0]} {r['precision']}, "
                      f"peak {r['peak_rss_mb']:.0f} MiB{gpu}"))
     return rows
 
@@ -213,8 +214,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads (default 0: the preset's, as the trainer)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--amp", default="auto", choices=("auto", "off", "bf16", "fp16"),
-                        help="CUDA precision (auto: bf16 where supported, else fp16)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="auto: bf16 where the GPU supports it, else fp16; the CPU fp32")
     parser.add_argument("--vgg-weights", type=Path, default=None,
                         help="VGG19 weights: include the perceptual loss (default: none)")
     parser.add_argument("--quick", action="store_true", help=f"fewer steps ({QUICK_STEPS})")

@@ -25,7 +25,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).with_name("test_addon_blender_scenarios.py")
-SCREENSHOT_SCRIPT = Path(__file__).with_name("test_addon_blender_ui.py")
 TIMEOUT = 300
 
 

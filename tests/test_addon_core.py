@@ -360,3 +360,11 @@ def test_cancel_stops_a_running_pipeline(tmp_path):
     assert status.state == "cancelled" and status.can_resume
     record = json.loads((request.run_dir / pipeline.PIPELINE_FILE).read_text())
     assert record["pid"] == process.pid
+
+
+def test_the_add_on_offers_exactly_the_training_presets():
+    """The add-on cannot import training (torch); its list must still be training's."""
+    from blender_addon.core.training_runs import PRESETS
+    from training.options import PRESETS as TRAINING_PRESETS
+
+    assert sorted(PRESETS) == sorted(TRAINING_PRESETS)

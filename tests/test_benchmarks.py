@@ -68,7 +68,7 @@ def test_train_benchmark_times_every_stage_of_the_preset(train_figures):
         assert r["peak_rss_mb"] >= r["baseline_rss_mb"]
         on_gpu = torch.cuda.is_available()
         assert r["device"].startswith("cuda" if on_gpu else "cpu")
-        assert r["amp"] in (("bf16", "fp16") if on_gpu else ("fp32",))
+        assert r["precision"] in (("bf16", "fp16") if on_gpu else ("fp32",))
         assert (r["cuda_peak_mb"] is not None) == on_gpu
         assert r["losses"] and all(math.isfinite(v) for v in r["losses"].values())
     # the stage's own sizes (the tiny global stage runs at half the local one's)

@@ -208,3 +208,82 @@ def test_loaded_networks_do_not_depend_on_the_files(saved):
         path = folder / GENERATOR_FILE
         path.write_bytes(b"\x00" * path.stat().st_size)  # same size, in place
         assert torch.equal(loaded.generator(x), before)
+
+
+# --------------------------------------------------------------------------------------------
+# Bundles of earlier versions, and a manifest that disagrees with itself
+# --------------------------------------------------------------------------------------------
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_bundle"
+
+
+def test_a_bundle_of_the_previous_code_loads_and_transfers_the_same_pixels(tmp_path):
+    """tests/fixtures/legacy_bundle was exported and transferred by the code before the
+    target contract moved to backend/target (see its make.py): same manifest, same frames."""
+    import numpy as np
+
+    from backend.transfer import TransferJob, run_transfer
+    from backend.video import PngSequenceWriter
+    from backend.video.images import read_image
+
+    manifest = read_manifest(LEGACY / "bundle")
+    assert manifest.training.temporal == "paper" and manifest.training.uses_previous_frame
+    assert manifest.training.letterbox == manifest.letterbox  # recorded == implied
+    assert manifest.letterbox.content == (43, 32)
+    writer = PngSequenceWriter(tmp_path / "source")
+    for _ in range(8):
+        writer.write(np.zeros((80, 80, 3), np.uint8))
+    result = run_transfer(TransferJob(tmp_path / "source", LEGACY / "bundle", tmp_path / "job",
+                                      fps=24.0, poses=LEGACY / "source_poses.npz",
+                                      cpu_backend="torch"))
+    expected = np.load(LEGACY / "expected_frames.npz")["frames"]
+    frames = np.stack([read_image(result.frames_dir / f"{i:06d}.png") for i in range(1, 9)])
+    assert np.array_equal(frames, expected)
+
+
+def _edited_legacy(tmp_path: Path, edit) -> Path:
+    folder = tmp_path / "bundle"
+    import shutil
+
+    shutil.copytree(LEGACY / "bundle", folder)
+    data = json.loads((folder / MANIFEST_NAME).read_text())
+    edit(data)
+    (folder / MANIFEST_NAME).write_text(json.dumps(data))
+    return folder
+
+
+def test_a_manifest_whose_letterbox_disagrees_with_its_resolution_is_refused(tmp_path):
+    def other_resolution(data):
+        data["resolution"] = [64, 64]
+
+    folder = _edited_legacy(tmp_path, other_resolution)
+    with pytest.raises(InputError, match=r"manifest.json.*training.letterbox disagrees.*canvas "
+                                         r"64x32 is not the resolution 64x64"):
+        read_manifest(folder)
+
+
+def test_a_manifest_whose_letterbox_disagrees_with_the_target_is_refused(tmp_path):
+    def other_target(data):
+        data["normalization"]["frame_size"] = [1280, 720]
+
+    with pytest.raises(InputError, match=r"source 96x72 is not the target's 1280x720"):
+        read_manifest(_edited_legacy(tmp_path, other_target))
+
+    def tampered_offset(data):
+        data["training"]["letterbox"]["ox"] = 0.0
+
+    with pytest.raises(InputError, match="scale and offset"):
+        read_manifest(_edited_legacy(tmp_path / "2", tampered_offset))
+
+
+def test_a_global_stage_export_of_earlier_versions_keeps_loading(tmp_path):
+    """Earlier versions recorded the prepared canvas: twice the resolution for the global
+    stage of a run with a local stage."""
+    def global_stage_record(data):
+        data["resolution"] = [32, 16]
+        data["generator"]["n_downsample_global"] = 2
+        data["face_generator"] = None
+        data["training"]["stage"] = "global"
+
+    manifest = read_manifest(_edited_legacy(tmp_path, global_stage_record))
+    assert manifest.letterbox.canvas == (32, 16)

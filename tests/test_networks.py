@@ -9,12 +9,13 @@ from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, PAPER_LOCAL, FaceGe
                                    GeneratorConfig)
 from backend.models.networks import (FaceGenerator, GlobalGenerator, LocalEnhancer,
                                      apply_face_residual, build_face_generator, build_generator,
-                                     count_parameters, crop_box, face_box, face_box_size,
-                                     generator_input)
+                                     count_parameters, crop_box, generator_input)
+from backend.target.face import face_box, face_box_size
 from training.models.discriminators import (MultiscaleDiscriminator, NLayerDiscriminator,
-                                            build_face_discriminator, face_pair,
-                                            global_stage_discriminator,
-                                            local_stage_discriminator, temporal_pair)
+                                            build_discriminator, build_face_discriminator,
+                                            frame_pair, temporal_pair)
+from training.options import preset
+from training.stages import discriminator_config
 
 SMALL = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2, n_blocks_local=1)
 SMALL_LOCAL = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2,
@@ -65,8 +66,11 @@ def test_paper_networks_parameter_counts():
         assert count_parameters(build_generator(PAPER_GLOBAL)) == 182_452_675
         assert count_parameters(build_generator(PAPER_LOCAL)) == 182_715_939
         assert count_parameters(build_face_generator(PAPER_FACE)) == 26_724_291
-        assert count_parameters(local_stage_discriminator()) == 3 * 2_773_953
-        assert count_parameters(global_stage_discriminator()) == 2 * 2_773_953
+        paper = preset("paper-local")
+        local_d = build_discriminator(discriminator_config(paper, local=True))
+        global_d = build_discriminator(discriminator_config(paper, local=False))
+        assert count_parameters(local_d) == 3 * 2_773_953
+        assert count_parameters(global_d) == 2 * 2_773_953
         assert count_parameters(build_face_discriminator()) == 2_769_601
 
 
@@ -232,13 +236,13 @@ def test_discriminator_inputs_in_the_official_order():
     pair = temporal_pair(x0, x1, y0, y1)
     assert pair.shape == (1, 12, 4, 4)
     assert [pair[0, c].mean().item() for c in (0, 3, 6, 9)] == [0.0, 1.0, 2.0, 3.0]
-    assert torch.equal(face_pair(x0, y1), torch.cat((x0, y1), dim=1))
+    assert torch.equal(frame_pair(x0, y1), torch.cat((x0, y1), dim=1))
 
 
 def test_nlayer_face_discriminator_on_label_and_face_crops():
     d = build_face_discriminator(ndf=8)
     assert isinstance(d, NLayerDiscriminator)
-    features = d(face_pair(image(2, 3, 32, 32), image(2, 3, 32, 32)))
+    features = d(frame_pair(image(2, 3, 32, 32), image(2, 3, 32, 32)))
     assert len(features) == 5 and features[-1].shape[1] == 1
     with pytest.raises(RuntimeError):
         d(image(2, 12, 32, 32))

@@ -7,10 +7,12 @@ import dataclasses
 import numpy as np
 
 from backend.demo import LOOKS, dance_motion, make_clip, target_motion
+from backend.labels import LabelStyle
 from backend.normalize import compute_stats, normalize_track
 from backend.pose.pipeline import PoseOptions
-from backend.transfer.canvas import CanvasLayout
-from backend.transfer.plan import plan_frames
+from backend.target.letterbox import Letterbox
+from backend.transfer.plan import Placement, SourceRange, plan_frames
+from backend.transfer.target_spec import TargetSpec
 from backend.worker.jobs import JobSettings, to_transfer_job
 from backend.worker.protocol import Run, parse_line
 
@@ -19,13 +21,15 @@ def test_saved_source_statistics_replace_the_measured_ones(tmp_path):
     clip = tmp_path / "dance.mp4"
     make_clip(clip, dance_motion(10, size=(256, 256)), LOOKS["red"], progress=False)
     target = compute_stats(target_motion(60, size=(256, 128), seed=3))
-    layout = CanvasLayout(target.frame_size, (128, 64))
-    measured = plan_frames(clip, 0, 10, None, PoseOptions(), target, None, layout, 8)
+    spec = TargetSpec(target, LabelStyle(), Letterbox.fit_into(target.frame_size, (128, 64)), 8,
+                      manifest=None, prepared=None)
+    source = SourceRange(clip, 0, 10, None, PoseOptions())
+    measured = plan_frames(source, spec)
     # A dancer measured as much taller (e.g. from a longer clip) is drawn smaller on the target.
     override = dataclasses.replace(compute_stats(measured.source),
                                    close_height=2 * compute_stats(measured.source).close_height,
                                    far_height=2 * compute_stats(measured.source).far_height)
-    overridden = plan_frames(clip, 0, 10, None, PoseOptions(), target, None, layout, 8, override)
+    overridden = plan_frames(source, spec, Placement(source_stats=override))
     expected = normalize_track(measured.source, override, target)
     np.testing.assert_allclose(overridden.normalized.body, expected.body, atol=1e-4)
     height = lambda t: np.ptp(t.body[:, :, 1][t.body[..., 2] > 0])  # noqa: E731

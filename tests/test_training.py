@@ -14,10 +14,14 @@ import torch
 
 from backend.errors import FormatVersionError, InputError
 from backend.labels import frame_mapping
+from backend.models.images import to_image
+from backend.target.face import face_centers
+from backend.target.letterbox import Letterbox
+from backend.target.prepared import PreparedRun
+from backend.video.images import read_image
 from training import checkpoint as ckpt
-from training.data.dataset import EpochSampler, FrameSequenceDataset, read_rgb, to_image
-from training.data.letterbox import Letterbox
-from training.data.prepare import PrepareOptions, Prepared, face_centers, prepare, time_split
+from training.data.dataset import EpochSampler, FrameSequenceDataset
+from training.data.prepare import PrepareOptions, prepare, time_split
 from training.options import (PRESETS, TrainOptions, add_option_arguments, apply_overrides,
                               preset)
 from training.trainer import lr_factor
@@ -101,7 +105,7 @@ def test_letterbox_matches_the_label_mapping(source):
     assert abs(px - m.ox) <= 0.5 and abs(py - m.oy) <= 0.5
     assert (canvas[py:py + ch, px:px + cw] == 200).all()
     assert canvas.sum() == 200 * 3 * cw * ch
-    assert box.crop(canvas).shape == image.shape
+    assert box.to_source(canvas).shape == image.shape
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,10 +246,10 @@ def test_prepare_is_cached_and_letterboxed(demo_clip, tmp_path):
     assert prepared.n_frames == 20 and prepared.train_range == (0, 17)
     assert prepared.eval_range == (17, 20)
     assert prepared.canvas == (64, 32)
-    frame = read_rgb(prepared.frame_path(0))
+    frame = read_image(prepared.frame_path(0))
     assert frame.shape == (32, 64, 3)
     assert frame[:, :8].max() < 30  # 4:3 in 2:1: black bars left and right
-    assert read_rgb(prepared.label_path(0, (32, 16))).shape == (16, 32, 3)
+    assert read_image(prepared.label_path(0, (32, 16))).shape == (16, 32, 3)
     stats = prepared.normalization()
     assert stats and json.dumps(stats)
     t0 = time.perf_counter()
@@ -262,6 +266,36 @@ def test_prepare_is_cached_and_letterboxed(demo_clip, tmp_path):
     assert redone.eval_range == (14, 20)
 
 
+def test_a_run_prepared_by_an_earlier_version_is_not_prepared_again(demo_clip, tmp_path):
+    """Earlier versions told videos apart by path, size and modification time; a run they
+    prepared from the same inputs is still recognised (the add-on prepares again on resume)."""
+    import hashlib
+
+    video, track = demo_clip
+    options = PrepareOptions(size=(64, 32), label_sizes=((64, 32),))
+    prepared = prepare(video, tmp_path, options, track=track, progress=False)
+    manifest_path = prepared.folder / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    st = video.stat()
+    # The key exactly as the code before commit "target contract" computed it:
+    old_options = {"size": [64, 32], "label_sizes": [[64, 32]], "holdout": 0.15, "start": 0,
+                   "stop": 20, "frame_format": "jpg", "jpeg_quality": 95, "preset": None}
+    key = {"video": {"path": str(video.resolve()), "bytes": st.st_size,
+                     "mtime_ns": st.st_mtime_ns}, "start": 0, "stop": 20,
+           "options": old_options, "label_style": prepared.manifest.label_style,
+           "smoothing": None, "track": hashlib.sha256(track.to_bytes()).hexdigest(), "format": 1}
+    old = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    data["fingerprint"], data["source"] = old, key["video"]
+    manifest_path.write_text(json.dumps(data))
+    frame = prepared.frame_path(0)
+    before = frame.stat().st_mtime_ns
+    again = prepare(video, tmp_path, options, track=track, progress=False)
+    assert again.fingerprint == old and frame.stat().st_mtime_ns == before
+    with pytest.raises(InputError, match="another video or other settings"):
+        prepare(video, tmp_path, PrepareOptions(size=(64, 32), label_sizes=((64, 32),),
+                                                holdout=0.3), track=track, progress=False)
+
+
 def test_dataset_gives_consecutive_frames(demo_clip, tmp_path):
     video, track = demo_clip
     prepared = prepare(video, tmp_path, PrepareOptions(size=(64, 32), label_sizes=((64, 32),)),
@@ -276,7 +310,7 @@ def test_dataset_gives_consecutive_frames(demo_clip, tmp_path):
     x0, y0, x1, y1 = sample["face_boxes"][0].tolist()
     assert x1 - x0 == y1 - y0 and (x1 - x0) % 4 == 0
     assert np.array_equal(to_image(sample["images"][0]),
-                          read_rgb(prepared.frame_path(3)))  # exact round trip of pixels
+                          read_image(prepared.frame_path(3)))  # exact round trip of pixels
     held = FrameSequenceDataset(prepared, (64, 32), "eval", length=2)
     assert len(held) == 2 and held.first == 17
     with pytest.raises(InputError, match="labels at this size"):
@@ -285,7 +319,7 @@ def test_dataset_gives_consecutive_frames(demo_clip, tmp_path):
 
 def test_prepare_without_preparation_is_clear(tmp_path):
     with pytest.raises(InputError, match="no prepared data"):
-        Prepared.open(tmp_path)
+        PreparedRun.open(tmp_path)
 
 
 def test_local_stage_starts_from_the_global_stage():

@@ -40,7 +40,8 @@ def _worker(rank: int, world: int, port: int, run: str, out: str) -> None:
     opts.runtime.tensorboard = False
     opts.runtime.device = "cpu"
     try:
-        [result] = train(run, opts, steps=STEPS, progress=False)
+        opts.runtime.progress = False
+        [result] = train(run, opts, steps=STEPS)
         nets = result["nets"]
         tensors = {f"{name}.{k}": v.detach().contiguous()
                    for name, net in nets.named().items() for k, v in net.state_dict().items()}

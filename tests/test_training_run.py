@@ -23,7 +23,8 @@ from backend.errors import Cancelled, InputError
 from backend.models import LocalEnhancer, load_bundle
 from training import checkpoint as ckpt
 from training.data.dataset import FrameSequenceDataset
-from training.data.prepare import PrepareOptions, Prepared, prepare
+from backend.target.prepared import PreparedRun
+from training.data.prepare import PrepareOptions, prepare
 from training.distributed import setup
 from training.heldout import reconstruction_error
 from training.export import export_bundle
@@ -41,6 +42,7 @@ def tiny(perceptual: str = "none", stages: tuple[str, ...] = ("global",)) -> Tra
     opts.loss.perceptual = perceptual
     opts.schedule.stages = stages
     opts.runtime.tensorboard = False
+    opts.runtime.progress = False
     return opts
 
 
@@ -74,7 +76,7 @@ def new_run(prepared_demo: Path, tmp_path: Path, name: str = "run") -> Path:
     return run
 
 
-def generator_error(prepared: Prepared, generator: torch.nn.Module, size) -> float:
+def generator_error(prepared: PreparedRun, generator: torch.nn.Module, size) -> float:
     data = FrameSequenceDataset(prepared, size, "train", 1, 2)
     return reconstruction_error(Generation(generator), data, setup("cpu"), count=8)
 
@@ -90,16 +92,16 @@ def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     opts = tiny(stages=("global", "local", "face"))
     opts.runtime.tensorboard = True
-    prepared = Prepared.open(run)
+    prepared = PreparedRun.open(run)
     torch.manual_seed(opts.runtime.seed)  # the global stage's initial weights
     before = generator_error(prepared, fresh_nets(opts, "global").generator, (32, 16))
 
-    [glob] = train(run, opts, stages=["global"], steps=40, progress=False)
+    [glob] = train(run, opts, stages=["global"], steps=40)
     assert finite(glob["losses"]) and "G_VGG" not in glob["losses"]
     after = generator_error(prepared, glob["nets"].generator, (32, 16))
     assert after < 0.8 * before, (before, after)
 
-    local, face = train(run, opts, stages=["local", "face"], steps=3, progress=False)
+    local, face = train(run, opts, stages=["local", "face"], steps=3)
     assert finite(local["losses"]) and finite(face["losses"])
     assert {"G_GAN_face", "D_real_face", "D_fake_face"} <= set(face["losses"])
     assert isinstance(local["nets"].generator, LocalEnhancer)
@@ -116,8 +118,8 @@ def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
     loaded = load_bundle(bundle)
     assert loaded.manifest.resolution == (64, 32)
     assert loaded.manifest.normalization == prepared.normalization()
-    assert loaded.manifest.label_style == prepared.label_style
-    assert loaded.manifest.training["stage"] == "face"
+    assert loaded.manifest.label_style == prepared.manifest.label_style
+    assert loaded.manifest.training.stage == "face"
     assert loaded.face_generator is not None
     for k, v in face["nets"].generator.state_dict().items():
         assert torch.equal(loaded.generator.state_dict()[k], v)
@@ -136,14 +138,14 @@ def test_resume_continues_exactly(prepared_demo, tmp_path, temporal):
     opts.runtime.batch_size = 2  # 19 pairs: 10 steps per epoch
     n = 6
     straight = new_run(prepared_demo, tmp_path, "straight")
-    train(straight, opts, steps=2 * n, progress=False)
+    train(straight, opts, steps=2 * n)
 
     stopped = new_run(prepared_demo, tmp_path, "stopped")
     with pytest.raises(Cancelled):
-        train(stopped, opts, steps=2 * n, stop_at=n, progress=False)
+        train(stopped, opts, steps=2 * n, stop_at=n)
     assert json.loads((stopped / "status.json").read_text())["state"] == "cancelled"
     assert stage_checkpoint(stopped, "global").name == f"step_{n:08d}"
-    train(stopped, opts, steps=2 * n, resume=True, progress=False)
+    train(stopped, opts, steps=2 * n, resume=True)
 
     a = ckpt.load_checkpoint(stage_checkpoint(straight, "global"))
     b = ckpt.load_checkpoint(stage_checkpoint(stopped, "global"))
@@ -176,10 +178,10 @@ def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
         return False
 
     with pytest.raises(Cancelled):
-        train(run, tiny(), steps=50, progress=False, should_stop=should_stop)
+        train(run, tiny(), steps=50, should_stop=should_stop)
     assert stage_checkpoint(run, "global").name == "step_00000003"
     with pytest.raises(Cancelled):
-        train(run, tiny(), steps=50, resume=True, progress=False, should_stop=lambda: True)
+        train(run, tiny(), steps=50, resume=True, should_stop=lambda: True)
     assert not (run / "STOP").exists()  # a new train removes the old request
     assert stage_checkpoint(run, "global").name == "step_00000004"
     status = json.loads((run / "status.json").read_text())
@@ -190,7 +192,7 @@ def test_chain_mode_trains(prepared_demo, tmp_path):
     opts = tiny()
     opts.temporal.temporal = "chain"
     opts.temporal.chain_length = 3
-    [result] = train(new_run(prepared_demo, tmp_path), opts, steps=2, progress=False)
+    [result] = train(new_run(prepared_demo, tmp_path), opts, steps=2)
     assert finite(result["losses"])
 
 
@@ -199,21 +201,21 @@ def test_no_temporal_ablation_trains_single_frames_and_transfer_keeps_them_apart
     """temporal "none" (plain pix2pixHD): D judges (label, frame) alone, and the exported model
     is run on zeros for the previous frame, so a frame does not depend on the one before."""
     from backend.models import load_bundle
-    from backend.transfer import Runtime
-    from backend.transfer.canvas import CanvasLayout
+    from backend.runtime import Runtime
+    from backend.target.letterbox import Letterbox
     from backend.transfer.generate import FrameGenerator
 
     run = new_run(prepared_demo, tmp_path)
     opts = tiny(stages=("global", "face"))
     opts.temporal.temporal = "none"
     assert opts.sequence_length() == 1
-    glob, face = train(run, opts, steps=3, progress=False)
+    glob, face = train(run, opts, steps=3)
     assert finite(glob["losses"]) and finite(face["losses"])
     first_conv = next(m for m in glob["nets"].discriminator.modules() if isinstance(m, torch.nn.Conv2d))
     assert first_conv.in_channels == 6
     bundle = load_bundle(export_bundle(run, tmp_path / "bundle"))
-    assert bundle.manifest.training["temporal"] == "none"
-    layout = CanvasLayout((128, 64), tuple(bundle.manifest.resolution))
+    assert bundle.manifest.training.temporal == "none"
+    layout = Letterbox.fit_into((128, 64), bundle.manifest.resolution)
     make = FrameGenerator(bundle, Runtime.resolve("cpu"), layout, face=False)
     rng = np.random.default_rng(0)
     w, h = bundle.manifest.resolution
@@ -227,14 +229,14 @@ def test_no_temporal_ablation_trains_single_frames_and_transfer_keeps_them_apart
 
 def test_existing_checkpoints_need_resume_and_damage_is_named(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
-    train(run, tiny(), steps=2, progress=False)
+    train(run, tiny(), steps=2)
     with pytest.raises(InputError, match="--resume"):
-        train(run, tiny(), steps=4, progress=False)
+        train(run, tiny(), steps=4)
     latest = stage_checkpoint(run, "global")
     tensors = latest / ckpt.TENSORS_FILE
     tensors.write_bytes(tensors.read_bytes()[:-100])  # a truncated write
     with pytest.raises(InputError) as err:
-        train(run, tiny(), steps=4, resume=True, progress=False)
+        train(run, tiny(), steps=4, resume=True)
     assert str(tensors) in str(err.value)
     assert json.loads((run / "status.json").read_text())["state"] == "failed"
 
@@ -252,11 +254,11 @@ def test_missing_vgg_weights_stop_training_clearly(prepared_demo, tmp_path, monk
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     run = new_run(prepared_demo, tmp_path)
     with pytest.raises(WeightsUnavailable, match="--perceptual none") as err:
-        train(run, tiny(perceptual="vgg"), steps=2, progress=False)
+        train(run, tiny(perceptual="vgg"), steps=2)
     assert "--vgg-weights" in str(err.value)
     assert stage_checkpoint(run, "global") is None
     assert json.loads((run / "status.json").read_text())["state"] == "failed"
-    [result] = train(run, tiny(perceptual="none"), steps=2, progress=False)
+    [result] = train(run, tiny(perceptual="none"), steps=2)
     assert "G_VGG" not in result["losses"]
 
 
@@ -266,7 +268,7 @@ def test_vgg_weights_file_gives_the_perceptual_loss(prepared_demo, tmp_path):
     save_file({k: v.contiguous() for k, v in VGG19Features().state_dict().items()}, str(weights))
     opts = tiny(perceptual="vgg", stages=("global", "face"))
     opts.loss.vgg_weights = str(weights)
-    results = train(new_run(prepared_demo, tmp_path), opts, steps=2, progress=False)
+    results = train(new_run(prepared_demo, tmp_path), opts, steps=2)
     assert all(finite(r["losses"]) and r["losses"]["G_VGG"] > 0 for r in results)
     assert results[1]["losses"]["G_VGG_face"] > 0  # on 8x8 face crops, enlarged for VGG19
 
@@ -322,10 +324,10 @@ def test_tiny_learns_real_footage(footage, tmp_path):
     prepared = prepare(video, tmp_path / "run",
                        PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed()),
                                       start=100, stop=140), progress=False)
-    assert prepared.n_frames == 40 and prepared.manifest["detector"]
+    assert prepared.n_frames == 40 and prepared.manifest.detector
     torch.manual_seed(opts.runtime.seed)
     before = generator_error(prepared, fresh_nets(opts, "global").generator, opts.stage_size("global"))
-    [result] = train(tmp_path / "run", opts, steps=40, progress=False)
+    [result] = train(tmp_path / "run", opts, steps=40)
     assert finite(result["losses"])
     after = generator_error(prepared, result["nets"].generator, opts.stage_size("global"))
     assert after < 0.8 * before, (before, after)
@@ -339,12 +341,12 @@ def test_tiny_learns_real_footage(footage, tmp_path):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_mixed_precision_steps(dtype):
-    from training.distributed import Runtime, _pick_amp
+    from backend.runtime import Runtime, resolve_precision
     from training.stages import generator_param_groups, trainable_parameters, uses_local
     from training.step import Optimizers, TrainStep
 
-    assert _pick_amp("auto", torch.device("cpu")) is None  # the CPU itself trains in fp32
-    runtime = Runtime(0, 1, 0, torch.device("cpu"), dtype, channels_last=False)
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"  # the CPU trains in fp32
+    runtime = Runtime(torch.device("cpu"), {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype])
     opts = tiny(stages=("global", "face"))
     torch.manual_seed(0)
     for stage in opts.schedule.stages:
@@ -368,8 +370,8 @@ def test_mixed_precision_steps(dtype):
 def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
     opts = tiny()
     opts.loss.lambda_l1 = 10.0
-    summary = train(new_run(prepared_demo, tmp_path), opts, steps=3, progress=False)
+    summary = train(new_run(prepared_demo, tmp_path), opts, steps=3)
     losses = summary[0]["losses"]
     assert finite(losses) and losses["G_L1"] == pytest.approx(10.0 * losses["L1"], rel=0.5)
-    plain = train(new_run(prepared_demo, tmp_path, "plain"), tiny(), steps=3, progress=False)
+    plain = train(new_run(prepared_demo, tmp_path, "plain"), tiny(), steps=3)
     assert "G_L1" not in plain[0]["losses"]  # the paper's default has no L1 term

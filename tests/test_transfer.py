@@ -25,9 +25,10 @@ from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig
                             build_face_generator, build_generator, save_bundle)
 from backend.normalize import Adjustments, compute_stats
 from backend.pose.track import PoseTrack
+from backend.target.letterbox import Letterbox
+from backend.target.prepared import PreparedRun
 from backend.transfer import TransferJob, run_transfer
-from backend.transfer.canvas import CanvasLayout
-from backend.transfer.nearest import NearestRenderer, TargetFrames
+from backend.transfer.nearest import NearestRenderer
 from backend.video import probe, read_frames
 from backend.video.images import read_image
 
@@ -331,9 +332,9 @@ def test_demo_performer_source_and_nearest_baseline(demo, shared_cache, tmp_path
     # Every frame is the chosen training frame of the target, as it was prepared.
     from backend.pose.track import PoseTrack
 
-    targets = TargetFrames.open(folder / "run")
+    targets = PreparedRun.open(folder / "run")
     normalized = PoseTrack.load(tmp_path / "nn" / "normalized_poses.npz")
-    renderer = NearestRenderer(targets, normalized, CanvasLayout((256, 128), (128, 64)))
+    renderer = NearestRenderer(targets, normalized, Letterbox.fit_into((256, 128), (128, 64)))
     assert 0 <= renderer.choice.min() and renderer.choice.max() < targets.train_range[1]
     for i in range(12):
         assert np.array_equal(read_image(nearest.frames_dir / f"{i + 1:06d}.png"), renderer(i))

@@ -21,7 +21,8 @@ from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig
 from backend.normalize import compute_stats
 from backend.onnx import CPU_BACKEND_ENV, OnnxGenerator
 from backend.onnx import runtime as onnx_runtime
-from backend.transfer import Runtime, TransferJob, choose_backend, run_transfer
+from backend.runtime import Runtime
+from backend.transfer import TransferJob, choose_backend, run_transfer
 from backend.transfer.inference import BackendConflict
 from backend.video.images import read_image
 from backend.worker.jobs import ModelCache

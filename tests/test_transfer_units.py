@@ -16,8 +16,9 @@ from backend.labels import LabelStyle, render_label
 from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig, Bundle,
                             build_face_generator, build_generator)
 from backend.pose.track import PoseTrack
-from backend.transfer.canvas import CanvasLayout, box_of, face_centers
-from backend.transfer.device import Runtime, resolve_device, resolve_precision
+from backend.runtime import Runtime, resolve_device, resolve_precision
+from backend.target.face import box_of, face_centers
+from backend.target.letterbox import Letterbox
 from backend.transfer.generate import FrameGenerator, feather_mask
 from backend.transfer.job import JobFolder
 from backend.transfer.nearest import MISSING_PENALTY, nearest_frames, pose_distances
@@ -62,12 +63,8 @@ def test_unknown_device_and_precision_are_refused():
 
 
 def test_layout_of_a_wide_target_in_a_2_to_1_canvas_matches_training_letterbox():
-    layout = CanvasLayout((1280, 720), (512, 256))
+    layout = Letterbox.fit_into((1280, 720), (512, 256))  # training's and transfer's alike
     assert layout.content == (455, 256) and layout.paste == (28, 0)
-    from training.data.letterbox import Letterbox  # the training side must agree
-
-    box = Letterbox.fit_into((1280, 720), (512, 256))
-    assert (box.content, box.paste) == (layout.content, layout.paste)
     canvas = np.random.default_rng(0).integers(0, 256, (256, 512, 3), dtype=np.uint8)
     content = layout.crop(canvas)
     assert content.shape == (256, 455, 3)
@@ -77,7 +74,7 @@ def test_layout_of_a_wide_target_in_a_2_to_1_canvas_matches_training_letterbox()
 
 
 def test_layout_of_a_target_with_the_canvas_aspect_is_the_whole_canvas():
-    layout = CanvasLayout((1024, 512), (128, 64))
+    layout = Letterbox.fit_into((1024, 512), (128, 64))
     image = np.zeros((64, 128, 3), np.uint8)
     assert layout.is_full and layout.crop(image).shape == image.shape
     assert layout.pad(image) is image
@@ -103,11 +100,11 @@ def test_face_centres_use_the_nose_else_fall_back_and_fill_from_the_nearest_fram
 
 
 def test_face_boxes_follow_the_nose_inside_the_canvas():
-    layout = CanvasLayout((640, 360), (128, 64))
+    layout = Letterbox.fit_into((640, 360), (128, 64))
     boxes = layout.face_boxes(np.array([[320.0, 100.0], [0.0, 0.0]]), multiple=4)
     side = 16  # 128 at 512 px high, scaled to 64 px
     assert all(b[2] - b[0] == side and b[3] - b[1] == side for b in boxes)
-    x, y = layout.mapping.apply(np.array([320.0, 100.0]))
+    x, y = 320.0 * layout.sx + layout.ox, 100.0 * layout.sy + layout.oy
     assert abs((boxes[0][0] + boxes[0][2]) / 2 - x) <= 1 and abs((boxes[0][1] + boxes[0][3]) / 2 - y) <= 1
     assert tuple(boxes[1][:2]) == (0, 0)  # clamped into the canvas
 
@@ -143,7 +140,7 @@ def _labels(n: int, size=(64, 32)) -> list[np.ndarray]:
 
 def test_resuming_from_a_written_frame_gives_the_frames_of_an_uninterrupted_run():
     bundle = _tiny_bundle()
-    layout = CanvasLayout((640, 360), (64, 32))
+    layout = Letterbox.fit_into((640, 360), (64, 32))
     labels = _labels(6)
     box = (8, 4, 24, 20)
     run = FrameGenerator(bundle, Runtime.resolve("cpu"), layout)
@@ -162,7 +159,7 @@ def test_resuming_from_a_written_frame_gives_the_frames_of_an_uninterrupted_run(
 
 def test_face_residual_changes_only_the_face_box():
     bundle = _tiny_bundle()
-    layout = CanvasLayout((1280, 640), (64, 32))  # full canvas: box coordinates are frame ones
+    layout = Letterbox.fit_into((1280, 640), (64, 32))  # full canvas: box coordinates are frame ones
     label = _labels(1)[0]
     with_face = FrameGenerator(bundle, Runtime.resolve("cpu"), layout, face=True)
     without = FrameGenerator(bundle, Runtime.resolve("cpu"), layout, face=False)
@@ -177,7 +174,7 @@ def test_face_residual_changes_only_the_face_box():
 
 def test_half_precision_runs_on_the_cpu():
     bundle = _tiny_bundle()
-    run = FrameGenerator(bundle, Runtime.resolve("cpu", "bf16"), CanvasLayout((128, 64), (64, 32)))
+    run = FrameGenerator(bundle, Runtime.resolve("cpu", "bf16"), Letterbox.fit_into((128, 64), (64, 32)))
     run.reset()
     frame = run(_labels(1)[0], (0, 0, 16, 16))
     assert frame.shape == (32, 64, 3) and frame.dtype == np.uint8

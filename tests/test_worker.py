@@ -340,12 +340,11 @@ def test_progress_is_rate_limited_but_every_stage_starts_and_ends():
 
 
 def test_serve_options_match_the_transfer_choices():
+    from backend import choices, runtime
     from backend.commands import serve as serve_command
-    from backend.transfer import device
-    from backend.worker.hello import DEVICES
 
-    assert serve_command.PRECISIONS == device.PRECISIONS
-    assert set(DEVICES) == set(device.DEVICES)
+    assert serve_command.PRECISIONS == runtime.PRECISIONS == choices.PRECISIONS
+    assert set(serve_command.DEVICES) == set(runtime.DEVICES)
 
 
 def test_model_cache_keeps_the_model_until_the_bundle_changes(tmp_path):

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from backend.errors import BackendError, Cancelled
 
-from .options import PRESETS, STAGES, add_option_arguments, apply_overrides, parse_size, preset
+from backend.commands.parsing import parse_size
+
+from .options import PRESETS, STAGES, add_option_arguments, apply_overrides, preset
 
 
 def _prepare_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +29,8 @@ def _prepare_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="RUN_DIR")
     p.add_argument("--preset", choices=sorted(PRESETS), default="paper-local",
                    help="stores frames at the preset's largest resolution (default paper-local)")
-    p.add_argument("--size", default=None, metavar="WxH", help="override the preset's size")
+    p.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                   help="override the preset's size")
     p.add_argument("--holdout", type=float, default=0.15,
                    help="fraction at the end of the video held out for evaluation (0.15)")
     p.add_argument("--start", type=int, default=0, help="first frame to use")
@@ -48,8 +51,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train the stages (global -> local -> face)")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help="paper-local, paper-global, cpu-small or tiny (default: the one the "
-                        "run was prepared for; a resumed run keeps its own)")
+                   help=f"{', '.join(PRESETS)} (default: the one the run was prepared for; a "
+                        f"resumed run keeps its own)")
     p.add_argument("--stage", choices=STAGES, default=None,
                    help="train only this stage (default: every stage of the run in order)")
     p.add_argument("--resume", action="store_true",
@@ -134,7 +137,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
     opts = preset(args.preset)
     if args.size:
-        opts.size = parse_size(args.size)
+        opts.size = args.size
     smoothing = None
     if args.smoothing:
         from backend.pose.smoothing import SmoothingConfig
@@ -142,9 +145,10 @@ def _run_prepare(args: argparse.Namespace) -> int:
         smoothing = SmoothingConfig(method=args.smoothing)
     options = PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed()),
                              holdout=args.holdout, start=args.start, stop=args.stop,
-                             frame_format=args.frame_format, preset=args.preset)
+                             frame_format=args.frame_format, preset=args.preset,
+                             smoothing=smoothing)
     track = PoseTrack.load(args.poses) if args.poses else None
-    prepared = prepare(args.video, args.output, options, track=track, smoothing=smoothing,
+    prepared = prepare(args.video, args.output, options, track=track,
                        progress=not args.no_progress, force=args.force)
     train, held = prepared.train_range, prepared.eval_range
     print(f"prepared {prepared.n_frames} frames at {prepared.canvas[0]}x{prepared.canvas[1]} "
@@ -165,7 +169,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.no_progress:
         opts.runtime.progress = False
     results = train(args.run_dir, opts, [args.stage] if args.stage else None, args.resume,
-                    args.steps, args.epochs, progress=opts.runtime.progress)
+                    args.steps, args.epochs)
     for r in results:
         state = "already done" if r.get("skipped") else f"{r['step']}/{r['total_steps']} steps"
         print(f"stage {r['stage']}: {state}", file=sys.stderr)
@@ -174,9 +178,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _prepared_preset(run_dir: Path) -> str:
     """The preset the run folder was prepared for (paper-local when unknown)."""
-    from .data.prepare import Prepared
+    from backend.target.prepared import PreparedRun
 
-    name = Prepared.open(run_dir).manifest.get("preset")
+    name = PreparedRun.open(run_dir).manifest.preset
     return name if name in PRESETS else "paper-local"
 
 

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from backend.errors import InputError
-from backend.models.bundle import BundleManifest, save_bundle
+from backend.models.bundle import BundleManifest, TrainingRecord, save_bundle
 from backend.models.networks import FaceGenerator, build_face_generator, build_generator
+from backend.target.letterbox import Letterbox
+from backend.target.prepared import PreparedRun
 
 from . import checkpoint as ckpt
-from .data.prepare import Prepared
 from .options import STAGES, TrainOptions
-from .stages import face_generator_config, generator_config, uses_local
+from .stages import uses_local
 from .trainer import RunFolder, stage_checkpoint
 
 
@@ -55,20 +56,20 @@ def export_bundle(run_dir: str | Path, out: str | Path, stage: str | None = None
         print(f"note: stage {stage} is not finished (step {state['step']} of "
               f"{state['total_steps']}); exporting its latest checkpoint", file=sys.stderr)
     opts = TrainOptions.from_dict(state["options"])
-    prepared = Prepared.open(run_dir)
+    prepared = PreparedRun.open(run_dir)
 
-    config = generator_config(opts, uses_local(opts, stage))
+    config = opts.model.generator(uses_local(opts, stage))
     generator = build_generator(config)
     generator.load_state_dict(state["nets"]["G"])
     face: FaceGenerator | None = None
     if stage == "face":
-        face = build_face_generator(face_generator_config(opts))
+        face = build_face_generator(opts.model.face_generator())
         face.load_state_dict(state["nets"]["face_G"])
     manifest = BundleManifest(
         name=name or run_dir.resolve().name,
         generator=config,
-        resolution=tuple(state["size"]),
-        label_style=prepared.label_style,
+        resolution=(int(state["size"][0]), int(state["size"][1])),
+        label_style=prepared.manifest.label_style,
         normalization=prepared.normalization(),
         face_generator=face.config if face is not None else None,
         training=_training_info(opts, stage, state, prepared),
@@ -77,19 +78,14 @@ def export_bundle(run_dir: str | Path, out: str | Path, stage: str | None = None
 
 
 def _training_info(opts: TrainOptions, stage: str, state: dict[str, Any],
-                   prepared: Prepared) -> dict[str, Any]:
-    return {
-        "preset": opts.preset,
-        "stage": stage,
-        "step": int(state["step"]),
-        "total_steps": int(state["total_steps"]),
-        "finished": bool(state.get("done")),
-        "temporal": opts.temporal.temporal,
-        "perceptual": opts.loss.perceptual,
-        "face_box_multiple": 2 ** opts.model.face_n_downsampling,
+                   prepared: PreparedRun) -> TrainingRecord:
+    size = (int(state["size"][0]), int(state["size"][1]))
+    return TrainingRecord(
+        preset=opts.preset, stage=stage, step=int(state["step"]),
+        total_steps=int(state["total_steps"]), finished=bool(state.get("done")),
+        temporal=opts.temporal.temporal, perceptual=opts.loss.perceptual,
+        face_box_multiple=opts.model.face_generator().size_multiple,
         # How target frames were fitted into the training canvas (transfer draws labels in
-        # the same canvas and can crop generated frames back to the target's shape).
-        "letterbox": prepared.letterbox.to_dict(),
-        "target_size": list(prepared.manifest["source_size"]),
-        "target_fps": prepared.fps,
-    }
+        # the same canvas and cuts generated frames back to the target's shape).
+        letterbox=Letterbox.fit_into(prepared.manifest.source_size, size, prepared.letterbox.fit),
+        target_size=prepared.manifest.source_size, target_fps=prepared.fps)

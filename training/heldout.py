@@ -12,8 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data.dataset import FrameSequenceDataset, to_image
-from .distributed import Runtime
+from backend.models.images import to_image
+from backend.runtime import Runtime
+
+from .data.dataset import FrameSequenceDataset
 from .step import Generation, generate_video
 
 

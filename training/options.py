@@ -25,30 +25,45 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
+from backend.commands.parsing import parse_size
+from backend.models.config import PAPER_FACE, PAPER_GLOBAL, FaceGeneratorConfig, GeneratorConfig
+from backend.choices import LEGACY_PRECISIONS, PRECISIONS
+
 STAGES = ("global", "local", "face")
 TEMPORAL_MODES = ("paper", "chain", "noisy", "none")
 PERCEPTUAL = ("vgg", "none")
-AMP_MODES = ("auto", "off", "bf16", "fp16")
 
 
 @dataclass
 class ModelOptions:
-    """Network widths and depths (pix2pixHD / EDN defaults)."""
+    """Network widths and depths; the generators' defaults are the paper's configurations
+    (backend/models/config.py), the discriminators' pix2pixHD's / EDN's."""
 
-    ngf: int = 64  # width of the global generator (the local branch gets ngf // 2)
-    n_downsample_global: int = 4
-    n_blocks_global: int = 9
-    n_blocks_local: int = 3
+    ngf: int = PAPER_GLOBAL.ngf  # width of the global generator (the local branch: ngf // 2)
+    n_downsample_global: int = PAPER_GLOBAL.n_downsample_global
+    n_blocks_global: int = PAPER_GLOBAL.n_blocks_global
+    n_blocks_local: int = PAPER_GLOBAL.n_blocks_local
     ndf: int = 64
     n_layers_D: int = 3
     num_D_global: int = 2  # pix2pixHD's default --num_D, used for the global stage
     num_D_local: int = 3  # EDN's local stage passes --num_D 3
-    face_ngf: int = 64
-    face_n_downsampling: int = 3
-    face_n_blocks: int = 5
+    face_ngf: int = PAPER_FACE.ngf
+    face_n_downsampling: int = PAPER_FACE.n_downsampling
+    face_n_blocks: int = PAPER_FACE.n_blocks
     face_ndf: int = 64
     face_n_layers_D: int = 3
-    norm: str = "instance"
+    norm: str = PAPER_GLOBAL.norm
+
+    def generator(self, local: bool) -> GeneratorConfig:
+        """G's configuration: a global generator, or with ``local`` a local enhancer."""
+        return GeneratorConfig(ngf=self.ngf, n_downsample_global=self.n_downsample_global,
+                               n_blocks_global=self.n_blocks_global,
+                               n_local_enhancers=1 if local else 0,
+                               n_blocks_local=self.n_blocks_local, norm=self.norm)
+
+    def face_generator(self) -> FaceGeneratorConfig:
+        return FaceGeneratorConfig(ngf=self.face_ngf, n_downsampling=self.face_n_downsampling,
+                                   n_blocks=self.face_n_blocks, norm=self.norm)
 
 
 @dataclass
@@ -128,9 +143,11 @@ class RuntimeOptions:
     log_every: int = 20  # steps between TensorBoard scalars / status.json updates
     image_every: int = 500  # steps between TensorBoard image grids
     eval_frames: int = 8  # held-out frames generated at each checkpoint (error + preview)
-    amp: str = "auto"  # auto: bf16 where the GPU supports it, else fp16 + GradScaler; CPU fp32
+    # auto: bf16 autocast where the GPU supports it, else fp16 + GradScaler; the CPU fp32
+    # (backend/runtime.py, the rule transfer uses too)
+    precision: str = "auto"
     channels_last: bool = True  # CUDA only
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto | cpu | mps | cuda | cuda:N
     threads: int = 0  # CPU threads for torch (0: torch's default, one per core)
     tensorboard: bool = True
     progress: bool = True
@@ -184,8 +201,8 @@ class TrainOptions:
             raise ValueError("chain_length must be at least 2")
         if self.loss.perceptual not in PERCEPTUAL:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL}")
-        if self.runtime.amp not in AMP_MODES:
-            raise ValueError(f"amp must be one of {AMP_MODES}")
+        if self.runtime.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}")
         if self.runtime.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         if self.loss.vgg_scale <= 0 or self.loss.vgg_scale > 1 or \
@@ -195,8 +212,8 @@ class TrainOptions:
             raise ValueError("constant_fraction must be in [0, 1]")
         for stage in stages:
             w, h = self.stage_size(stage)
-            multiple = 2 ** (self.model.n_downsample_global + (stage != "global"
-                                                                and "local" in stages))
+            local = stage != "global" and "local" in stages
+            multiple = self.model.generator(local).size_multiple
             if w % multiple or h % multiple:
                 raise ValueError(f"stage {stage} runs at {w}x{h}, which must be a multiple of "
                                  f"{multiple} for this generator")
@@ -216,11 +233,16 @@ class TrainOptions:
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "TrainOptions":
-        """Inverse of ``to_dict``; unknown keys are an error (they mean another version)."""
+        """Inverse of ``to_dict``; unknown keys are an error (they mean another version).
+        Options of earlier versions (``runtime.amp``) are read in today's words."""
         opts = TrainOptions()
         for key, value in data.items():
             if key in _SECTIONS:
                 section = getattr(opts, key)
+                if key == "runtime" and "amp" in value:
+                    value = {**value, "precision": LEGACY_PRECISIONS.get(value["amp"],
+                                                                         value["amp"])}
+                    del value["amp"]
                 for name, item in value.items():
                     if not hasattr(section, name):
                         raise ValueError(f"unknown option {key}.{name}")
@@ -337,16 +359,7 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'1024x512' -> (1024, 512)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
-    return (w, h)
-
-
-CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "amp": AMP_MODES,
+CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "precision": PRECISIONS,
            "norm": ("instance", "batch")}
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from backend.models.config import FaceGeneratorConfig, GeneratorConfig
 from backend.models.networks import (FaceGenerator, Generator, GlobalGenerator, LocalEnhancer,
                                      build_face_generator, build_generator)
 from training.models.discriminators import (DiscriminatorConfig, MultiscaleDiscriminator,
@@ -26,7 +25,7 @@ from training.models.discriminators import (DiscriminatorConfig, MultiscaleDiscr
 
 from .options import TrainOptions
 
-# Label (3) + previous frame (3) in, RGB out; D sees two labels and two frames.
+# D sees (label, frame) pairs: two labels and two frames in the temporal modes.
 LABEL_NC, IMAGE_NC = 3, 3
 
 
@@ -46,22 +45,6 @@ class StageNets:
         if self.face_discriminator is not None:
             nets["face_D"] = self.face_discriminator
         return nets
-
-
-def generator_config(opts: TrainOptions, local: bool) -> GeneratorConfig:
-    m = opts.model
-    return GeneratorConfig(input_nc=2 * LABEL_NC, output_nc=IMAGE_NC, ngf=m.ngf,
-                           n_downsample_global=m.n_downsample_global,
-                           n_blocks_global=m.n_blocks_global,
-                           n_local_enhancers=1 if local else 0, n_blocks_local=m.n_blocks_local,
-                           norm=m.norm)
-
-
-def face_generator_config(opts: TrainOptions) -> FaceGeneratorConfig:
-    m = opts.model
-    return FaceGeneratorConfig(input_nc=2 * IMAGE_NC, output_nc=IMAGE_NC, ngf=m.face_ngf,
-                               n_downsampling=m.face_n_downsampling, n_blocks=m.face_n_blocks,
-                               norm=m.norm)
 
 
 def discriminator_config(opts: TrainOptions, local: bool) -> DiscriminatorConfig:
@@ -84,17 +67,17 @@ def previous_stage(opts: TrainOptions, stage: str) -> str | None:
 
 def face_multiple(opts: TrainOptions) -> int:
     """Face boxes are multiples of the face generator's size multiple."""
-    return 2 ** opts.model.face_n_downsampling
+    return opts.model.face_generator().size_multiple
 
 
 def fresh_nets(opts: TrainOptions, stage: str) -> StageNets:
     """The stage's networks freshly initialised (the caller seeds the RNG first)."""
     local = uses_local(opts, stage)
-    nets = StageNets(build_generator(generator_config(opts, local)),
+    nets = StageNets(build_generator(opts.model.generator(local)),
                      build_discriminator(discriminator_config(opts, local)))
     if stage == "face":
         m = opts.model
-        nets.face_generator = build_face_generator(face_generator_config(opts))
+        nets.face_generator = build_face_generator(opts.model.face_generator())
         nets.face_discriminator = build_face_discriminator(2 * IMAGE_NC, m.face_ndf,
                                                            m.face_n_layers_D, norm="batch")
     return nets
@@ -105,7 +88,7 @@ def nets_from_previous(opts: TrainOptions, stage: str, previous: dict[str, dict]
     nets = fresh_nets(opts, stage)
     prev_stage = previous_stage(opts, stage)
     if stage == "local":
-        old_g = build_generator(generator_config(opts, local=False))
+        old_g = build_generator(opts.model.generator(local=False))
         assert isinstance(old_g, GlobalGenerator)
         old_g.load_state_dict(previous["G"])
         nets.generator = LocalEnhancer.from_global(old_g, n_blocks_local=opts.model.n_blocks_local)

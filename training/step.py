@@ -29,10 +29,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from backend.models.networks import apply_face_residual, crop_box
+from backend.models.networks import crop_box
+from backend.models.step import generate_frame
+from backend.runtime import Runtime
+from training.models.discriminators import frame_pair, temporal_pair
 from training.models.losses import GANLoss, VGGLoss, feature_matching_loss
 
-from .distributed import Runtime
 from .options import TrainOptions
 from .stages import StageNets
 
@@ -55,14 +57,11 @@ class Generation(nn.Module):
         self.face_generator = face_generator
         self.temporal = temporal
 
-    def frame(self, label: Tensor, previous: Tensor, boxes: Boxes | None) -> tuple[Tensor, Tensor | None]:
-        """One frame: (output, face residual or None)."""
-        raw = self.generator(torch.cat((label, previous), dim=1))
-        if self.face_generator is None:
-            return raw, None
-        assert boxes is not None, "the face generator needs face boxes"
-        residual = self.face_generator(crop_box(label, boxes), crop_box(raw, boxes))
-        return apply_face_residual(raw, residual, boxes), residual
+    def frame(self, label: Tensor, previous: Tensor | None, boxes: Boxes | None
+              ) -> tuple[Tensor, Tensor | None]:
+        """One frame, as transfer draws it (``backend.models.step``): (output, face
+        residual or None); ``previous`` None means zeros."""
+        return generate_frame(self.generator, self.face_generator, label, previous, boxes)
 
     def forward(self, labels: Sequence[Tensor], boxes: Sequence[Boxes] | None = None,
                 conditions: Sequence[Tensor | None] | None = None) -> list[Tensor]:
@@ -72,7 +71,7 @@ class Generation(nn.Module):
             if given is not None:
                 previous = given
             elif k == 0 or not self.temporal:
-                previous = torch.zeros_like(label)
+                previous = None  # zeros
             else:
                 previous = outputs[-1]
             out, _ = self.frame(label, previous, boxes[k] if boxes is not None else None)
@@ -92,8 +91,8 @@ def _pairs(labels: Sequence[Tensor], frames: Sequence[Tensor], temporal: bool = 
     along the batch (instance norm is per sample, so this equals separate passes); without
     ``temporal``, the 6-channel (x_t, y_t) of every frame."""
     if not temporal:
-        return torch.cat([torch.cat((x, y), dim=1) for x, y in zip(labels, frames)], dim=0)
-    return torch.cat([torch.cat((labels[k - 1], labels[k], frames[k - 1], frames[k]), dim=1)
+        return torch.cat([frame_pair(x, y) for x, y in zip(labels, frames)], dim=0)
+    return torch.cat([temporal_pair(labels[k - 1], labels[k], frames[k - 1], frames[k])
                       for k in range(1, len(labels))], dim=0)
 
 
@@ -244,10 +243,10 @@ class TrainStep:
         fake_total = real_total = 0.0
         for x, f, y in zip(face_label, face_fake, face_real):
             with self.rt.autocast():
-                loss_fake = self.gan(self.face_d_runner(torch.cat((x, f.detach()), 1)), False) / n
+                loss_fake = self.gan(self.face_d_runner(frame_pair(x, f.detach())), False) / n
             self.opt.scaler.scale(0.5 * loss_fake).backward()
             with self.rt.autocast():
-                loss_real = self.gan(self.face_d_runner(torch.cat((x, y), 1)), True) / n
+                loss_real = self.gan(self.face_d_runner(frame_pair(x, y)), True) / n
             self.opt.scaler.scale(0.5 * loss_real).backward()
             fake_total = fake_total + loss_fake.detach()
             real_total = real_total + loss_real.detach()
@@ -258,7 +257,7 @@ class TrainStep:
         """Face GAN (mean over frames) + the VGG loss on the face crops (0.5 per frame)."""
         assert self.nets.face_discriminator is not None
         n = len(face_label)
-        gan = sum(self.gan(self.nets.face_discriminator(torch.cat((x, f), 1)), True)
+        gan = sum(self.gan(self.nets.face_discriminator(frame_pair(x, f)), True)
                   for x, f in zip(face_label, face_fake)) / n
         losses["G_GAN_face"] = gan.detach()
         total = gan

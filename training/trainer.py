@@ -40,10 +40,13 @@ from torch.utils.data import DataLoader
 
 from backend.errors import BackendError, Cancelled, InputError
 
+from backend.runtime import Runtime
+from backend.target.prepared import PreparedRun
+
 from . import checkpoint as ckpt
 from .data.dataset import EpochSampler, FrameSequenceDataset, collate
-from .data.prepare import Prepared, render_labels
-from .distributed import Runtime, any_rank, barrier, mean_over_ranks, setup
+from .data.prepare import render_labels
+from .distributed import any_rank, barrier, mean_over_ranks, setup
 from .heldout import heldout_report
 from .logging import Board, ProgressBar, StatusFile, image_grid, save_png
 from .options import TrainOptions, describe
@@ -177,15 +180,29 @@ class StopRequest:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass
+class RunContext:
+    """What every stage of one ``train`` call shares."""
+
+    run: RunFolder
+    opts: TrainOptions
+    runtime: Runtime
+    prepared: PreparedRun
+    vgg: torch.nn.Module | None  # the perceptual loss (None: --perceptual none)
+    board: Board
+    status: StatusFile
+    stop: StopRequest
+
+
 class StageRun:
     """Trains one stage from its start or its latest checkpoint."""
 
-    def __init__(self, run: RunFolder, opts: TrainOptions, stage: str, runtime: Runtime,
-                 prepared: Prepared, vgg: torch.nn.Module | None, board: Board,
-                 status: StatusFile, stop: StopRequest, progress: bool) -> None:
-        self.run, self.opts, self.stage, self.rt = run, opts, stage, runtime
-        self.prepared, self.vgg, self.board, self.status = prepared, vgg, board, status
-        self.stop, self.progress = stop, progress
+    def __init__(self, context: RunContext, stage: str) -> None:
+        c = context
+        self.run, self.opts, self.stage, self.rt = c.run, c.opts, stage, c.runtime
+        self.prepared, self.vgg, self.board, self.status = c.prepared, c.vgg, c.board, c.status
+        self.stop, self.progress = c.stop, c.opts.runtime.progress
+        opts, prepared, runtime = c.opts, c.prepared, c.runtime
         self.size = opts.stage_size(stage)
         multiple = face_multiple(opts)
         length = opts.sequence_length()
@@ -401,7 +418,7 @@ class StageRun:
                            seconds_per_step=sps, eta_s=None if sps is None else sps * (total - step))
 
     def _log_batch_images(self, labels, images, trainer: TrainStep, boxes, step: int) -> None:
-        from .data.dataset import to_image
+        from backend.models.images import to_image
 
         with torch.no_grad(), self.rt.autocast():
             fakes = trainer.generation([x[:1] for x in labels], [b[:1] for b in boxes])
@@ -440,7 +457,7 @@ def _perceptual(opts: TrainOptions, runtime: Runtime) -> torch.nn.Module | None:
     return runtime.prepare_module(vgg)
 
 
-def _check_prepared(prepared: Prepared, opts: TrainOptions) -> None:
+def _check_prepared(prepared: PreparedRun, opts: TrainOptions) -> None:
     cw, ch = prepared.canvas
     w, h = opts.size
     if w * ch != h * cw:
@@ -454,11 +471,10 @@ def _check_prepared(prepared: Prepared, opts: TrainOptions) -> None:
 
 def train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None = None,
           resume: bool = False, steps: int | None = None, epochs: float | None = None,
-          progress: bool = True, stop_at: int | None = None,
-          should_stop: Callable[[], bool] | None = None) -> list[dict]:
+          stop_at: int | None = None, should_stop: Callable[[], bool] | None = None) -> list[dict]:
     """Train ``stages`` (default: every stage of the run, in order) of the run in ``run_dir``.
 
-    ``steps`` / ``epochs`` override each stage's length. Stages already finished are skipped
+    ``steps`` / ``epochs`` override each stage's length; ``opts.runtime.progress`` shows bars. Stages already finished are skipped
     when resuming. Raises ``Cancelled`` after saving a checkpoint when stopped by SIGINT /
     SIGTERM, a ``STOP`` file in the run folder, ``should_stop()`` returning True, or when a
     stage reaches step ``stop_at``; the status file says what happened.
@@ -466,17 +482,16 @@ def train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None = No
     opts.validate()
     threads = torch.get_num_threads()
     try:
-        return _train(run_dir, opts, stages, resume, steps, epochs, progress, stop_at,
-                      should_stop)
+        return _train(run_dir, opts, stages, resume, steps, epochs, stop_at, should_stop)
     finally:
         torch.set_num_threads(threads)  # setup() may have changed it for this run
 
 
 def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, resume: bool,
-           steps: int | None, epochs: float | None, progress: bool,
-           stop_at: int | None, should_stop: Callable[[], bool] | None) -> list[dict]:
+           steps: int | None, epochs: float | None, stop_at: int | None,
+           should_stop: Callable[[], bool] | None) -> list[dict]:
     run = RunFolder(Path(run_dir))
-    runtime = setup(opts.runtime.device, opts.runtime.amp, opts.runtime.channels_last,
+    runtime = setup(opts.runtime.device, opts.runtime.precision, opts.runtime.channels_last,
                     opts.runtime.threads)
     status = StatusFile(run.status, enabled=runtime.is_main)
     stages = list(stages or opts.schedule.stages)
@@ -488,14 +503,14 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
     board = Board(run.tensorboard, enabled=opts.runtime.tensorboard and runtime.is_main)
     results = []
     try:
-        prepared = Prepared.open(run.root)
+        prepared = PreparedRun.open(run.root)
         _check_prepared(prepared, opts)
         if runtime.is_main:
             from backend.paths import atomic_write_json
 
             atomic_write_json(run.options, opts.to_dict())
             for size in opts.sizes_needed():
-                render_labels(prepared, size, progress=progress)
+                render_labels(prepared, size, progress=opts.runtime.progress)
         barrier(runtime)
         if not resume:
             for stage in stages:
@@ -509,8 +524,8 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
         barrier(runtime)
         with StopRequest(run.stop_file, should_stop) as stop:
             for stage in stages:
-                stage_run = StageRun(run, opts, stage, runtime, prepared, vgg, board, status,
-                                     stop, progress)
+                context = RunContext(run, opts, runtime, prepared, vgg, board, status, stop)
+                stage_run = StageRun(context, stage)
                 results.append(stage_run.train(steps, epochs, stop_at))
         status.update(state="done", message="training finished", eta_s=0)
     except Cancelled:

@@ -8,25 +8,7 @@ from ..pose.detector import HolisticConfig
 from ..pose.gaps import DEFAULT_MAX_GAP_S
 from ..pose.pipeline import PoseOptions
 from ..pose.smoothing import METHODS, SmoothingConfig
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"1024x512"`` -> (1024, 512)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1024x512, got {text!r}") from None
-    if w <= 0 or h <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
-    return w, h
-
-
-def parse_point(text: str) -> tuple[float, float]:
-    try:
-        x, y = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"point must look like 640,360, got {text!r}") from None
-    return x, y
+from .parsing import parse_point
 
 
 def add_range_arguments(parser: argparse.ArgumentParser) -> None:

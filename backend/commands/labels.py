@@ -10,7 +10,8 @@ from ..labels import LabelStyle, render_track_labels
 from ..pose.track import PoseTrack
 from ..progress import progress_bar
 from ..video import Mp4Writer, PngSequenceWriter
-from .common import add_progress_argument, parse_size
+from .common import add_progress_argument
+from .parsing import parse_size
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

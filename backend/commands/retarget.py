@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import Cancelled, InputError
 from ..normalize import Adjustments, NormalizationStats
 from ..transfer import TransferJob, run_transfer
-from ..transfer.device import DEVICES, PRECISIONS
+from ..choices import DEVICES, PRECISIONS
 from ..transfer.inference import CPU_BACKEND_CHOICES
 from ..video import probe
 from .common import add_pose_arguments, add_progress_argument, add_range_arguments, pose_options_from_args

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..worker.hello import DEVICES
-
-# As backend.transfer.device.PRECISIONS, which this module does not import: building the
-# command-line parser must stay fast (tests check that the two agree).
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from ..choices import DEVICES, PRECISIONS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -14,7 +14,6 @@ from ..progress import ProgressFn, progress_bar
 from ..video import Mp4Writer, PngSequenceWriter
 from .motion import dance_motion, target_motion
 from .performer import Appearance, render_performer
-from .skeleton import Proportions
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
 MOTIONS = {"dance": dance_motion, "target": target_motion}
@@ -52,11 +51,10 @@ def make_clip(out: str | Path, track: PoseTrack, appearance: Appearance = Appear
 
 def make_demo_clip(out: str | Path, motion: str = "dance", n_frames: int = 300, fps: float = 30.0,
                    size: tuple[int, int] = (512, 512), seed: int = 0,
-                   appearance: Appearance = Appearance(), proportions: Proportions = Proportions(),
-                   track_path: str | Path | None = None, progress: bool = True,
-                   report: ProgressFn | None = None) -> PoseTrack:
-    """A ready-made demo clip: ``motion`` is 'dance' (a source) or 'target' (a training video)."""
+                   appearance: Appearance = Appearance(), progress: bool = True) -> PoseTrack:
+    """A ready-made demo clip: ``motion`` is 'dance' (a source) or 'target' (a training video),
+    of the performer's standard proportions (``make_clip`` draws any track)."""
     if motion not in MOTIONS:
         raise ValueError(f"unknown demo motion {motion!r}; choose one of {sorted(MOTIONS)}")
-    track = MOTIONS[motion](n_frames, fps=fps, size=size, seed=seed, proportions=proportions)
-    return make_clip(out, track, appearance, track_path, progress, report)
+    track = MOTIONS[motion](n_frames, fps=fps, size=size, seed=seed)
+    return make_clip(out, track, appearance, progress=progress)

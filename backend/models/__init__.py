@@ -1,18 +1,31 @@
-"""The inference networks (pix2pixHD generators, face generator) and the model bundle format."""
+"""The inference networks (pix2pixHD generators, face generator), the generator step and the
+model bundle format.
 
-from .bundle import (BUNDLE_FORMAT_VERSION, Bundle, BundleManifest, is_bundle, load_bundle,
-                     read_manifest, save_bundle)
-from .config import PAPER_FACE, PAPER_GLOBAL, PAPER_LOCAL, FaceGeneratorConfig, GeneratorConfig
-from .networks import (Box, FaceGenerator, Generator, GlobalGenerator, LocalEnhancer,
-                       apply_face_residual, build_face_generator, build_generator,
-                       count_parameters, crop_box, face_box, face_box_size, generator_input,
-                       init_weights)
+Names are imported from their submodule on first use (PEP 562): the training options import
+the light ``backend.models.config`` when a command line is built, and that must not load
+PyTorch (it takes seconds).
+"""
 
-__all__ = [
-    "BUNDLE_FORMAT_VERSION", "Box", "Bundle", "BundleManifest", "FaceGenerator",
-    "FaceGeneratorConfig", "Generator", "GeneratorConfig", "GlobalGenerator", "LocalEnhancer",
-    "PAPER_FACE", "PAPER_GLOBAL", "PAPER_LOCAL", "apply_face_residual", "build_face_generator",
-    "build_generator", "count_parameters", "crop_box", "face_box", "face_box_size",
-    "generator_input", "init_weights", "is_bundle", "load_bundle", "read_manifest",
-    "save_bundle",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES = {
+    "bundle": ("BUNDLE_FORMAT_VERSION", "Bundle", "BundleManifest", "TrainingRecord",
+               "is_bundle", "load_bundle", "read_manifest", "save_bundle"),
+    "config": ("PAPER_FACE", "PAPER_GLOBAL", "PAPER_LOCAL", "FaceGeneratorConfig",
+               "GeneratorConfig"),
+    "networks": ("FaceGenerator", "Generator", "GlobalGenerator", "LocalEnhancer",
+                 "apply_face_residual", "build_face_generator", "build_generator",
+                 "count_parameters", "crop_box", "generator_input", "init_weights"),
+    "step": ("generate_frame",),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_HOME_OF)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOME_OF[name]}"), name)

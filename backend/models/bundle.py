@@ -4,13 +4,18 @@ A bundle is a folder::
 
     manifest.json                 format version, network configurations, training resolution,
                                   label style, the target's normalization statistics, name,
-                                  creation time, backend version, free-form training info
+                                  creation time, backend version, and the training record
+                                  (`TrainingRecord`: how it was trained, what transfer must
+                                  do the same way)
     generator.safetensors         weights of G (global generator or local enhancer)
     face_generator.safetensors    weights of the face generator (only when it was trained)
 
 Loading never unpickles anything: JSON and safetensors only. Label style and normalization
 statistics are plain dicts here, so this module does not depend on the modules that define
-them. Training checkpoints (optimizers, step, random state) are a separate format.
+them. A manifest must agree with itself (its letterbox record with its resolution, label
+style and target size): one that does not is refused on load, since it would draw labels in
+one place and frames in another. Training checkpoints (optimizers, step, random state) are a
+separate format.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from torch import nn
 from backend import __version__ as BACKEND_VERSION
 from backend.errors import FormatVersionError, InputError
 from backend.paths import current_umask
+from backend.target.letterbox import Letterbox
 
 from .config import FaceGeneratorConfig, GeneratorConfig
 from .networks import FaceGenerator, Generator, GlobalGenerator, LocalEnhancer
@@ -45,6 +51,66 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+TEMPORAL_NONE = "none"  # the paper's ablation: G never sees a previous frame
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """How the bundle was trained: what transfer must do the same way, and where from.
+
+    Bundles of earlier versions wrote this as a free-form dict; every field may therefore be
+    missing (None), and keys this version does not know are kept in ``extra``.
+    """
+
+    preset: str | None = None
+    stage: str | None = None  # the stage whose generator this is
+    step: int | None = None
+    total_steps: int | None = None
+    finished: bool | None = None
+    temporal: str = "paper"  # the training's temporal mode; "none": no previous frame
+    perceptual: str | None = None  # "vgg" or "none"
+    face_box_multiple: int | None = None
+    letterbox: Letterbox | None = None  # how the target's frames sat in the canvas
+    target_size: tuple[int, int] | None = None  # the target video's (width, height)
+    target_fps: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def uses_previous_frame(self) -> bool:
+        """Whether G was trained to see the previous frame (else it always gets zeros)."""
+        return self.temporal != TEMPORAL_NONE
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {**self.extra, "preset": self.preset, "stage": self.stage, "step": self.step,
+                "total_steps": self.total_steps, "finished": self.finished,
+                "temporal": self.temporal, "perceptual": self.perceptual,
+                "face_box_multiple": self.face_box_multiple,
+                "letterbox": None if self.letterbox is None else self.letterbox.to_dict(),
+                "target_size": None if self.target_size is None else list(self.target_size),
+                "target_fps": self.target_fps}
+        return {k: v for k, v in data.items() if v is not None}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "TrainingRecord":
+        known = {"preset", "stage", "step", "total_steps", "finished", "temporal",
+                 "perceptual", "face_box_multiple", "letterbox", "target_size", "target_fps"}
+
+        def get(key: str, kind: type) -> Any:
+            return None if data.get(key) is None else kind(data[key])
+
+        size = data.get("target_size")
+        return TrainingRecord(
+            preset=get("preset", str), stage=get("stage", str), step=get("step", int),
+            total_steps=get("total_steps", int), finished=get("finished", bool),
+            temporal=str(data.get("temporal") or "paper"), perceptual=get("perceptual", str),
+            face_box_multiple=get("face_box_multiple", int),
+            letterbox=None if data.get("letterbox") is None
+            else Letterbox.from_dict(data["letterbox"]),
+            target_size=None if size is None else (int(size[0]), int(size[1])),
+            target_fps=get("target_fps", float),
+            extra={k: v for k, v in data.items() if k not in known})
+
+
 @dataclass
 class BundleManifest:
     """Everything transfer needs besides the weights. ``resolution`` is (width, height)."""
@@ -55,18 +121,65 @@ class BundleManifest:
     label_style: dict[str, Any]
     normalization: dict[str, Any]
     face_generator: FaceGeneratorConfig | None = None
-    training: dict[str, Any] = field(default_factory=dict)
+    training: TrainingRecord = field(default_factory=TrainingRecord)
     created: str = field(default_factory=_now)
     backend_version: str = BACKEND_VERSION
     format_version: int = BUNDLE_FORMAT_VERSION
 
     def __post_init__(self) -> None:
         self.resolution = (int(self.resolution[0]), int(self.resolution[1]))
+        if isinstance(self.training, dict):
+            self.training = TrainingRecord.from_dict(self.training)
         width, height = self.resolution
         multiple = self.generator.size_multiple
         if width <= 0 or height <= 0 or width % multiple or height % multiple:
             raise ValueError(f"training resolution {width}x{height} must be positive multiples "
                              f"of {multiple} for this generator")
+        self._check_letterbox()
+
+    @property
+    def target_size(self) -> tuple[int, int]:
+        """The target video's (width, height), from its normalization statistics."""
+        size = self.normalization.get("frame_size")
+        if size is None and self.training.target_size is not None:
+            return self.training.target_size
+        if not isinstance(size, (list, tuple)) or len(size) != 2:
+            raise ValueError("normalization.frame_size must be [width, height]")
+        return (int(size[0]), int(size[1]))
+
+    @property
+    def fit(self) -> str:
+        return str(self.label_style.get("fit", "letterbox"))
+
+    @property
+    def letterbox(self) -> Letterbox:
+        """How the target's frame sits in the model's canvas (as training placed it)."""
+        return Letterbox.fit_into(self.target_size, self.resolution, self.fit)
+
+    def _check_letterbox(self) -> None:
+        """The training record's letterbox must be the one this manifest implies: the same
+        target and fit, in the bundle's canvas. (Earlier versions recorded the prepared
+        canvas, twice the resolution for the global stage of a run with a local stage.)"""
+        box = self.training.letterbox
+        if box is None:
+            return
+        fit, (w, h) = self.fit, self.resolution
+        half_size_stage = self.training.stage == "global" and box.canvas == (2 * w, 2 * h)
+        problems = []
+        if box.canvas != self.resolution and not half_size_stage:
+            problems.append(f"its canvas {box.canvas[0]}x{box.canvas[1]} is not the resolution "
+                            f"{w}x{h}")
+        if box.fit != fit:
+            problems.append(f"its fit {box.fit!r} is not the label style's {fit!r}")
+        if self.normalization.get("frame_size") is not None and box.source != self.target_size:
+            problems.append(f"its source {box.source[0]}x{box.source[1]} is not the target's "
+                            f"{self.target_size[0]}x{self.target_size[1]} "
+                            f"(normalization.frame_size)")
+        if not problems and box != Letterbox.fit_into(box.source, box.canvas, box.fit):
+            problems.append("its scale and offset are not those of its sizes")
+        if problems:
+            raise ValueError("training.letterbox disagrees with the manifest: "
+                             + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,7 +193,7 @@ class BundleManifest:
             else self.face_generator.to_dict(),
             "label_style": self.label_style,
             "normalization": self.normalization,
-            "training": self.training,
+            "training": self.training.to_dict(),
         }
 
     @classmethod
@@ -105,7 +218,7 @@ class BundleManifest:
             label_style=data["label_style"],
             normalization=data["normalization"],
             face_generator=None if face is None else FaceGeneratorConfig.from_dict(face),
-            training=data.get("training", {}),
+            training=TrainingRecord.from_dict(data.get("training", {})),
             created=str(data["created"]),
             backend_version=str(data["backend_version"]),
             format_version=int(data["format_version"]),

@@ -16,7 +16,6 @@ multiples of 8) and predicts a residual that ``apply_face_residual`` adds to G's
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,12 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..target.face import Box
 from .config import FaceGeneratorConfig, GeneratorConfig
-
-Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in pixels, x1/y1 exclusive
-
-# The official code draws 128x128 face boxes on 1024x512 frames: a quarter of the height.
-FACE_BOX_AT_512 = 128
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,34 +281,6 @@ def generator_input(label: Tensor, previous: Tensor | None = None) -> Tensor:
         raise ValueError(f"label {tuple(label.shape)} and previous frame "
                          f"{tuple(previous.shape)} differ in shape")
     return torch.cat((label, previous), dim=1)
-
-
-def face_box_size(image_height: int, multiple: int = 8) -> int:
-    """The face box side for frames ``image_height`` tall: 128 at 512, scaled with the height
-    and rounded to a multiple of ``multiple`` (the face generator's size multiple)."""
-    side = round(FACE_BOX_AT_512 * image_height / 512 / multiple) * multiple
-    return max(multiple, side)
-
-
-def face_box(nose_xy: tuple[float, float], image_size: tuple[int, int],
-             box: int | None = None, multiple: int = 8) -> Box:
-    """A square box of side ``box`` centred on the nose, shifted to lie inside the image.
-
-    ``image_size`` is (width, height). ``box`` defaults to ``face_box_size(height)`` (128 at
-    1024x512); it is rounded down to a multiple of ``multiple`` and cut down to fit the image.
-    Returns (x0, y0, x1, y1) with x1 - x0 == y1 - y0 == the side.
-    """
-    width, height = image_size
-    x, y = float(nose_xy[0]), float(nose_xy[1])
-    if not (math.isfinite(x) and math.isfinite(y)):
-        raise ValueError(f"face_box: nose position {nose_xy} is not finite")
-    side = face_box_size(height, multiple) if box is None else int(box)
-    side = (min(side, width, height) // multiple) * multiple
-    if side < multiple:
-        raise ValueError(f"face_box: image {width}x{height} is too small for a face box")
-    x0 = min(max(round(x - side / 2), 0), width - side)
-    y0 = min(max(round(y - side / 2), 0), height - side)
-    return (x0, y0, x0 + side, y0 + side)
 
 
 def _boxes_for(batch: int, box: Box | Sequence[Box]) -> list[Box]:

@@ -33,8 +33,9 @@ Departures from the official code, and why:
   shrunk range ends comes from the straight line through its (far, far height) and (close,
   close height) -- on a flat floor apparent height is linear in the ankle's image y -- where
   the official code re-measures heights in bands there.
-* Frames where the source's ankles are missing hold the nearest frame's transform (the
-  official code holds the last one and drops the frames before the first).
+* Frames where the source's ankles are missing hold the transform of the last frame before
+  them that has ankles (at the start: of the first frame that has them); the official code
+  holds the last one too and drops the frames before the first.
 
 Different frame sizes and aspects need nothing special: positions go through the ankle lines
 and sizes through the body heights, each measured in its own video's pixels, so ``s`` already
@@ -150,7 +151,7 @@ def _ankle_transforms(source: PoseTrack, s: NormalizationStats,
 
     scale_close = target_height(t_close) / s.close_height
     scale_far = target_height(t_far) / s.far_height
-    a = _hold_nearest(ankle_y(source.body.astype(np.float64), s.frame_size[1]), s.close_y)
+    a = _hold_last(ankle_y(source.body.astype(np.float64), s.frame_size[1]), s.close_y)
     if range_s > eps_s:
         q = (a - s.far_y) / range_s
         m = t_far + q * (t_close - t_far)
@@ -183,7 +184,7 @@ def _frame_transforms(source: PoseTrack, t: NormalizationStats) -> FrameTransfor
     return FrameTransforms(scale, src, dst, "frame", t.frame_size)
 
 
-def _hold_nearest(values: np.ndarray, default: float) -> np.ndarray:
+def _hold_last(values: np.ndarray, default: float) -> np.ndarray:
     """NaNs replaced by the last finite value before (the first one after, at the start)."""
     ok = np.isfinite(values)
     if not ok.any():

@@ -21,21 +21,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from backend.errors import BackendError, InputError
+from backend.paths import atomic_file
 from backend.models.bundle import (FACE_GENERATOR_FILE, GENERATOR_FILE, BundleManifest,
                                    load_bundle)
 from backend.models.config import FaceGeneratorConfig, GeneratorConfig
-from backend.models.networks import face_box_size
+from backend.target.face import face_box_size
+
+from .session import META_PREFIX, OnnxGenerator
 
 GENERATOR_ONNX = "generator.onnx"
 FACE_GENERATOR_ONNX = "face_generator.onnx"
@@ -46,8 +46,8 @@ MAX_OPSET = 20  # the TorchScript exporter's newest opset in torch 2.x
 # leaving room for the different summation order of ONNX Runtime's convolutions (measured
 # differences are about 1e-6 for small networks and 2e-5 for the paper's).
 DEFAULT_ATOL = 1e-3
-META_PREFIX = "everybody_dance."
-INSTALL_HINT = "pip install onnx onnxruntime (or the project's [onnx] extra)"
+INSTALL_HINT = ("pip install onnx onnxruntime (both are dependencies of this project: "
+                "reinstalling it brings them back)")
 
 
 class OnnxMismatchError(BackendError):
@@ -242,8 +242,6 @@ def _add_metadata(path: Path, job: ExportJob, opset: int) -> None:
 
 def compare_with_torch(path: Path, job: ExportJob, atol: float) -> float:
     """Largest |ONNX Runtime - PyTorch| over the job's check shapes; raises past ``atol``."""
-    from .runtime import OnnxGenerator
-
     net = job.network
     if net is None:
         raise ValueError(f"compare_with_torch: the {job.spec.name} network was not given")
@@ -277,28 +275,12 @@ def export_network(job: ExportJob, path: str | Path, opset: int = DEFAULT_OPSET,
     path = Path(path)
     if path.is_dir():
         raise InputError(path, "is a folder; expected the path of an .onnx file to write")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(name)
-    try:
+    with atomic_file(path) as tmp:  # an old file is replaced only by one that passed
         _trace_to_file(job, tmp, opset, dynamic)
         _add_metadata(tmp, job, opset)
         diff = compare_with_torch(tmp, job, atol) if check else None
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return ExportedNetwork(job.spec.name, path, path.stat().st_size, diff,
                            list(job.check_shapes) if check else [])
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,9 +320,3 @@ def describe(result: ExportedNetwork) -> str:
     shapes = ", ".join("x".join(map(str, s)) for s in result.checked_shapes)
     return (f"{result.path}: {size}, max |ONNX Runtime - PyTorch| = {result.max_abs_diff:.2g} "
             f"(inputs {shapes})")
-
-
-def metadata_of(model_meta: dict[str, Any]) -> dict[str, str]:
-    """Our ``everybody_dance.*`` metadata from an ONNX file's metadata map, prefix removed."""
-    return {k[len(META_PREFIX):]: str(v) for k, v in model_meta.items()
-            if k.startswith(META_PREFIX)}

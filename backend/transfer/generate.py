@@ -1,20 +1,14 @@
 """The generator loop: one frame at a time, each conditioned on the previous result.
 
-Per frame, as in training (training/step.py ``Generation.frame``):
-
-    raw      = G(label, previous)                       # previous: zeros for the first frame
-    residual = F(label crop, raw crop)                  # the face box around the nose
-    frame    = clamp(raw + feather * residual)          # only where the bundle has a face G
-
-``feather`` is a mask over the face box that rises from 0 at its border to 1 a few pixels
-inside (1/16 of the side: 8 px for the paper's 128 px box). Training adds the residual with a
-hard edge; at transfer the box moves with the nose every frame, and a hard edge can show as a
-square seam that jumps around, so its border is blended away.
-
-The previous-frame input is the *written* frame: the result quantized to 8 bits, the bars
-outside the target's frame black (as in training's real frames; see ``canvas``). A resumed
-job reads the last written PNG back and continues with exactly the input an uninterrupted run
-would have used, so resumed and uninterrupted runs give the same pixels.
+Each frame is one ``backend.models.step.generate_frame``, the step training uses too, with
+transfer's two choices (see there): the face residual is feathered by a mask over the box
+that rises from 0 at its border to 1 a few pixels inside (1/16 of the side: 8 px for the
+paper's 128 px box), and the previous-frame input is the *written* frame: the result
+quantized to 8 bits, the bars outside the target's frame black (as in training's real
+frames; see ``backend.target.letterbox``). A resumed job reads the last written PNG back and
+continues with exactly the input an uninterrupted run would have used, so resumed and
+uninterrupted runs give the same pixels. A model trained without temporal smoothing (the
+paper's ablation) always gets zeros instead.
 
 G and F are PyTorch modules or ONNX Runtime sessions with the modules' call contract
 (``CpuNetworks`` of backend/onnx/runtime.py, for the CPU): tensors in, tensor out.
@@ -26,9 +20,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..models.networks import Box, apply_face_residual, crop_box
-from .canvas import CanvasLayout
-from .device import Runtime
+from ..models.images import to_image, to_tensor
+from ..models.step import generate_frame
+from ..runtime import Runtime
+from ..target.face import Box
+from ..target.letterbox import Letterbox
 from .inference import Networks
 
 FEATHER_FRACTION = 1 / 16  # of the face box side
@@ -51,17 +47,17 @@ class FrameGenerator:
 
     ``reset(previous)`` starts a sequence: ``previous`` is the last written frame (None: the
     first frame is conditioned on zeros). Each ``__call__(label, box)`` returns the next
-    written frame (the target-frame part of the canvas, see ``CanvasLayout``) and conditions
+    written frame (the target-frame part of the canvas, ``Letterbox.crop``) and conditions
     the following call on it.
     """
 
-    def __init__(self, networks: Networks, runtime: Runtime, layout: CanvasLayout,
+    def __init__(self, networks: Networks, runtime: Runtime, layout: Letterbox,
                  face: bool = True, feather_fraction: float = FEATHER_FRACTION) -> None:
         self.runtime = runtime
         self.layout = layout
         self.resolution = networks.manifest.resolution
-        if tuple(layout.canvas_size) != tuple(self.resolution):
-            raise ValueError(f"canvas {layout.canvas_size} is not the bundle's resolution "
+        if tuple(layout.canvas) != tuple(self.resolution):
+            raise ValueError(f"canvas {layout.canvas} is not the bundle's resolution "
                              f"{self.resolution}")
         self.generator = _prepare(networks.generator, runtime)
         self.face_generator = (_prepare(networks.face_generator, runtime)
@@ -69,8 +65,7 @@ class FrameGenerator:
         self.feather_fraction = feather_fraction
         self._feathers: dict[int, Tensor] = {}
         self.previous: Tensor | None = None
-        # A model trained without temporal smoothing (the paper's ablation) always gets zeros.
-        self.temporal = networks.manifest.training.get("temporal") != "none"
+        self.temporal = networks.manifest.training.uses_previous_frame
 
     @property
     def uses_face(self) -> bool:
@@ -87,17 +82,12 @@ class FrameGenerator:
         if label.shape != (height, width, 3):
             raise ValueError(f"labels must be {width}x{height} RGB, got {label.shape}")
         x = self.to_tensor(label)
-        previous = (self.previous if self.previous is not None and self.temporal
-                    else torch.zeros_like(x))
+        previous = self.previous if self.temporal else None
+        feather = None if box is None else self._feather(box[2] - box[0])
         with self.runtime.autocast():
-            frame = self.generator(self._layout(torch.cat((x, previous), dim=1)))
-            if self.face_generator is not None:
-                if box is None:
-                    raise ValueError("the face generator needs a face box per frame")
-                residual = self.face_generator(crop_box(x, box), crop_box(frame, box))
-                residual = residual.float() * self._feather(box[2] - box[0])
-                frame = apply_face_residual(frame.float(), residual, box, clamp=True)
-        written = np.ascontiguousarray(self.layout.crop(self.to_image(frame)))
+            frame, _ = generate_frame(self.generator, self.face_generator, x, previous, box,
+                                      feather)
+        written = np.ascontiguousarray(self.layout.crop(to_image(frame[0])))
         self.previous = self.to_tensor(self.layout.pad(written))
         return written
 
@@ -107,19 +97,9 @@ class FrameGenerator:
             self._feathers[side] = mask.to(self.runtime.device)
         return self._feathers[side]
 
-    def _layout(self, x: Tensor) -> Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.runtime.channels_last else x
-
     def to_tensor(self, image: np.ndarray) -> Tensor:
         """HxWx3 uint8 -> 1x3xHxW float in [-1, 1] on the device."""
-        t = torch.from_numpy(np.ascontiguousarray(image)).to(self.runtime.device)
-        return t.permute(2, 0, 1)[None].float().div_(127.5).sub_(1.0)
-
-    @staticmethod
-    def to_image(frame: Tensor) -> np.ndarray:
-        """1x3xHxW in [-1, 1] -> HxWx3 uint8 (rounded as training's ``to_image``)."""
-        array = ((frame[0].float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-        return array.permute(1, 2, 0).cpu().numpy()
+        return to_tensor(image)[None].to(self.runtime.device)
 
 
 def _prepare(net, runtime: Runtime):
@@ -127,7 +107,4 @@ def _prepare(net, runtime: Runtime):
     Runtime session as it is (it runs on the CPU)."""
     if not isinstance(net, torch.nn.Module):
         return net
-    net = net.to(runtime.device).eval()
-    if runtime.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    return net
+    return runtime.prepare_module(net).eval()

@@ -33,7 +33,7 @@ from ..errors import BackendError
 from ..models.bundle import Bundle, load_bundle
 from ..onnx import runtime as onnx_runtime
 from ..onnx.runtime import CpuNetworks, load_cpu_networks
-from .device import Runtime
+from ..runtime import Runtime
 
 CPU_BACKEND_CHOICES = ("auto", "onnx", "torch")
 BACKEND_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}

@@ -2,11 +2,9 @@
 
 For each normalized source pose, the training frame of the target whose body pose is nearest
 (`pose_distances`) is shown, cut to the target's frame like the generator's results. It needs
-the target's training frames and poses: a training run folder prepared by
-``python -m training prepare`` (its ``prepared/`` layout is read here directly, since the
-backend never imports the training package): ``manifest.json``, ``source_track.npz`` (the
-target's poses in video pixels), ``normalization.json`` and ``frames/NNNNNN.jpg`` (the target's
-frames letterboxed into the canvas). Only the training part of its time split is searched.
+the target's training frames and poses: a run folder prepared by ``python -m training
+prepare``, read through ``backend.target.prepared.PreparedRun``. Only the training part of
+its time split is searched.
 
 Pose distance between a source pose s and a target pose t, over the 25 body keypoints, both
 in the target's video pixels (so position counts, not only the shape: the paper's baseline
@@ -22,86 +20,16 @@ all training poses per block of source frames.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from ..errors import InputError
 from ..pose.track import PoseTrack
-from ..video.images import read_image
-from .canvas import CanvasLayout
+from ..target.letterbox import Letterbox
+from ..target.prepared import PreparedRun
 
-PREPARED_DIR = "prepared"
-PREPARED_KIND = "everybody-dance-prepared-target"
-PREPARED_FORMAT = 1
 MISSING_PENALTY = 0.25  # frame heights
 _BLOCK_ELEMENTS = 4_000_000  # source frames x target frames x joints per numpy block
-
-
-@dataclass(frozen=True)
-class TargetFrames:
-    """The target's training frames and poses from a prepared run folder."""
-
-    folder: Path
-    manifest: dict
-    track: PoseTrack  # the target's poses in its video pixels, prepared frame i = entry i
-    train_range: tuple[int, int]
-
-    @staticmethod
-    def open(run_dir: str | Path) -> "TargetFrames":
-        folder = Path(run_dir) / PREPARED_DIR
-        path = folder / "manifest.json"
-        if not path.is_file():
-            raise InputError(run_dir, "has no prepared target (prepared/manifest.json); run "
-                                      "`python -m training prepare TARGET_VIDEO -o RUN_DIR` first")
-        try:
-            manifest = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"unreadable prepared-target manifest ({exc})") from exc
-        if manifest.get("kind") != PREPARED_KIND or manifest.get("format_version") != PREPARED_FORMAT:
-            raise InputError(path, f"not a prepared target of format {PREPARED_FORMAT}; prepare "
-                                   f"the target video again with this version")
-        if not manifest.get("complete"):
-            raise InputError(path, "the target's preparation did not finish; run `prepare` again")
-        track = PoseTrack.load(folder / "source_track.npz")
-        train = tuple(int(v) for v in manifest["split"]["train"])
-        if len(track) != int(manifest["n_frames"]) or not 0 <= train[0] < train[1] <= len(track):
-            raise InputError(path, "the prepared target's pose track and frame count disagree")
-        return TargetFrames(folder, manifest, track, train)  # type: ignore[arg-type]
-
-    @property
-    def canvas(self) -> tuple[int, int]:
-        return (int(self.manifest["canvas"][0]), int(self.manifest["canvas"][1]))
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.manifest.get("fingerprint", ""))
-
-    def normalization(self) -> dict:
-        path = self.folder / "normalization.json"
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"unreadable normalization statistics ({exc})") from exc
-
-    def label_style(self) -> dict:
-        return dict(self.manifest["label_style"])
-
-    def train_bodies(self) -> np.ndarray:
-        """(N, 25, 3) body poses of the training frames."""
-        a, b = self.train_range
-        return self.track.body[a:b]
-
-    def frame(self, train_index: int) -> np.ndarray:
-        """Training frame ``train_index`` (counted from the split's start) as canvas RGB uint8."""
-        index = self.train_range[0] + train_index
-        path = self.folder / "frames" / f"{index:06d}.{self.manifest['frame_format']}"
-        if not path.is_file():
-            raise InputError(path, "prepared target frame missing; run `prepare` again")
-        return read_image(path)
 
 
 def pose_distances(source: np.ndarray, targets: np.ndarray, frame_height: float) -> np.ndarray:
@@ -146,19 +74,21 @@ def nearest_frames(source: np.ndarray, targets: np.ndarray, frame_height: float)
 class NearestRenderer:
     """Frame ``i`` of the job: the target training frame nearest to normalized pose ``i``."""
 
-    def __init__(self, targets: TargetFrames, normalized: PoseTrack, layout: CanvasLayout) -> None:
-        if tuple(normalized.size) != tuple(targets.track.size):
-            raise InputError(targets.folder, f"the prepared target's video is "
-                             f"{targets.track.size[0]}x{targets.track.size[1]} but the poses were "
-                             f"normalized onto a {normalized.size[0]}x{normalized.size[1]} target: "
-                             f"the model and the run are of different targets")
-        self.targets = targets
+    def __init__(self, target: PreparedRun, normalized: PoseTrack, layout: Letterbox) -> None:
+        track = target.track()
+        if tuple(normalized.size) != tuple(track.size):
+            raise InputError(target.folder, f"the prepared target's video is "
+                             f"{track.size[0]}x{track.size[1]} but the poses were normalized "
+                             f"onto a {normalized.size[0]}x{normalized.size[1]} target: the "
+                             f"model and the run are of different targets")
+        self.target = target
         self.layout = layout
-        self.choice = nearest_frames(normalized.body, targets.train_bodies(), normalized.size[1])
+        first, stop = target.train_range
+        self.first = first
+        self.choice = nearest_frames(normalized.body, track.body[first:stop], normalized.size[1])
 
     def __call__(self, i: int) -> np.ndarray:
-        canvas = self.targets.frame(int(self.choice[i]))
-        size = tuple(self.layout.canvas_size)
-        if (canvas.shape[1], canvas.shape[0]) != size:
-            canvas = cv2.resize(canvas, size, interpolation=cv2.INTER_AREA)
+        canvas = self.target.frame(self.first + int(self.choice[i]))
+        if (canvas.shape[1], canvas.shape[0]) != self.layout.canvas:
+            canvas = cv2.resize(canvas, self.layout.canvas, interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(self.layout.crop(canvas))

@@ -7,10 +7,12 @@
                      (PyTorch, or ONNX Runtime on the CPU: `inference`)
                   -> frames/NNNNNN.png, result.mp4 [, side_by_side.mp4] writer thread
 
-``run_transfer`` does it all for one `TransferJob` in a resumable job folder (see `job`).
-Labels are drawn (and, for the side-by-side video, source frames decoded) a few frames ahead
-in one thread, results encoded a few frames behind in another, so on a GPU the generator
-does not wait for OpenCV or the encoders; queues are bounded, so memory stays flat.
+``run_transfer`` does it all for one `TransferJob` in a resumable job folder (see `job`):
+it builds a `TransferRun` once from the job (the source's range, the runtime, the target,
+the networks, the claimed folder) and runs it. Labels are drawn (and, for the side-by-side
+video, source frames decoded) a few frames ahead in one thread, results encoded a few frames
+behind in another, so on a GPU the generator does not wait for OpenCV or the encoders;
+queues are bounded, so memory stays flat.
 
 Cancelling (``cancel`` set, Ctrl-C on the command line) stops after the frame in hand: the
 frames made so far are written, the videos discarded, the status says "cancelled", and the
@@ -27,54 +29,52 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BackendError, Cancelled, InputError
-from ..labels import LabelStyle, render_label
-from ..models.bundle import Bundle, BundleManifest, read_manifest
-from ..normalize import NormalizationStats
+from ..labels import render_label
+from ..models.bundle import Bundle, read_manifest
 from ..pose.cache import file_identity, video_identity
-from ..pose.track import PoseTrack
 from ..progress import progress_bar
+from ..runtime import Runtime
+from ..target.face import box_of
+from ..target.prepared import PreparedRun
 from ..video import VideoInfo, probe, read_frames
 from ..video.images import read_image
-from .canvas import CanvasLayout, box_of
-from .device import Runtime
 from .generate import FrameGenerator
 from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTime, ModelSource,
                         Networks, choose_backend, describe_backend, load_networks)
 from .job import JobFolder, TransferJob, TransferResult, bundle_identity
-from .nearest import NearestRenderer, TargetFrames
+from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
-from .plan import FramePlan, given_track, plan_frames
+from .plan import FramePlan, Placement, SourceRange, Watch, given_track, plan_frames
+from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
+from .target_spec import TargetSpec
 
-Report = Callable[[str, int, int], None]
-STATUS_INTERVAL_S = 1.0  # status.json is rewritten at most this often while frames are made
+Report = Callable[[str, int, int], None]  # (stage, done, total)
 QUEUE_DEPTH = 4
 
 
 @dataclass
-class Target:
-    """What the job draws: the target's statistics, label style, canvas, and the renderer's inputs."""
+class Hooks:
+    """How the caller follows a run: ``report(stage, done, total)`` as work advances (stages
+    "poses", "generate", "finish"), ``cancel`` to stop it, ``progress`` bars on stderr."""
 
-    stats: NormalizationStats
-    style: LabelStyle
-    resolution: tuple[int, int]
-    identity: dict
-    manifest: BundleManifest | None = None  # the model bundle's (None: nearest without one)
-    frames: TargetFrames | None = None  # the nearest-neighbour baseline
-    face_multiple: int = 8
-    networks: Networks | None = None  # the generator method's, once loaded
-    backend: str | None = None  # "onnx" or "torch" (the generator method)
+    report: Report | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: bool = False
 
-    @property
-    def layout(self) -> CanvasLayout:
-        return CanvasLayout(self.stats.frame_size, self.resolution, self.style.fit)
+    def reporter(self, stage: str, status: StatusWriter) -> Callable[[int, int], None]:
+        """A (done, total) callback for ``stage`` that updates the status file too."""
+        def call(done: int, total: int) -> None:
+            status.set(stage=stage, done=done, total=total)
+            if self.report is not None:
+                self.report(stage, done, total)
+        return call
 
 
 def run_transfer(job: TransferJob, report: Report | None = None,
@@ -89,74 +89,221 @@ def run_transfer(job: TransferJob, report: Report | None = None,
     instead (a worker passes its model cache, so the next job with the same bundle loads
     nothing; see `inference.ModelSource`); ``progress`` shows bars on stderr.
     """
-    cancel = cancel or threading.Event()
-    info = probe(job.source, job.fps)
-    start, stop = frame_range(job, info)
-    n = stop - start
-    given = (given_track(job.poses, job.source, info.frame_count, info.size, start, stop)
-             if job.poses is not None else None)
-    check_adjustments(job, n)
-    runtime = Runtime.resolve(job.device, job.precision)
-    target = load_target(job, bundle)
-    identity = job_identity(job, info, start, stop, target)
-    recorded = JobFolder(job.output_dir).recorded_backend(identity)
-    restart = choose_target_backend(job, runtime, target, recorded)
-    began = time.perf_counter()
-    if target.manifest is not None and job.method == "generator":
-        source = models or (GivenBundle(bundle) if bundle is not None else LoadEachTime())
-        target.networks = load_networks(source, job.model, runtime, target.backend)
-    load_seconds = time.perf_counter() - began  # ONNX Runtime's sessions take a while to make
-    folder, resumed = JobFolder.claim(job.output_dir, job.parameters(), identity, job.overwrite,
-                                      start_again=restart)
-    result = TransferResult(folder.frames_dir, n, folder.video,
-                            folder.side_by_side if job.side_by_side else None)
-    done = folder.frames_done()
-    folder.remove_frames_from(done)
-    if is_finished(folder, job, n, done):
-        result.warnings = list(folder.read_status().get("warnings", []))
-        return result
-    times = StageTimes()
-    status = StatusWriter(folder, {
-        "state": "running", "stage": "poses", "done": 0, "total": n, "frame_count": n,
-        "frames_written": done, "resumed_from": done if resumed else None,
-        "device": runtime.describe(), "backend": target.backend, "method": job.method,
-        "load_seconds": round(load_seconds, 3), "warnings": []})
-    folder.log(f"{'resumed at frame ' + str(done + 1) if resumed else 'started'}: "
-               f"{job.method}, frames {start}..{stop - 1} of {job.source}, on {runtime.describe()}"
-               + (f" with {describe_backend(target.backend, target.networks)}; networks ready "
-                  f"in {load_seconds:.1f} s" if target.backend else ""))
-    if recorded is not None and recorded != target.backend and done:
-        folder.log(f"note: frames 1..{done} were made with {BACKEND_NAMES[recorded]}; on "
-                   f"{runtime.device.type} this run continues with "
-                   f"{BACKEND_NAMES[str(target.backend)]}, so frames from {done + 1} on may "
-                   f"differ slightly from an uninterrupted run")
-    try:
-        plan = make_plan(job, target, start, stop, folder, status, report, cancel, progress,
-                         times, given)
-        result.warnings = plan.warnings
-        generate(job, target, runtime, plan, folder, info, start, done, status, report, cancel,
-                 progress, times)
-    except (Cancelled, KeyboardInterrupt) as exc:
-        written = folder.frames_done()
-        status.set(force=True, state="cancelled", frames_written=written, timings=times.to_dict(),
-                   message=f"cancelled after {written} of {n} frames; run the job again to continue")
-        folder.log(f"cancelled with {written} of {n} frames written")
-        if isinstance(exc, KeyboardInterrupt):
+    if models is None:
+        models = GivenBundle(bundle) if bundle is not None else LoadEachTime()
+    hooks = Hooks(report, cancel or threading.Event(), progress)
+    return TransferRun(job, hooks, models, bundle).run()
+
+
+class TransferRun:
+    """One run of a job: everything it needs is settled in the constructor (reading and
+    checking the inputs, choosing the runtime and backend, loading the networks, claiming
+    the folder); ``run`` then makes the frames and videos."""
+
+    def __init__(self, job: TransferJob, hooks: Hooks, models: ModelSource,
+                 bundle: Bundle | None = None) -> None:
+        self.job, self.hooks = job, hooks
+        self.info = probe(job.source, job.fps)
+        start, stop = frame_range(job, self.info)
+        given = (given_track(job.poses, job.source, self.info.frame_count, self.info.size,
+                             start, stop) if job.poses is not None else None)
+        self.source = SourceRange(job.source, start, stop, job.fps, job.pose_options, given)
+        check_adjustments(job, self.n)
+        self.runtime = Runtime.resolve(job.device, job.precision)
+        self.target = load_target(job, bundle)
+        identity = job_identity(job, self.info, self.target,
+                                bundle.folder if bundle is not None else job.model)
+        self.recorded = JobFolder(job.output_dir).recorded_backend(identity)
+        self.backend, restart = choose_target_backend(job, self.runtime, self.recorded)
+        began = time.perf_counter()
+        self.networks: Networks | None = None
+        if self.backend is not None:
+            assert job.model is not None
+            self.networks = load_networks(models, job.model, self.runtime, self.backend)
+        self.load_seconds = time.perf_counter() - began  # ONNX Runtime sessions take a while
+        self.folder, self.resumed = JobFolder.claim(job.output_dir, job.parameters(), identity,
+                                                    job.overwrite, start_again=restart)
+        self.times = StageTimes()
+
+    @property
+    def n(self) -> int:
+        return self.source.stop - self.source.start
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(self) -> TransferResult:
+        job, folder, n = self.job, self.folder, self.n
+        result = TransferResult(folder.frames_dir, n, folder.video,
+                                folder.side_by_side if job.side_by_side else None)
+        done = folder.frames_done()
+        folder.remove_frames_from(done)
+        if is_finished(folder, job, n, done):
+            result.warnings = list(folder.read_status().get("warnings", []))
+            return result
+        status = self._start_status(done)
+        try:
+            plan = self._plan(status)
+            result.warnings = plan.warnings
+            self._generate(plan, done, status)
+        except (Cancelled, KeyboardInterrupt) as exc:
+            written = folder.frames_done()
+            status.set(force=True, state="cancelled", frames_written=written,
+                       timings=self.times.to_dict(),
+                       message=f"cancelled after {written} of {n} frames; run the job again to "
+                               f"continue")
+            folder.log(f"cancelled with {written} of {n} frames written")
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise Cancelled(f"{folder.root}: cancelled after {written} of {n} frames; run the "
+                            f"same job again to continue") from None
+        except BaseException as exc:
+            status.set(force=True, state="failed", frames_written=folder.frames_done(),
+                       message=str(exc) or type(exc).__name__)
+            folder.log(f"failed: {type(exc).__name__}: {exc}")
             raise
-        raise Cancelled(f"{folder.root}: cancelled after {written} of {n} frames; run the same "
-                        f"job again to continue") from None
-    except BaseException as exc:
-        status.set(force=True, state="failed", frames_written=folder.frames_done(),
-                   message=str(exc) or type(exc).__name__)
-        folder.log(f"failed: {type(exc).__name__}: {exc}")
-        raise
-    status.set(force=True, state="done", stage="finish", done=n, frames_written=n,
-               timings=times.to_dict(), message=f"{n} frames")
-    folder.log(f"done: {n} frames, {folder.video.name}"
-               + (f", {folder.side_by_side.name}" if job.side_by_side else ""))
-    if report is not None:
-        report("finish", 1, 1)
-    return result
+        status.set(force=True, state="done", stage="finish", done=n, frames_written=n,
+                   timings=self.times.to_dict(), message=f"{n} frames")
+        folder.log(f"done: {n} frames, {folder.video.name}"
+                   + (f", {folder.side_by_side.name}" if job.side_by_side else ""))
+        if self.hooks.report is not None:
+            self.hooks.report("finish", 1, 1)
+        return result
+
+    def _start_status(self, done: int) -> StatusWriter:
+        job, runtime = self.job, self.runtime
+        status = StatusWriter(self.folder, {
+            "state": "running", "stage": "poses", "done": 0, "total": self.n,
+            "frame_count": self.n, "frames_written": done,
+            "resumed_from": done if self.resumed else None, "device": runtime.describe(),
+            "backend": self.backend, "method": job.method,
+            "load_seconds": round(self.load_seconds, 3), "warnings": []})
+        start, stop = self.source.start, self.source.stop
+        self.folder.log(
+            f"{'resumed at frame ' + str(done + 1) if self.resumed else 'started'}: "
+            f"{job.method}, frames {start}..{stop - 1} of {job.source}, on {runtime.describe()}"
+            + (f" with {describe_backend(self.backend, self.networks)}; networks ready in "
+               f"{self.load_seconds:.1f} s" if self.backend else ""))
+        if self.recorded is not None and self.recorded != self.backend and done:
+            self.folder.log(
+                f"note: frames 1..{done} were made with {BACKEND_NAMES[self.recorded]}; on "
+                f"{runtime.device.type} this run continues with "
+                f"{BACKEND_NAMES[str(self.backend)]}, so frames from {done + 1} on may differ "
+                f"slightly from an uninterrupted run")
+        return status
+
+    # -- the pose pass -------------------------------------------------------------------
+
+    def _plan(self, status: StatusWriter) -> FramePlan:
+        """The pose pass (see `plan`); saves the source's and the normalized poses."""
+        job, folder, hooks = self.job, self.folder, self.hooks
+        began = time.perf_counter()
+        watch = Watch(hooks.reporter("poses", status), hooks.cancel, hooks.progress)
+        plan = plan_frames(self.source, self.target,
+                           Placement(job.adjustments, job.source_stats), watch)
+        seconds = time.perf_counter() - began
+        self.times.add("poses", seconds, len(plan.source))
+        plan.source.save(folder.poses)
+        plan.normalized.save(folder.normalized)
+        status.set(force=True, warnings=plan.warnings)
+        folder.log(f"poses: {len(plan.source)} frames in {seconds:.1f} s, subject found in "
+                   f"{int(plan.source.detected.sum())}")
+        for message in plan.warnings:
+            folder.log(f"warning: {message}")
+        return plan
+
+    # -- the frames ----------------------------------------------------------------------
+
+    def _renderer(self, plan: FramePlan):
+        """(render(i, label) -> frame, restore(last written frame)) for the job's method."""
+        if self.target.prepared is not None:
+            nearest = NearestRenderer(self.target.prepared, plan.normalized, self.target.layout)
+            return (lambda i, label: nearest(i)), (lambda frame: None)
+        assert self.networks is not None
+        generator = FrameGenerator(self.networks, self.runtime, self.target.layout,
+                                   face=self.job.face)
+        return (lambda i, label: generator(label, box_of(plan.boxes, i))), generator.reset
+
+    def _inputs(self, plan: FramePlan, done: int, labels_from: int) -> Iterator["FrameInputs"]:
+        """Per frame: the PNG already written (before ``done``), the label (from
+        ``labels_from``) and the source frame (for the side-by-side video)."""
+        job, n = self.job, len(plan.normalized)
+        start = self.source.start
+        sources = read_frames(job.source, start, start + n, job.fps) if job.side_by_side else None
+        try:
+            for i in range(n):
+                written = read_image(self.folder.frame_path(i)) if i < done else None
+                label = None
+                if i >= labels_from:
+                    with self.times.timing("labels"):
+                        label = render_label(plan.normalized.frame(i), plan.normalized.size,
+                                             self.target.resolution, self.target.style)
+                source = next(sources) if sources is not None else None
+                yield FrameInputs(written, label, source)
+        finally:
+            if sources is not None:
+                sources.close()
+
+    def _generate(self, plan: FramePlan, done: int, status: StatusWriter) -> None:
+        """Make frames ``done``.. of the range and write every frame's outputs."""
+        job, folder, layout, times = self.job, self.folder, self.target.layout, self.times
+        n = len(plan.normalized)
+        render, restore = self._renderer(plan)
+        restore(None)
+        labels_from = 0 if job.side_by_side else (done if self.networks is not None else n)
+        settings = VideoSettings(
+            fps=self.info.frame_rate, frame_size=layout.content, source_size=self.info.size,
+            audio_from=self.info.path if self.info.has_audio else None,
+            audio_start_s=self.source.start / self.info.fps)
+        began, made = time.monotonic(), 0
+        status.set(force=True, stage="generate", done=0, total=n)
+        with Outputs(folder.frame_writer(), folder.video, settings,
+                     folder.side_by_side if job.side_by_side else None) as outputs:
+            outputs.pngs.resume()
+
+            def write(out: OutputFrame) -> None:
+                with times.timing("write"):
+                    outputs.write(out)
+
+            sink = BackgroundSink(write, QUEUE_DEPTH, "transfer-outputs")
+            inputs = Prefetch(self._inputs(plan, done, labels_from), QUEUE_DEPTH,
+                              "transfer-inputs")
+            failed = True
+            try:
+                counted = progress_bar(inputs, n, "transfer", self.hooks.progress,
+                                       self.hooks.reporter("generate", status))
+                for i, item in enumerate(counted):
+                    if self.hooks.cancel.is_set():
+                        raise Cancelled("cancelled")
+                    if item.written is not None:
+                        frame = item.written
+                        if i == done - 1:
+                            restore(frame)  # the previous-frame input of the first new frame
+                    else:
+                        with times.timing("generate"):
+                            frame = render(i, item.label)
+                        made += 1
+                    label = None if item.label is None else layout.crop(item.label)
+                    sink.put(OutputFrame(i, frame, i >= done, label, item.source))
+                failed = False
+            finally:
+                inputs.close()
+                _close(sink, quietly=failed)
+            if self.hooks.report is not None:
+                self.hooks.report("finish", 0, 1)
+        seconds = time.monotonic() - began
+        folder.log(f"generate: {made} new frames in {seconds:.1f} s "
+                   f"({made / max(seconds, 1e-9):.2f} fps), {done} written before; each stage "
+                   f"alone: {times.describe()}")
+        written = folder.frames_done()
+        if written != n or folder.frame_path(n).exists():
+            raise RuntimeError(f"{folder.frames_dir}: {written} frames after the run, expected {n}")
+
+
+@dataclass
+class FrameInputs:
+    written: np.ndarray | None  # the frame already on disk (a resumed job)
+    label: np.ndarray | None  # the label canvas
+    source: np.ndarray | None  # the source frame (side-by-side only)
 
 
 # -- setting up -------------------------------------------------------------------------------
@@ -177,59 +324,43 @@ def check_adjustments(job: TransferJob, n: int) -> None:
                            f"but the job has {n} frames ({job.frame_start}..{job.frame_start + n - 1})")
 
 
-def load_target(job: TransferJob, bundle: Bundle | None) -> Target:
-    """The target's statistics, label style and canvas: from the model bundle's manifest
-    and/or the prepared target frames (the networks are loaded later, see `run_transfer`)."""
-    frames = TargetFrames.open(job.nearest_run) if job.method == "nearest" else None
-    manifest = bundle.manifest if bundle is not None else (
-        read_manifest(job.model) if job.model is not None else None)
-    folder: Path | None = bundle.folder if bundle is not None else job.model
-    if manifest is not None:
-        assert folder is not None
-        where = folder / "manifest.json"
-        stats_data, style_data, resolution = (manifest.normalization, manifest.label_style,
-                                              manifest.resolution)
-    else:
-        assert frames is not None
-        where = frames.folder / "normalization.json"
-        stats_data, style_data, resolution = (frames.normalization(), frames.label_style(),
-                                              frames.canvas)
-    try:
-        stats = NormalizationStats.from_dict(stats_data)
-        style = LabelStyle.from_dict(style_data)
-    except (TypeError, ValueError) as exc:
-        raise InputError(where, f"unusable target statistics or label style ({exc})") from exc
-    face_multiple = (manifest.face_generator.size_multiple
-                     if manifest is not None and manifest.face_generator is not None else 8)
-    identity = {"model": None if folder is None else bundle_identity(folder),
-                "target_frames": None if frames is None else frames.fingerprint}
-    return Target(stats, style, tuple(resolution), identity, manifest, frames, face_multiple)
+def load_target(job: TransferJob, bundle: Bundle | None) -> TargetSpec:
+    """What the job draws: from the model bundle's manifest and/or the prepared target run
+    (the networks are loaded by `TransferRun`)."""
+    prepared = PreparedRun.open(job.nearest_run) if job.method == "nearest" else None
+    if bundle is not None:
+        return TargetSpec.load(bundle.manifest, bundle.folder, prepared)
+    manifest = read_manifest(job.model) if job.model is not None else None
+    return TargetSpec.load(manifest, job.model, prepared)
 
 
-def choose_target_backend(job: TransferJob, runtime: Runtime, target: Target,
-                          recorded: str | None) -> bool:
-    """Set ``target.backend`` (generator method; see `inference`); True when the job folder's
-    frames, made by another backend, are to be discarded (``overwrite``)."""
+def choose_target_backend(job: TransferJob, runtime: Runtime,
+                          recorded: str | None) -> tuple[str | None, bool]:
+    """(the backend that runs the networks, or None for the baseline; whether the job
+    folder's frames, made by another backend, are to be discarded: ``overwrite``)."""
     if job.method != "generator":
-        return False
+        return None, False
     try:
-        target.backend = choose_backend(job.cpu_backend, runtime, recorded)
-        return False
+        return choose_backend(job.cpu_backend, runtime, recorded), False
     except BackendConflict as exc:
         if not job.overwrite:
             raise InputError(job.output_dir, str(exc)) from None
-    target.backend = choose_backend(job.cpu_backend, runtime, None)
-    return True
+    return choose_backend(job.cpu_backend, runtime, None), True
 
 
-def job_identity(job: TransferJob, info: VideoInfo, start: int, stop: int, target: Target) -> dict:
-    """What decides the job's frames (see `job`), as plain JSON values."""
+def job_identity(job: TransferJob, info: VideoInfo, target: TargetSpec,
+                 model: Path | None) -> dict:
+    """What decides the job's frames (see `job`), as plain JSON values; ``model`` is the
+    bundle folder."""
+    start, stop = frame_range(job, info)
     uses_face = bool(job.face and job.method == "generator" and target.manifest is not None
                      and target.manifest.face_generator is not None)
     identity = {
         "source": video_identity(job.source), "range": [start, stop], "fps": info.fps,
-        "method": job.method, **target.identity, "face": uses_face,
-        "resolution": list(target.resolution),
+        "method": job.method,
+        "model": None if model is None else bundle_identity(model),
+        "target_frames": None if target.prepared is None else target.prepared.fingerprint,
+        "face": uses_face, "resolution": list(target.resolution),
         "adjustments": None if job.adjustments is None else job.adjustments.to_dict(),
         "poses": job.pose_options.to_dict() if job.poses is None else None,
         "pose_track": None if job.poses is None else file_identity(job.poses),
@@ -243,189 +374,6 @@ def is_finished(folder: JobFolder, job: TransferJob, n: int, done: int) -> bool:
     wanted = [folder.video] + ([folder.side_by_side] if job.side_by_side else [])
     return (done == n and folder.read_status().get("state") == "done"
             and all(p.is_file() for p in wanted))
-
-
-class StatusWriter:
-    """status.json: the fields so far, rewritten atomically (at most once a second unless forced)."""
-
-    def __init__(self, folder: JobFolder, fields: dict) -> None:
-        self.folder = folder
-        self.fields = dict(fields)
-        self.last = 0.0
-        self.set(force=True)
-
-    def set(self, force: bool = False, **fields) -> None:
-        self.fields.update(fields)
-        now = time.monotonic()
-        if force or now - self.last >= STATUS_INTERVAL_S:
-            self.folder.write_status(self.fields)
-            self.last = now
-
-
-class StageTimes:
-    """Wall-clock seconds each stage spent on its own work, and the frames it did.
-
-    Stages "labels", "generate" and "write" run in three threads at once, so each one's
-    seconds count only the time inside its own calls; frames / seconds is the rate at which
-    that stage alone could go. Thread-safe: each stage is timed from one thread.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seconds: dict[str, float] = {}
-        self._frames: dict[str, int] = {}
-
-    def add(self, stage: str, seconds: float, frames: int = 1) -> None:
-        with self._lock:
-            self._seconds[stage] = self._seconds.get(stage, 0.0) + seconds
-            self._frames[stage] = self._frames.get(stage, 0) + frames
-
-    @contextmanager
-    def timing(self, stage: str, frames: int = 1) -> Iterator[None]:
-        began = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(stage, time.perf_counter() - began, frames)
-
-    def to_dict(self) -> dict[str, dict[str, float]]:
-        """{stage: {"frames", "seconds", "fps"}} (for status.json)."""
-        with self._lock:
-            return {stage: {"frames": self._frames[stage], "seconds": round(seconds, 4),
-                            "fps": round(self._frames[stage] / max(seconds, 1e-9), 3)}
-                    for stage, seconds in self._seconds.items()}
-
-    def describe(self) -> str:
-        return ", ".join(f"{stage} {t['fps']:.2f} fps" for stage, t in self.to_dict().items())
-
-
-def _reporter(report: Report | None, stage: str, status: StatusWriter):
-    def call(done: int, total: int) -> None:
-        status.set(stage=stage, done=done, total=total)
-        if report is not None:
-            report(stage, done, total)
-    return call
-
-
-# -- the two passes ---------------------------------------------------------------------------
-
-
-def make_plan(job: TransferJob, target: Target, start: int, stop: int, folder: JobFolder,
-              status: StatusWriter, report: Report | None, cancel: threading.Event,
-              progress: bool, times: StageTimes, given: PoseTrack | None) -> FramePlan:
-    """The pose pass (see `plan`; ``given``: the job's own pose track); saves the source's
-    and the normalized poses in the folder."""
-    began = time.perf_counter()
-    plan = plan_frames(job.source, start, stop, job.fps, job.pose_options, target.stats,
-                       job.adjustments, target.layout, target.face_multiple, job.source_stats,
-                       _reporter(report, "poses", status), cancel, progress, given)
-    seconds = time.perf_counter() - began
-    times.add("poses", seconds, len(plan.source))
-    plan.source.save(folder.poses)
-    plan.normalized.save(folder.normalized)
-    status.set(force=True, warnings=plan.warnings)
-    folder.log(f"poses: {len(plan.source)} frames in {seconds:.1f} s, subject found in "
-               f"{int(plan.source.detected.sum())}")
-    for message in plan.warnings:
-        folder.log(f"warning: {message}")
-    return plan
-
-
-@dataclass
-class FrameInputs:
-    written: np.ndarray | None  # the frame already on disk (a resumed job)
-    label: np.ndarray | None  # the label canvas
-    source: np.ndarray | None  # the source frame (side-by-side only)
-
-
-def frame_inputs(job: TransferJob, target: Target, plan: FramePlan, folder: JobFolder,
-                 start: int, done: int, labels_from: int,
-                 times: StageTimes) -> Iterator[FrameInputs]:
-    """Per frame: the PNG already written (before ``done``), the label (from ``labels_from``)
-    and the source frame (for the side-by-side video)."""
-    n = len(plan.normalized)
-    sources = read_frames(job.source, start, start + n, job.fps) if job.side_by_side else None
-    try:
-        for i in range(n):
-            written = read_image(folder.frame_path(i)) if i < done else None
-            label = None
-            if i >= labels_from:
-                with times.timing("labels"):
-                    label = render_label(plan.normalized.frame(i), plan.normalized.size,
-                                         target.resolution, target.style)
-            source = next(sources) if sources is not None else None
-            yield FrameInputs(written, label, source)
-    finally:
-        if sources is not None:
-            sources.close()
-
-
-def make_renderer(job: TransferJob, target: Target, runtime: Runtime, plan: FramePlan):
-    """(render(i, label) -> frame, restore(last written frame)) for the job's method."""
-    if target.frames is not None:
-        nearest = NearestRenderer(target.frames, plan.normalized, target.layout)
-        return (lambda i, label: nearest(i)), (lambda frame: None)
-    assert target.networks is not None
-    generator = FrameGenerator(target.networks, runtime, target.layout, face=job.face)
-    return (lambda i, label: generator(label, box_of(plan.boxes, i))), generator.reset
-
-
-def generate(job: TransferJob, target: Target, runtime: Runtime, plan: FramePlan,
-             folder: JobFolder, info: VideoInfo, start: int, done: int, status: StatusWriter,
-             report: Report | None, cancel: threading.Event, progress: bool,
-             times: StageTimes) -> None:
-    """Make frames ``done``.. of the range and write every frame's outputs (see the module)."""
-    n = len(plan.normalized)
-    render, restore = make_renderer(job, target, runtime, plan)
-    restore(None)
-    layout = target.layout
-    labels_from = 0 if job.side_by_side else (done if target.networks is not None else n)
-    settings = VideoSettings(
-        fps=info.frame_rate, frame_size=layout.content, source_size=info.size,
-        audio_from=info.path if info.has_audio else None, audio_start_s=start / info.fps)
-    began, made = time.monotonic(), 0
-    status.set(force=True, stage="generate", done=0, total=n)
-    with Outputs(folder.frame_writer(), folder.video, settings,
-                 folder.side_by_side if job.side_by_side else None) as outputs:
-        outputs.pngs.resume()
-
-        def write(out: OutputFrame) -> None:
-            with times.timing("write"):
-                outputs.write(out)
-
-        sink = BackgroundSink(write, QUEUE_DEPTH, "transfer-outputs")
-        inputs = Prefetch(frame_inputs(job, target, plan, folder, start, done, labels_from, times),
-                          QUEUE_DEPTH, "transfer-inputs")
-        failed = True
-        try:
-            counted = progress_bar(inputs, n, "transfer", progress,
-                                   _reporter(report, "generate", status))
-            for i, item in enumerate(counted):
-                if cancel.is_set():
-                    raise Cancelled("cancelled")
-                if item.written is not None:
-                    frame = item.written
-                    if i == done - 1:
-                        restore(frame)  # the previous-frame input of the first new frame
-                else:
-                    with times.timing("generate"):
-                        frame = render(i, item.label)
-                    made += 1
-                label = None if item.label is None else layout.crop(item.label)
-                sink.put(OutputFrame(i, frame, i >= done, label, item.source))
-            failed = False
-        finally:
-            inputs.close()
-            _close(sink, quietly=failed)
-        if report is not None:
-            report("finish", 0, 1)
-    seconds = time.monotonic() - began
-    folder.log(f"generate: {made} new frames in {seconds:.1f} s "
-               f"({made / max(seconds, 1e-9):.2f} fps), {done} written before; each stage "
-               f"alone: {times.describe()}")
-    written = folder.frames_done()
-    if written != n or folder.frame_path(n).exists():
-        raise RuntimeError(f"{folder.frames_dir}: {written} frames after the run, expected {n}")
 
 
 def _close(sink: BackgroundSink, quietly: bool) -> None:

@@ -27,7 +27,44 @@ from ..normalize import Adjustments, NormalizationStats, compute_stats, normaliz
 from ..pose.pipeline import PoseOptions, video_poses
 from ..pose.track import PoseTrack
 from ..progress import ProgressFn
-from .canvas import CanvasLayout, face_centers
+from ..target.face import face_centers
+from .target_spec import TargetSpec
+
+
+@dataclass(frozen=True)
+class SourceRange:
+    """Frames [start, stop) of the source video, and how their poses are found."""
+
+    path: Path
+    start: int
+    stop: int
+    fps: float | None = None  # of an image-sequence folder
+    options: PoseOptions = field(default_factory=PoseOptions)
+    given: PoseTrack | None = None  # the frames' clean poses, instead of detecting them
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How the source's poses are moved onto the target."""
+
+    adjustments: Adjustments | None = None  # the user's per-frame scale and offsets
+    source_stats: NormalizationStats | None = None  # instead of measuring the range's
+
+
+@dataclass
+class Watch:
+    """How long work is watched: progress reports, a cancel flag and a bar on stderr."""
+
+    report: ProgressFn | None = None
+    cancel: threading.Event | None = None
+    progress: bool = False
+
+    def check(self, done: int, total: int) -> None:
+        """Report progress; raise `Cancelled` once cancel is set."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("cancelled during pose detection")
+        if self.report is not None:
+            self.report(done, total)
 
 
 @dataclass
@@ -38,35 +75,22 @@ class FramePlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan_frames(source_path: Path, start: int, stop: int, fps: float | None,
-                options: PoseOptions, target_stats: NormalizationStats,
-                adjustments: Adjustments | None, layout: CanvasLayout, face_multiple: int,
-                source_stats: NormalizationStats | None = None, report: ProgressFn | None = None,
-                cancel: threading.Event | None = None, progress: bool = False,
-                given: PoseTrack | None = None) -> FramePlan:
-    """The poses of frames [start, stop) of the source, placed in the target's frame.
-
-    ``source_stats`` replaces the statistics measured on these frames (a user override);
-    ``given`` is the frames' clean pose track, used instead of detecting it (see
-    `given_track`)."""
-
-    def detect_report(done: int, total: int) -> None:
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("cancelled during pose detection")
-        if report is not None:
-            report(done, total)
-
-    track = given if given is not None else video_poses(
-        source_path, options, start, stop, progress=progress, report=detect_report, fps=fps)
+def plan_frames(source: SourceRange, target: TargetSpec, placement: Placement = Placement(),
+                watch: Watch = Watch()) -> FramePlan:
+    """The poses of the source's frames, placed in the target's frame."""
+    track = source.given if source.given is not None else video_poses(
+        source.path, source.options, source.start, source.stop, progress=watch.progress,
+        report=watch.check, fps=source.fps)
     if len(track) and not track.detected.any():
-        raise InputError(source_path, f"no person was found in frames {start}..{stop - 1}: "
-                                      f"there is no dance to transfer")
+        raise InputError(source.path, f"no person was found in frames {source.start}.."
+                                      f"{source.stop - 1}: there is no dance to transfer")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        measured = source_stats if source_stats is not None else compute_stats(track)
-        normalized = normalize_track(track, measured, target_stats, adjustments)
+        measured = placement.source_stats if placement.source_stats is not None \
+            else compute_stats(track)
+        normalized = normalize_track(track, measured, target.stats, placement.adjustments)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
-    boxes = layout.face_boxes(face_centers(normalized), face_multiple)
+    boxes = target.layout.face_boxes(face_centers(normalized), target.face_multiple)
     return FramePlan(track, normalized, boxes, messages)
 
 

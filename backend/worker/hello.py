@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 from importlib import metadata
 
 from backend import __version__
-from backend.errors import BackendError
 
 from .protocol import Hello
 
-DEVICES = ("auto", "cuda", "mps", "cpu")
-
 
 def pick_device(requested: str = "auto") -> str:
-    """``requested``, or with "auto" the best available: cuda, then mps, then cpu."""
-    import torch  # here, not at the top: `python -m backend --help` must not load torch
+    """``requested``, or with "auto" the best available: cuda, then mps, then cpu (the rule
+    of ``backend.runtime``; BackendError when it is absent)."""
+    from backend.runtime import resolve_device  # torch: not at the top (see commands/serve)
 
-    if requested not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {requested!r}")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BackendError(f"device cuda was asked for, but this torch ({torch.__version__}, "
-                           f"{sys.executable}) sees no CUDA GPU")
-    if requested == "mps" and not _mps_available():
-        raise BackendError("device mps was asked for, but this torch sees no Apple GPU")
-    if requested != "auto":
-        return requested
-    if torch.cuda.is_available():
-        return "cuda"
-    if _mps_available():
-        return "mps"
-    return "cpu"
-
-
-def _mps_available() -> bool:
-    import torch
-
-    mps = getattr(torch.backends, "mps", None)
-    return mps is not None and mps.is_available()
+    return resolve_device(requested).type
 
 
 def _package_version(name: str) -> str:

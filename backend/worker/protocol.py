@@ -83,7 +83,7 @@ class Run(Message):
 class Progress(Message):
     type: ClassVar[str] = "progress"
     job_id: str
-    stage: str  # "poses", "generate", "encode", ...
+    stage: str  # "poses", "generate" (frames made and written), "finish" (videos closed)
     done: int
     total: int
 

@@ -16,51 +16,21 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-import cv2
-import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
 from backend.errors import InputError
-
-from .letterbox import resize
-from .prepare import Prepared
-
-
-def read_rgb(path) -> np.ndarray:
-    """An RGB uint8 image from disk (InputError naming the file when unreadable)."""
-    data = np.fromfile(str(path), dtype=np.uint8) if path.is_file() else None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if bgr is None:
-        raise InputError(path, "missing or unreadable prepared image; run `prepare` again")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
-def to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    """HxWx3 uint8 -> 3xHxW float in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
-
-
-def to_image(tensor: torch.Tensor) -> np.ndarray:
-    """3xHxW in [-1, 1] -> HxWx3 uint8 (the inverse of ``to_tensor``)."""
-    array = ((tensor.detach().float().cpu().clamp(-1, 1) + 1.0) * 127.5).round()
-    return array.to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def face_boxes(prepared: Prepared, size: tuple[int, int], multiple: int) -> np.ndarray:
-    """(T, 4) int face boxes (x0, y0, x1, y1) at ``size``, from the nose positions."""
-    from backend.models.networks import face_box
-
-    cw, ch = prepared.canvas
-    sx, sy = size[0] / cw, size[1] / ch
-    return np.array([face_box((x * sx, y * sy), size, multiple=multiple)
-                     for x, y in prepared.face_centers], dtype=np.int64)
+from backend.models.images import to_tensor
+from backend.target.face import scaled_face_boxes
+from backend.target.letterbox import resize
+from backend.target.prepared import PreparedRun
+from backend.video.images import read_image
 
 
 class FrameSequenceDataset(Dataset):
     """Runs of ``length`` consecutive frames of the ``split`` ("train" or "eval") at ``size``."""
 
-    def __init__(self, prepared: Prepared, size: tuple[int, int], split: str = "train",
+    def __init__(self, prepared: PreparedRun, size: tuple[int, int], split: str = "train",
                  length: int = 2, face_multiple: int = 8) -> None:
         if split not in ("train", "eval"):
             raise ValueError(f"split must be train or eval, got {split!r}")
@@ -71,15 +41,16 @@ class FrameSequenceDataset(Dataset):
         if not prepared.has_labels(self.size):
             raise InputError(prepared.label_dir(self.size), "labels at this size are missing; "
                                                             "run `prepare` again")
-        self.boxes = face_boxes(prepared, self.size, face_multiple)
+        self.boxes = scaled_face_boxes(prepared.face_centers(), prepared.canvas, self.size,
+                                       face_multiple)
 
     def __len__(self) -> int:
         return max(0, self.stop - self.first - self.length + 1)
 
     def frame(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(label, image) of video frame ``index`` as tensors at the dataset's size."""
-        label = read_rgb(self.prepared.label_path(index, self.size))
-        image = resize(read_rgb(self.prepared.frame_path(index)), self.size)
+        label = read_image(self.prepared.label_path(index, self.size))
+        image = resize(read_image(self.prepared.frame_path(index)), self.size)
         return to_tensor(label), to_tensor(image)
 
     def __getitem__(self, item: int) -> dict[str, torch.Tensor]:

@@ -4,7 +4,7 @@ Training never saw the last part of the target video (its time split, ``split.ev
 prepared manifest). Driven by their own poses, a perfect model would redraw those frames
 exactly, so the real frames are the ground truth. Everything here is in *output pixels*:
 the target's frame inside the model's canvas, as the transfer's result frames are (see
-`backend.transfer.canvas`).
+`backend.target.letterbox`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import numpy as np
 from backend.errors import InputError
 from backend.labels import LabelStyle, render_label
 from backend.pose.track import PoseTrack
-from backend.transfer.canvas import CanvasLayout, face_centers
-from backend.transfer.nearest import TargetFrames
+from backend.target.face import face_centers
+from backend.target.letterbox import Letterbox
+from backend.target.prepared import PreparedRun
 from backend.video import PngSequenceWriter, probe, read_frames
-from training.data.letterbox import Letterbox
 
 from .image_metrics import Box, body_box, clip_box
 from .pose_metrics import points, present
@@ -31,36 +31,35 @@ class HeldOutSet:
     """Frames [first, stop) of ``video`` (indices in the video), their poses in video pixels,
     and how the model's canvas holds them."""
 
-    run: TargetFrames
+    run: PreparedRun
     video: Path
     first: int
     stop: int
     poses: PoseTrack
-    layout: CanvasLayout
+    layout: Letterbox  # the target's frame in the evaluated model's canvas
     style: LabelStyle
 
     @staticmethod
     def open(run_dir: Path, resolution: tuple[int, int], style: LabelStyle,
              max_frames: int | None = None) -> "HeldOutSet":
-        run = TargetFrames.open(run_dir)
-        manifest = run.manifest
-        a, b = (int(v) for v in manifest["split"]["eval"])
+        run = PreparedRun.open(run_dir)
+        a, b = run.eval_range
         if b <= a:
             raise InputError(run.folder / "manifest.json", "the run holds no frames out of "
                              "training (its time split's eval part is empty): prepare it with "
                              "--holdout above 0")
         if max_frames is not None:
             b = min(b, a + max_frames)
-        video = Path(manifest["source"]["path"])
+        video = run.manifest.video
         if not video.exists():
             raise InputError(video, f"the target video of {run_dir} is not there any more")
-        offset = int(manifest.get("start", 0))
-        if tuple(probe(video).size) != tuple(run.track.size):
-            raise InputError(video, f"is not the {run.track.size[0]}x{run.track.size[1]} video "
-                                    f"that {run_dir} was prepared from")
-        layout = CanvasLayout(tuple(run.track.size), tuple(resolution), style.fit)
-        return HeldOutSet(run, video, offset + a, offset + b, run.track.slice(a, b), layout,
-                          style)
+        track = run.track()
+        if tuple(probe(video).size) != tuple(track.size):
+            raise InputError(video, f"is not the {track.size[0]}x{track.size[1]} video that "
+                                    f"{run_dir} was prepared from")
+        layout = Letterbox.fit_into(track.size, resolution, style.fit)
+        offset = run.manifest.start
+        return HeldOutSet(run, video, offset + a, offset + b, track.slice(a, b), layout, style)
 
     def __len__(self) -> int:
         return self.stop - self.first
@@ -69,16 +68,10 @@ class HeldOutSet:
     def output_size(self) -> tuple[int, int]:
         return self.layout.content
 
-    @property
-    def letterbox(self) -> Letterbox:
-        """How training fitted the target's frames (and keypoints) into the canvas."""
-        return Letterbox.fit_into(self.poses.size, self.layout.canvas_size, self.style.fit)
-
     def real_frames(self):
         """The real frames as the model draws its frames: into the canvas, bars cut away."""
-        box = self.letterbox
         for frame in read_frames(self.video, self.first, self.stop):
-            yield np.ascontiguousarray(self.layout.crop(box.apply(frame)))
+            yield np.ascontiguousarray(self.layout.crop(self.layout.apply(frame)))
 
     def write_real_frames(self, folder: Path) -> Path:
         """The real frames as PNGs 000001.png... in ``folder`` (a rerun continues them)."""
@@ -92,22 +85,13 @@ class HeldOutSet:
 
     def label(self, i: int) -> np.ndarray:
         """The label the generator gets for held-out frame ``i``, cut to the output frame."""
-        canvas = render_label(self.poses.frame(i), self.poses.size, self.layout.canvas_size,
+        canvas = render_label(self.poses.frame(i), self.poses.size, self.layout.canvas,
                               self.style)
         return np.ascontiguousarray(self.layout.crop(canvas))
 
     def output_poses(self) -> PoseTrack:
         """The input poses in output pixels (what the re-detected poses are compared with)."""
-        box, (px, py) = self.letterbox, self.layout.paste
-
-        def move(a: np.ndarray) -> np.ndarray:
-            out = box.apply_points(a)  # canvas pixels; missing points stay at (0, 0)
-            found = out[..., 2] > 0
-            out[..., 0] = np.where(found, out[..., 0] - px, 0.0)
-            out[..., 1] = np.where(found, out[..., 1] - py, 0.0)
-            return out
-
-        p = self.poses
+        move, p = self.layout.content_points, self.poses
         return PoseTrack(move(p.body), move(p.face), move(p.hands), p.detected.copy(), p.fps,
                          self.output_size, dict(p.detector))
 

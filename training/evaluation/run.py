@@ -69,7 +69,7 @@ def open_lpips(opts: EvalOptions) -> tuple[LPIPS | None, dict]:
 def detector_config(held_out: HeldOutSet) -> HolisticConfig:
     """The run's detector settings (the inputs' poses came from them), without a subject
     hint in the video's pixels, which mean nothing on an output frame."""
-    settings = dict(held_out.run.manifest.get("detector", {}).get("settings", {}))
+    settings = dict(held_out.run.manifest.detector.get("settings", {}))
     settings.pop("subject_hint", None)
     known = HolisticConfig.__dataclass_fields__
     return HolisticConfig(**{k: v for k, v in settings.items() if k in known})

@@ -1,8 +1,7 @@
 """Training-only networks and losses: discriminators, GAN/feature-matching/VGG losses, VGG19."""
 
 from .discriminators import (DiscriminatorConfig, MultiscaleDiscriminator, NLayerDiscriminator,
-                             build_discriminator, build_face_discriminator, face_pair,
-                             global_stage_discriminator, local_stage_discriminator,
+                             build_discriminator, build_face_discriminator, frame_pair,
                              temporal_pair)
 from .losses import GANLoss, LossWeights, VGGLoss, feature_matching_loss
 from .vgg import VGG19_URL, VGG19Features, WeightsUnavailable, load_vgg19
@@ -10,6 +9,6 @@ from .vgg import VGG19_URL, VGG19Features, WeightsUnavailable, load_vgg19
 __all__ = [
     "DiscriminatorConfig", "GANLoss", "LossWeights", "MultiscaleDiscriminator",
     "NLayerDiscriminator", "VGG19Features", "VGG19_URL", "VGGLoss", "WeightsUnavailable",
-    "build_discriminator", "build_face_discriminator", "face_pair", "feature_matching_loss",
-    "global_stage_discriminator", "load_vgg19", "local_stage_discriminator", "temporal_pair",
+    "build_discriminator", "build_face_discriminator", "frame_pair", "feature_matching_loss",
+    "load_vgg19", "temporal_pair",
 ]

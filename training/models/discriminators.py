@@ -97,9 +97,11 @@ def temporal_pair(label_prev: Tensor, label: Tensor, frame_prev: Tensor, frame: 
     return torch.cat((label_prev, label, frame_prev, frame), dim=1)
 
 
-def face_pair(label_crop: Tensor, face_crop: Tensor) -> Tensor:
-    """The face discriminator's 6-channel input: label crop, then face crop."""
-    return torch.cat((label_crop, face_crop), dim=1)
+def frame_pair(label: Tensor, frame: Tensor) -> Tensor:
+    """A discriminator's 6-channel input for one frame, label then frame: the face
+    discriminator's (label crop, face crop), and the body discriminator's without temporal
+    smoothing."""
+    return torch.cat((label, frame), dim=1)
 
 
 def build_discriminator(config: DiscriminatorConfig = DiscriminatorConfig()
@@ -117,13 +119,3 @@ def build_face_discriminator(input_nc: int = 6, ndf: int = 64, n_layers: int = 3
     net = NLayerDiscriminator(input_nc, ndf, n_layers, norm)
     init_weights(net)
     return net
-
-
-def global_stage_discriminator() -> MultiscaleDiscriminator:
-    """Body discriminator of the 512x256 global stage (2 scales, pix2pixHD's default)."""
-    return build_discriminator(DiscriminatorConfig(num_D=2))
-
-
-def local_stage_discriminator() -> MultiscaleDiscriminator:
-    """Body discriminator of the 1024x512 local stage (3 scales)."""
-    return build_discriminator(DiscriminatorConfig(num_D=3))

@@ -1,0 +1,142 @@
+"""Where and at what precision networks run: one description for training and transfer.
+
+Device ``auto`` picks CUDA, then Apple's MPS, then the CPU. Precision ``auto`` is bfloat16 on
+a CUDA GPU that supports it (fp16 otherwise), fp16 on MPS and fp32 on the CPU, where half
+precision is slower, not faster. Half precision runs through ``torch.autocast``, which keeps
+the weights in fp32 and runs numerically touchy operations (normalisation statistics,
+reductions) in fp32: a loaded model is not changed, so a worker can run the next job at
+another precision with the same networks. Training at fp16 needs loss scaling
+(``needs_scaler``); bf16 does not.
+
+On CUDA, convolutions run in channels_last memory (faster with tensor cores; on the CPU it
+measured slower with oneDNN) and cuDNN picks its fastest kernels once per input size.
+A process of a distributed training run (``torchrun``) also knows its rank.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+from .choices import DEVICES, LEGACY_PRECISIONS, PRECISIONS
+from .errors import BackendError
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(requested: str = "auto", index: int | None = None) -> torch.device:
+    """The device for ``requested`` ("auto", "cpu", "cuda", "cuda:1", "mps"); a clear error
+    when it is absent. ``index`` picks the GPU where ``requested`` names none (a process of
+    a distributed run takes its local rank)."""
+    kind = requested.split(":")[0]
+    if kind not in DEVICES:
+        raise BackendError(f"unknown device {requested!r}; choose one of {', '.join(DEVICES)}")
+    if kind == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", index)
+        return torch.device("mps") if mps_available() else torch.device("cpu")
+    if kind == "cuda" and not torch.cuda.is_available():
+        build = "without CUDA support" if torch.version.cuda is None else f"for CUDA {torch.version.cuda}"
+        raise BackendError(f"device {requested!r} asked for, but PyTorch {torch.__version__} (built "
+                           f"{build}) sees no CUDA GPU; use --device auto or cpu")
+    if kind == "mps" and not mps_available():
+        raise BackendError(f"device {requested!r} asked for, but Apple's Metal (MPS) backend is "
+                           f"not available here; use --device auto or cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and device.index is None and index is not None:
+        device = torch.device("cuda", index)
+    return device
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """"fp32", "bf16" or "fp16" for ``requested`` on ``device`` (see the module docstring)."""
+    requested = LEGACY_PRECISIONS.get(requested, requested)
+    if requested not in PRECISIONS:
+        raise BackendError(f"unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}")
+    if requested != "auto":
+        return requested
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "mps":
+        return "fp16"
+    return "fp32"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A resolved device and precision, how to run networks with them, and (in a
+    distributed training run) which process this is."""
+
+    device: torch.device
+    precision: str  # "fp32", "bf16" or "fp16"
+    channels_last: bool = False
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @staticmethod
+    def resolve(device: str = "auto", precision: str = "auto", channels_last: bool = True,
+                local_rank: int | None = None) -> "Runtime":
+        """The runtime for the requested words; ``channels_last`` applies on CUDA only."""
+        dev = resolve_device(device, local_rank)
+        if dev.type == "cuda":
+            # Every frame of a job (every batch of a stage) has the same size: let cuDNN
+            # pick its fastest kernels once.
+            torch.backends.cudnn.benchmark = True
+        return Runtime(dev, resolve_precision(precision, dev),
+                       channels_last=channels_last and dev.type == "cuda",
+                       local_rank=local_rank or 0)
+
+    # -- precision -------------------------------------------------------------------------
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """The autocast dtype, or None for plain fp32."""
+        return _DTYPES.get(self.precision)
+
+    @property
+    def needs_scaler(self) -> bool:
+        """Whether training needs loss scaling (fp16 gradients underflow; bf16 ones do not)."""
+        return self.precision == "fp16"
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The context to run networks in: autocast for half precision, nothing for fp32."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    # -- tensors and modules ---------------------------------------------------------------
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        tensor = tensor.to(self.device, non_blocking=True)
+        if self.channels_last and tensor.dim() == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def prepare_module(self, module: torch.nn.Module) -> torch.nn.Module:
+        module = module.to(self.device)
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    # -- processes -------------------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    def describe(self) -> str:
+        name = self.device.type
+        if self.device.type == "cuda":
+            name = f"cuda ({torch.cuda.get_device_name(self.device)})"
+        return f"{name}, {self.precision}"
