@@ -140,7 +140,7 @@ def test_other_format_version_is_refused(saved):
     data = json.loads(path.read_text())
     data["format_version"] = BUNDLE_FORMAT_VERSION + 1
     path.write_text(json.dumps(data))
-    with pytest.raises(FormatVersionError, match=r"manifest.json.*format version 2") as err:
+    with pytest.raises(FormatVersionError, match=r"manifest.json.*format version 3") as err:
         load_bundle(folder)
     assert err.value.path == path
 

@@ -145,16 +145,16 @@ def test_resuming_from_a_written_frame_gives_the_frames_of_an_uninterrupted_run(
     box = (8, 4, 24, 20)
     run = FrameGenerator(bundle, Runtime.resolve("cpu"), layout)
     run.reset()
-    frames = [run(label, box) for label in labels]
+    frames = [run(label, box).color for label in labels]
     assert frames[0].shape == (32, 57, 3)  # the target's 16:9 part of the 2:1 canvas
     assert not np.array_equal(frames[0], frames[1])
     resumed = FrameGenerator(bundle, Runtime.resolve("cpu"), layout)
     resumed.reset(frames[2])
-    assert all(np.array_equal(resumed(labels[i], box), frames[i]) for i in range(3, 6))
+    assert all(np.array_equal(resumed(labels[i], box).color, frames[i]) for i in range(3, 6))
     # ... and the previous frame matters: conditioning on zeros gives another frame 3
     fresh = FrameGenerator(bundle, Runtime.resolve("cpu"), layout)
     fresh.reset()
-    assert not np.array_equal(fresh(labels[3], box), frames[3])
+    assert not np.array_equal(fresh(labels[3], box).color, frames[3])
 
 
 def test_face_residual_changes_only_the_face_box():
@@ -165,7 +165,7 @@ def test_face_residual_changes_only_the_face_box():
     without = FrameGenerator(bundle, Runtime.resolve("cpu"), layout, face=False)
     assert with_face.uses_face and not without.uses_face
     with_face.reset(), without.reset()
-    a, b = with_face(label, (16, 8, 32, 24)), without(label, (16, 8, 32, 24))
+    a, b = with_face(label, (16, 8, 32, 24)).color, without(label, (16, 8, 32, 24)).color
     changed = np.argwhere(np.any(a != b, axis=-1))
     assert len(changed) > 0
     assert changed[:, 0].min() >= 8 and changed[:, 0].max() < 24
@@ -176,7 +176,7 @@ def test_half_precision_runs_on_the_cpu():
     bundle = _tiny_bundle()
     run = FrameGenerator(bundle, Runtime.resolve("cpu", "bf16"), Letterbox.fit_into((128, 64), (64, 32)))
     run.reset()
-    frame = run(_labels(1)[0], (0, 0, 16, 16))
+    frame = run(_labels(1)[0], (0, 0, 16, 16)).color
     assert frame.shape == (32, 64, 3) and frame.dtype == np.uint8
     assert next(bundle.generator.parameters()).dtype == torch.float32  # the bundle is unchanged
 

@@ -3,8 +3,9 @@
 The bundle (backend/models/bundle.py) gets G from the most advanced trained stage (face,
 else local, else global), the face generator when the face stage was trained, the training
 resolution, the label style and the target's normalization statistics from the prepared
-data, and in ``training`` what transfer needs to draw labels the way training did (the
-letterbox of the target video into the training canvas) plus where the weights came from.
+data, the background plate for a generator with a matte, and in ``training`` what transfer
+needs to draw labels the way training did (the letterbox of the target video into the
+training canvas) plus where the weights came from.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from backend.errors import InputError
 from backend.models.bundle import BundleManifest, TrainingRecord, save_bundle
 from backend.models.networks import FaceGenerator, build_face_generator, build_generator
-from backend.target.letterbox import Letterbox
+from backend.target.letterbox import Letterbox, resize
 from backend.target.prepared import PreparedRun
 
 from . import checkpoint as ckpt
@@ -74,7 +75,8 @@ def export_bundle(run_dir: str | Path, out: str | Path, stage: str | None = None
         face_generator=face.config if face is not None else None,
         training=_training_info(opts, stage, state, prepared),
     )
-    return save_bundle(out, manifest, generator, face)
+    plate = (resize(prepared.plate(), manifest.resolution) if config.has_matte else None)
+    return save_bundle(out, manifest, generator, face, plate)
 
 
 def _training_info(opts: TrainOptions, stage: str, state: dict[str, Any],

@@ -38,11 +38,12 @@ def heldout_report(generation: Generation, dataset: FrameSequenceDataset, runtim
     labels, images, boxes = _frames(dataset, max(count, rows), runtime)
     if not labels:
         return float("nan"), []
+    plate = None if dataset.plate is None else runtime.to_device(dataset.plate[None])
     was_training = generation.training
     generation.eval()
     try:
         with runtime.autocast():
-            fakes = generate_video(generation, labels, boxes)
+            fakes = generate_video(generation, labels, boxes, plate)
     finally:
         generation.train(was_training)
     error = float(torch.stack([(f.float() - y.float()).abs().mean()

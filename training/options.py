@@ -26,12 +26,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
 from backend.commands.parsing import parse_size
-from backend.models.config import PAPER_FACE, PAPER_GLOBAL, FaceGeneratorConfig, GeneratorConfig
+from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, RGB, RGBA, UPSAMPLES,
+                                   FaceGeneratorConfig, GeneratorConfig)
 from backend.choices import LEGACY_PRECISIONS, PRECISIONS
 
 STAGES = ("global", "local", "face")
 TEMPORAL_MODES = ("paper", "chain", "noisy", "none")
 PERCEPTUAL = ("vgg", "none")
+MATTE_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -53,17 +55,26 @@ class ModelOptions:
     face_ndf: int = 64
     face_n_layers_D: int = 3
     norm: str = PAPER_GLOBAL.norm
+    # How G doubles its size: "transpose" (the paper's) or "resize" (no checkerboard).
+    upsample: str = PAPER_GLOBAL.upsample
+    # G paints the person and an alpha over the target's background plate ("on"), or the
+    # whole frame ("off", the paper's); "auto": on where the target's camera is static (the
+    # training run decides, and records it, when it starts).
+    matte: str = "off"
 
     def generator(self, local: bool) -> GeneratorConfig:
         """G's configuration: a global generator, or with ``local`` a local enhancer."""
-        return GeneratorConfig(ngf=self.ngf, n_downsample_global=self.n_downsample_global,
+        return GeneratorConfig(output_nc=RGBA if self.matte == "on" else RGB, ngf=self.ngf,
+                               n_downsample_global=self.n_downsample_global,
                                n_blocks_global=self.n_blocks_global,
                                n_local_enhancers=1 if local else 0,
-                               n_blocks_local=self.n_blocks_local, norm=self.norm)
+                               n_blocks_local=self.n_blocks_local, norm=self.norm,
+                               upsample=self.upsample)
 
     def face_generator(self) -> FaceGeneratorConfig:
         return FaceGeneratorConfig(ngf=self.face_ngf, n_downsampling=self.face_n_downsampling,
-                                   n_blocks=self.face_n_blocks, norm=self.norm)
+                                   n_blocks=self.face_n_blocks, norm=self.norm,
+                                   upsample=self.upsample)
 
 
 @dataclass
@@ -85,6 +96,8 @@ class LossOptions:
     # role); without VGG weights (--perceptual none) about 10 keeps a small GAN from drifting
     # into high-frequency artifacts.
     lambda_l1: float = 0.0
+    # With a matte: L1 between G's alpha and the person's mask, so that alpha means "person".
+    lambda_matte: float = 10.0
 
 
 @dataclass
@@ -201,6 +214,10 @@ class TrainOptions:
             raise ValueError("chain_length must be at least 2")
         if self.loss.perceptual not in PERCEPTUAL:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL}")
+        if self.model.matte not in MATTE_MODES:
+            raise ValueError(f"matte must be one of {MATTE_MODES}")
+        if self.model.upsample not in UPSAMPLES:
+            raise ValueError(f"upsample must be one of {UPSAMPLES}")
         if self.runtime.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         if self.runtime.batch_size < 1:
@@ -360,7 +377,7 @@ def _bool(text: str) -> bool:
 
 
 CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "precision": PRECISIONS,
-           "norm": ("instance", "batch")}
+           "norm": ("instance", "batch"), "upsample": UPSAMPLES, "matte": MATTE_MODES}
 
 
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:

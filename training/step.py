@@ -8,7 +8,9 @@ The paper's temporal scheme (official ``pix2pixHD_model_fullts.forward``)::
     loss_G = gan(D(x_0, x_1, I_0, I_1), real) + 10 * FM + 10 * VGG (+ face terms)
 
 Both updates use the same forward pass, as in the official loop (G's loss is computed with
-D's parameters before D's step). ``chain`` mode extends the pair to ``chain_length``
+D's parameters before D's step). A generator with a matte paints the person and an alpha,
+composited over the target's plate (backend/models/step.py): every loss judges the
+composite, and ``lambda_matte`` x |alpha - the person's mask| makes alpha mean "person". ``chain`` mode extends the pair to ``chain_length``
 frames (D judges every consecutive pair); ``noisy`` conditions the second frame on the
 real previous frame plus noise; ``none`` (the ablation without temporal smoothing) makes
 single frames from zeros and D judges each (label, frame) alone.
@@ -42,13 +44,27 @@ Boxes = list[tuple[int, int, int, int]]  # one box per sample of the batch
 VGG_MIN_SIZE = 16
 
 
+@dataclass
+class Batch:
+    """``L`` consecutive frames of N samples, each a list of L tensors N x C x H x W: labels
+    and real images in [-1, 1], face boxes (one per sample), and for a generator with a
+    matte the person's masks (N x 1 x H x W in [0, 1]) and the background plate."""
+
+    labels: list[Tensor]
+    images: list[Tensor]
+    boxes: list[Boxes]
+    masks: list[Tensor] | None = None
+    plate: Tensor | None = None
+
+
 class Generation(nn.Module):
     """G (and the face generator) over consecutive frames; what DDP wraps for the generator.
 
-    ``forward(labels, boxes, conditions)`` takes per frame: the label batch, the face boxes
-    (needed with a face generator) and optionally the previous-frame input to use instead of
-    the previous output (``None``: the previous output; zeros for the first frame). Without
-    ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
+    ``forward(labels, boxes, conditions, plate)`` takes per frame: the label batch, the face
+    boxes (needed with a face generator), optionally the previous-frame input to use instead
+    of the previous output (``None``: the previous output; zeros for the first frame), and
+    the plate for a generator with a matte. It returns the frames and (with a matte) the
+    alphas. Without ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
 
     def __init__(self, generator: nn.Module, face_generator: nn.Module | None = None,
                  temporal: bool = True) -> None:
@@ -57,15 +73,11 @@ class Generation(nn.Module):
         self.face_generator = face_generator
         self.temporal = temporal
 
-    def frame(self, label: Tensor, previous: Tensor | None, boxes: Boxes | None
-              ) -> tuple[Tensor, Tensor | None]:
-        """One frame, as transfer draws it (``backend.models.step``): (output, face
-        residual or None); ``previous`` None means zeros."""
-        return generate_frame(self.generator, self.face_generator, label, previous, boxes)
-
     def forward(self, labels: Sequence[Tensor], boxes: Sequence[Boxes] | None = None,
-                conditions: Sequence[Tensor | None] | None = None) -> list[Tensor]:
-        outputs: list[Tensor] = []
+                conditions: Sequence[Tensor | None] | None = None,
+                plate: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
+        frames: list[Tensor] = []
+        alphas: list[Tensor] = []
         for k, label in enumerate(labels):
             given = conditions[k] if conditions is not None else None
             if given is not None:
@@ -73,10 +85,13 @@ class Generation(nn.Module):
             elif k == 0 or not self.temporal:
                 previous = None  # zeros
             else:
-                previous = outputs[-1]
-            out, _ = self.frame(label, previous, boxes[k] if boxes is not None else None)
-            outputs.append(out)
-        return outputs
+                previous = frames[-1]
+            drawn = generate_frame(self.generator, self.face_generator, label, previous,
+                                   boxes[k] if boxes is not None else None, plate=plate)
+            frames.append(drawn.frame)
+            if drawn.alpha is not None:
+                alphas.append(drawn.alpha)
+        return frames, alphas
 
 
 @dataclass
@@ -157,91 +172,98 @@ class TrainStep:
 
     # -- the update --------------------------------------------------------------------------
 
-    def __call__(self, labels: list[Tensor], images: list[Tensor], boxes: list[Boxes],
-                 step: int) -> dict[str, Tensor]:
+    def __call__(self, batch: Batch, step: int) -> dict[str, Tensor]:
         """One update from a batch of ``L`` consecutive frames. Returns detached losses."""
-        opts, rt = self.opts, self.rt
-        n_frames = len(labels)
+        rt, scaler = self.rt, self.opt.scaler
         self.opt.generator.zero_grad(set_to_none=True)
         self.opt.discriminator.zero_grad(set_to_none=True)
-        scaler = self.opt.scaler
         losses: dict[str, Tensor] = {}
-
         with rt.autocast():
-            fakes = self.gen_runner(labels, boxes if self.face else None,
-                                    self.conditions(images, step))
-        fake_pairs = _pairs(labels, fakes, self.temporal)
-        real_pairs = _pairs(labels, images, self.temporal)
-
-        # --- discriminator update (gradients only; stepped after G's loss is computed) ---
-        if not self.face:
-            assert self.d_runner is not None
-            with rt.autocast():
-                loss_fake = self.gan(self.d_runner(fake_pairs.detach()), False)
-            scaler.scale(0.5 * loss_fake).backward()
-            with rt.autocast():
-                pred_real = self.d_runner(real_pairs)
-                loss_real = self.gan(pred_real, True)
-            scaler.scale(0.5 * loss_real).backward()
-            losses["D_fake"], losses["D_real"] = loss_fake.detach(), loss_real.detach()
-            pred_real = _detach_features(pred_real)
-        else:
+            fakes, alphas = self.gen_runner(batch.labels, batch.boxes if self.face else None,
+                                            self.conditions(batch.images, step), batch.plate)
+        fake_pairs = _pairs(batch.labels, fakes, self.temporal)
+        real_pairs = _pairs(batch.labels, batch.images, self.temporal)
+        # D's gradients now (stepped after G's loss is computed, with D's parameters of now)
+        if self.face:
             with torch.no_grad(), rt.autocast():  # the body D is frozen in the face stage
                 pred_real = self.nets.discriminator(real_pairs)
-            face_label = [crop_box(x, b) for x, b in zip(labels, boxes)]
-            face_fake = [crop_box(y, b) for y, b in zip(fakes, boxes)]
-            face_real = [crop_box(y, b) for y, b in zip(images, boxes)]
-            self._face_discriminator_backward(face_label, face_fake, face_real, losses)
-
-        # --- generator loss, with the discriminators' parameters held still ---
+            crops = FaceCrops.of(batch, fakes)
+            self._face_discriminator_backward(crops, losses)
+        else:
+            pred_real = self._discriminator_backward(fake_pairs, real_pairs, losses)
+            crops = None
+        # G's loss, with the discriminators' parameters held still
         discriminators = [self.nets.face_discriminator] if self.face else [self.nets.discriminator]
         for d in discriminators:
             d.requires_grad_(False)
         try:
             with rt.autocast():
-                pred_fake = self.nets.discriminator(fake_pairs)
-                g_gan = self.gan(pred_fake, True)
-                g_feat = feature_matching_loss(pred_real, pred_fake) * opts.loss.lambda_feat
-                total = g_gan + g_feat
-                losses["G_GAN"], losses["G_feat"] = g_gan.detach(), g_feat.detach()
-                if opts.loss.lambda_l1 > 0:
-                    g_l1 = torch.stack([(f.float() - y.float()).abs().mean()
-                                        for f, y in zip(fakes, images)]).mean() * opts.loss.lambda_l1
-                    total = total + g_l1
-                    losses["G_L1"] = g_l1.detach()
-                if self.vgg is not None:
-                    # mean over the frames x 2 = the official sum of the pair's two terms
-                    g_vgg = sum(self._vgg(f, y) for f, y in zip(fakes, images)) * (
-                        2.0 / n_frames) * self.vgg_frame_factor * opts.loss.lambda_vgg
-                    total = total + g_vgg
-                    losses["G_VGG"] = g_vgg.detach()
-                if self.face:
-                    total = total + self._face_generator_loss(face_label, face_fake, face_real,
-                                                              losses)
+                total = self._generator_loss(batch, fakes, alphas, pred_real, fake_pairs, losses)
+                if crops is not None:
+                    total = total + self._face_generator_loss(crops, losses)
             scaler.scale(total).backward()
         finally:
             for d in discriminators:
                 d.requires_grad_(True)
         losses["G_total"] = total.detach()
         with torch.no_grad():
-            losses["L1"] = torch.stack([(f.float() - y.float()).abs().mean()
-                                        for f, y in zip(fakes, images)]).mean()
-
+            losses["L1"] = _l1(fakes, batch.images)
         scaler.step(self.opt.generator)
         scaler.step(self.opt.discriminator)
         scaler.update()
         return losses
 
+    def _discriminator_backward(self, fake_pairs: Tensor, real_pairs: Tensor,
+                                losses: dict[str, Tensor]) -> list[list[Tensor]]:
+        """The body D's LSGAN gradients (0.5 x fake + 0.5 x real); its real features."""
+        assert self.d_runner is not None
+        scaler = self.opt.scaler
+        with self.rt.autocast():
+            loss_fake = self.gan(self.d_runner(fake_pairs.detach()), False)
+        scaler.scale(0.5 * loss_fake).backward()
+        with self.rt.autocast():
+            pred_real = self.d_runner(real_pairs)
+            loss_real = self.gan(pred_real, True)
+        scaler.scale(0.5 * loss_real).backward()
+        losses["D_fake"], losses["D_real"] = loss_fake.detach(), loss_real.detach()
+        return _detach_features(pred_real)
+
+    def _generator_loss(self, batch: Batch, fakes: list[Tensor], alphas: list[Tensor],
+                        pred_real: list[list[Tensor]], fake_pairs: Tensor,
+                        losses: dict[str, Tensor]) -> Tensor:
+        """GAN + feature matching (+ L1, VGG, the matte's) on the frames, as the paper."""
+        loss = self.opts.loss
+        pred_fake = self.nets.discriminator(fake_pairs)
+        g_gan = self.gan(pred_fake, True)
+        g_feat = feature_matching_loss(pred_real, pred_fake) * loss.lambda_feat
+        losses["G_GAN"], losses["G_feat"] = g_gan.detach(), g_feat.detach()
+        terms = [g_gan, g_feat]
+        if loss.lambda_l1 > 0:
+            terms.append(self._term("G_L1", _l1(fakes, batch.images) * loss.lambda_l1, losses))
+        if self.vgg is not None:
+            # mean over the frames x 2 = the official sum of the pair's two terms
+            g_vgg = sum(self._vgg(f, y) for f, y in zip(fakes, batch.images)) * (
+                2.0 / len(fakes)) * self.vgg_frame_factor * loss.lambda_vgg
+            terms.append(self._term("G_VGG", g_vgg, losses))
+        if alphas and batch.masks is not None and not self.face and loss.lambda_matte > 0:
+            terms.append(self._term("G_matte", _l1(alphas, batch.masks) * loss.lambda_matte,
+                                    losses))
+        return sum(terms[1:], terms[0])
+
+    @staticmethod
+    def _term(name: str, value: Tensor, losses: dict[str, Tensor]) -> Tensor:
+        losses[name] = value.detach()
+        return value
+
     # -- the face stage ----------------------------------------------------------------------
 
-    def _face_discriminator_backward(self, face_label: list[Tensor], face_fake: list[Tensor],
-                                     face_real: list[Tensor], losses: dict[str, Tensor]) -> None:
+    def _face_discriminator_backward(self, crops: "FaceCrops", losses: dict[str, Tensor]) -> None:
         """Face D on (label crop, face crop), one pass per frame as the official code (its
         batch norm sees each frame alone); 0.5 x the mean over frames of fake and real."""
         assert self.face_d_runner is not None
-        n = len(face_label)
+        n = len(crops.labels)
         fake_total = real_total = 0.0
-        for x, f, y in zip(face_label, face_fake, face_real):
+        for x, f, y in zip(crops.labels, crops.fakes, crops.reals):
             with self.rt.autocast():
                 loss_fake = self.gan(self.face_d_runner(frame_pair(x, f.detach())), False) / n
             self.opt.scaler.scale(0.5 * loss_fake).backward()
@@ -252,25 +274,47 @@ class TrainStep:
             real_total = real_total + loss_real.detach()
         losses["D_fake_face"], losses["D_real_face"] = fake_total, real_total  # type: ignore
 
-    def _face_generator_loss(self, face_label: list[Tensor], face_fake: list[Tensor],
-                             face_real: list[Tensor], losses: dict[str, Tensor]) -> Tensor:
+    def _face_generator_loss(self, crops: "FaceCrops", losses: dict[str, Tensor]) -> Tensor:
         """Face GAN (mean over frames) + the VGG loss on the face crops (0.5 per frame)."""
         assert self.nets.face_discriminator is not None
-        n = len(face_label)
+        n = len(crops.labels)
         gan = sum(self.gan(self.nets.face_discriminator(frame_pair(x, f)), True)
-                  for x, f in zip(face_label, face_fake)) / n
+                  for x, f in zip(crops.labels, crops.fakes)) / n
         losses["G_GAN_face"] = gan.detach()
         total = gan
         if self.vgg is not None:
-            vgg = sum(self._vgg(f, y) for f, y in zip(face_fake, face_real)) * (
+            vgg = sum(self._vgg(f, y) for f, y in zip(crops.fakes, crops.reals)) * (
                 2.0 / n) * self.opts.loss.face_vgg_weight * self.opts.loss.lambda_vgg
             losses["G_VGG_face"] = vgg.detach()
             total = total + vgg
         return total
 
 
+@dataclass
+class FaceCrops:
+    """The face boxes of every frame of a batch: labels, generated and real frames."""
+
+    labels: list[Tensor]
+    fakes: list[Tensor]
+    reals: list[Tensor]
+
+    @staticmethod
+    def of(batch: Batch, fakes: list[Tensor]) -> "FaceCrops":
+        def crop(images: list[Tensor]) -> list[Tensor]:
+            return [crop_box(y, b) for y, b in zip(images, batch.boxes)]
+        return FaceCrops(crop(batch.labels), crop(fakes), crop(batch.images))
+
+
+def _l1(outputs: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
+    """Mean |output - target| over the frames (in float32 whatever the autocast)."""
+    return torch.stack([(o.float() - t.float()).abs().mean()
+                        for o, t in zip(outputs, targets)]).mean()
+
+
 @torch.no_grad()
 def generate_video(generation: Generation, labels: Sequence[Tensor],
-                   boxes: Sequence[Boxes] | None = None) -> list[Tensor]:
+                   boxes: Sequence[Boxes] | None = None,
+                   plate: Tensor | None = None) -> list[Tensor]:
     """Frames as at inference: each conditioned on the previous output, the first on zeros."""
-    return generation(list(labels), boxes)
+    frames, _ = generation(list(labels), boxes, plate=plate)
+    return frames

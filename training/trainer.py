@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,7 +52,7 @@ from .logging import Board, ProgressBar, StatusFile, image_grid, save_png
 from .options import TrainOptions, describe
 from .stages import (StageNets, face_multiple, fresh_nets, freeze, generator_param_groups,
                      nets_from_previous, previous_stage, trainable_parameters, uses_local)
-from .step import Optimizers, TrainStep
+from .step import Batch, Optimizers, TrainStep
 
 OPTIONS_FILE = "train_options.json"
 
@@ -206,12 +206,14 @@ class StageRun:
         self.size = opts.stage_size(stage)
         multiple = face_multiple(opts)
         length = opts.sequence_length()
-        self.train_data = FrameSequenceDataset(prepared, self.size, "train", length, multiple)
+        matte = opts.model.matte == "on"
+        self.train_data = FrameSequenceDataset(prepared, self.size, "train", length, multiple,
+                                               matte)
         if len(self.train_data) == 0:
             raise InputError(prepared.folder, f"too few training frames for samples of {length} "
                                               f"consecutive frames")
         eval_split = "eval" if prepared.eval_range[1] > prepared.eval_range[0] else "train"
-        self.eval_data = FrameSequenceDataset(prepared, self.size, eval_split, 1, multiple)
+        self.eval_data = FrameSequenceDataset(prepared, self.size, eval_split, 1, multiple, matte)
         self.sampler = EpochSampler(len(self.train_data), opts.runtime.seed, runtime.rank,
                                     runtime.world)
         self.steps_per_epoch = math.ceil(self.sampler.per_rank / opts.runtime.batch_size)
@@ -359,18 +361,15 @@ class StageRun:
                 self.sampler.set_epoch(epoch, position * opts.runtime.batch_size)
                 for batch in loader:
                     lr = set_learning_rates(optimizers, opts, step, total, fixed_trunk)
-                    labels = [rt.to_device(x) for x in batch["labels"].unbind(1)]
-                    images = [rt.to_device(x) for x in batch["images"].unbind(1)]
-                    boxes = [[tuple(int(v) for v in b) for b in frame_boxes]
-                             for frame_boxes in batch["face_boxes"].unbind(1)]
-                    raw = trainer(labels, images, boxes, step)
+                    data = self._batch(batch)
+                    raw = trainer(data, step)
                     step += 1
                     timer.tick()
                     if step % opts.runtime.log_every == 0 or step == total:
                         losses = mean_over_ranks({k: float(v) for k, v in raw.items()}, rt)
                         self._log(step, total, epoch, losses, lr, timer)
                     if step % opts.runtime.image_every == 0 and rt.is_main:
-                        self._log_batch_images(labels, images, trainer, boxes, step)
+                        self._log_batch_images(data, trainer, step)
                     bar.advance(losses)
                     stopping = any_rank(self.stop.asked() or step == stop_at, rt)
                     if stopping or step % opts.runtime.checkpoint_every == 0 or step >= total:
@@ -417,13 +416,25 @@ class StageRun:
                            losses={k: round(v, 5) for k, v in losses.items()},
                            seconds_per_step=sps, eta_s=None if sps is None else sps * (total - step))
 
-    def _log_batch_images(self, labels, images, trainer: TrainStep, boxes, step: int) -> None:
+    def _batch(self, batch: dict[str, torch.Tensor]) -> Batch:
+        """The loader's tensors on the device, as one list entry per frame."""
+        rt = self.rt
+        frames = {key: [rt.to_device(x) for x in batch[key].unbind(1)]
+                  for key in ("labels", "images", "masks") if key in batch}
+        boxes = [[tuple(int(v) for v in b) for b in frame_boxes]
+                 for frame_boxes in batch["face_boxes"].unbind(1)]
+        plate = rt.to_device(batch["plate"]) if "plate" in batch else None
+        return Batch(frames["labels"], frames["images"], boxes, frames.get("masks"), plate)
+
+    def _log_batch_images(self, data: Batch, trainer: TrainStep, step: int) -> None:
         from backend.models.images import to_image
 
         with torch.no_grad(), self.rt.autocast():
-            fakes = trainer.generation([x[:1] for x in labels], [b[:1] for b in boxes])
+            fakes, _ = trainer.generation([x[:1] for x in data.labels],
+                                          [b[:1] for b in data.boxes], None,
+                                          None if data.plate is None else data.plate[:1])
         rows = [[to_image(x[0]), to_image(y[0]), to_image(f[0])]
-                for x, y, f in zip(labels, images, fakes)]
+                for x, y, f in zip(data.labels, data.images, fakes)]
         self.board.image(f"{self.stage}/train", image_grid(rows), step)
 
 
@@ -455,6 +466,31 @@ def _perceptual(opts: TrainOptions, runtime: Runtime) -> torch.nn.Module | None:
 
     vgg = VGGLoss(load_vgg19(opts.loss.vgg_weights))
     return runtime.prepare_module(vgg)
+
+
+def resolve_matte(opts: TrainOptions, prepared: PreparedRun, say: bool = True) -> TrainOptions:
+    """``opts`` with ``model.matte`` "on" or "off": "auto" is on where the run has a plate
+    of a static camera. "on" without one is an error that says why."""
+    background = prepared.manifest.background
+    mode = opts.model.matte
+    if mode == "off":
+        return opts
+    if background is None:
+        if mode == "auto":
+            return replace(opts, model=replace(opts.model, matte="off"))
+        raise InputError(prepared.folder, "was prepared without the person's masks and the "
+                                          "background plate; run `prepare` again (it adds "
+                                          "them), or train with --matte off")
+    if not background.get("static"):
+        if mode == "on":
+            raise InputError(prepared.plate_path, f"{background.get('verdict')}: a plate "
+                                                  f"cannot stand behind it; train with "
+                                                  f"--matte off (the paper's full frame)")
+        if say:
+            print(f"note: {background.get('verdict')}; training the paper's full-frame "
+                  f"generator", file=sys.stderr)
+        return replace(opts, model=replace(opts.model, matte="off"))
+    return replace(opts, model=replace(opts.model, matte="on"))
 
 
 def _check_prepared(prepared: PreparedRun, opts: TrainOptions) -> None:
@@ -505,6 +541,7 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
     try:
         prepared = PreparedRun.open(run.root)
         _check_prepared(prepared, opts)
+        opts = resolve_matte(opts, prepared, runtime.is_main)
         if runtime.is_main:
             from backend.paths import atomic_write_json
 

@@ -44,6 +44,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the source's poses (a track from `poses`, of the whole video or of the "
                         "range) instead of detecting them")
     p.add_argument("--no-face", action="store_true", help="skip the face GAN's residual")
+    p.add_argument("--background", default="target", metavar="target|transparent|IMAGE_OR_VIDEO",
+                   help="behind the person, for a model with a matte: target (default: the "
+                        "target's own background plate), transparent (RGBA PNG frames, the "
+                        "person alone, to composite), or an image or video (letterboxed to the "
+                        "frame; a shorter video loops). result.mp4 shows the person over the "
+                        "plate when transparent"),
     p.add_argument("--side-by-side", action="store_true",
                    help="also write side_by_side.mp4: source | label | result")
     p.add_argument("--method", choices=("generator", "nearest"), default="generator",
@@ -85,7 +91,7 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         side_by_side=args.side_by_side, method=args.method, device=args.device,
         precision=args.precision, cpu_backend=args.cpu_backend, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
         source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
-        poses=args.poses, overwrite=args.overwrite)
+        poses=args.poses, background=args.background, overwrite=args.overwrite)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,6 +9,8 @@ A bundle is a folder::
                                   do the same way)
     generator.safetensors         weights of G (global generator or local enhancer)
     face_generator.safetensors    weights of the face generator (only when it was trained)
+    plate.png                     the target's background plate at the training resolution
+                                  (only for a G with a matte, which paints the person over it)
 
 Loading never unpickles anything: JSON and safetensors only. Label style and normalization
 statistics are plain dicts here, so this module does not depend on the modules that define
@@ -29,6 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -41,10 +45,14 @@ from backend.target.letterbox import Letterbox
 from .config import FaceGeneratorConfig, GeneratorConfig
 from .networks import FaceGenerator, Generator, GlobalGenerator, LocalEnhancer
 
-BUNDLE_FORMAT_VERSION = 1
+# 2: generators with a matte and a plate, and the upsampling choice; version 1 bundles (the
+# paper's full-frame generators) read as they are.
+BUNDLE_FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 GENERATOR_FILE = "generator.safetensors"
 FACE_GENERATOR_FILE = "face_generator.safetensors"
+PLATE_FILE = "plate.png"
 
 
 def _now() -> str:
@@ -233,6 +241,7 @@ class Bundle:
     manifest: BundleManifest
     generator: Generator
     face_generator: FaceGenerator | None
+    plate: np.ndarray | None = None  # H x W x 3 uint8 at the resolution, with a matte
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,8 +276,10 @@ def _fsync(path: Path) -> None:
 
 
 def save_bundle(folder: str | Path, manifest: BundleManifest, generator: Generator,
-                face_generator: FaceGenerator | None = None) -> Path:
-    """Write a bundle to ``folder`` atomically.
+                face_generator: FaceGenerator | None = None,
+                plate: np.ndarray | None = None) -> Path:
+    """Write a bundle to ``folder`` atomically (``plate``: the background, for a G with a
+    matte, at the manifest's resolution).
 
     Everything is written to a temporary folder next to ``folder`` and renamed into place,
     so readers see the old bundle or the new one, never half of one. An existing bundle at
@@ -281,6 +292,7 @@ def save_bundle(folder: str | Path, manifest: BundleManifest, generator: Generat
                          "a face_generator configuration")
     if face_generator is not None:
         _check_network(face_generator, manifest.face_generator, "face generator")
+    _check_plate(plate, manifest, "the plate given")
     try:
         manifest_text = json.dumps(manifest.to_dict(), indent=2, sort_keys=True) + "\n"
     except (TypeError, ValueError) as err:
@@ -294,6 +306,11 @@ def save_bundle(folder: str | Path, manifest: BundleManifest, generator: Generat
         _write_weights(generator, tmp / GENERATOR_FILE, "generator")
         if face_generator is not None:
             _write_weights(face_generator, tmp / FACE_GENERATOR_FILE, "face_generator")
+        if plate is not None:
+            ok, png = cv2.imencode(".png", cv2.cvtColor(plate, cv2.COLOR_RGB2BGR))
+            if not ok:
+                raise ValueError("OpenCV could not encode the plate as PNG")
+            (tmp / PLATE_FILE).write_bytes(png.tobytes())
         (tmp / MANIFEST_NAME).write_text(manifest_text, encoding="utf-8")
         mask = current_umask()
         for path in tmp.iterdir():
@@ -342,11 +359,11 @@ def read_manifest(folder: str | Path) -> BundleManifest:
     if not isinstance(data, dict):
         raise InputError(path, "the bundle manifest is not a JSON object")
     version = data.get("format_version")
-    if version != BUNDLE_FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise FormatVersionError(
             path, f"model bundle format version {version!r}; this backend "
-                  f"({BACKEND_VERSION}) reads version {BUNDLE_FORMAT_VERSION}. Re-export the "
-                  f"bundle with a matching version of the tool.")
+                  f"({BACKEND_VERSION}) reads versions {', '.join(map(str, READABLE_VERSIONS))}. "
+                  f"Re-export the bundle with a matching version of the tool.")
     try:
         return BundleManifest.from_dict(data)
     except (KeyError, TypeError, ValueError) as err:
@@ -391,4 +408,31 @@ def load_bundle(folder: str | Path, device: str | torch.device = "cpu") -> Bundl
     if face is not None:
         _load_weights(face, folder / FACE_GENERATOR_FILE)
         face.to(device).eval()
-    return Bundle(folder=folder, manifest=manifest, generator=generator, face_generator=face)
+    return Bundle(folder, manifest, generator, face, read_plate(folder, manifest))
+
+
+def read_plate(folder: str | Path, manifest: BundleManifest) -> np.ndarray | None:
+    """The bundle's background plate (RGB uint8 at the resolution), None without a matte."""
+    if not manifest.generator.has_matte:
+        return None
+    path = Path(folder) / PLATE_FILE
+    data = np.fromfile(str(path), np.uint8) if path.is_file() else None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if bgr is None:
+        raise InputError(path, "missing or unreadable: a generator with a matte paints over "
+                               "this background plate")
+    plate = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    try:
+        _check_plate(plate, manifest, "the plate")
+    except ValueError as err:
+        raise InputError(path, str(err)) from None
+    return plate
+
+
+def _check_plate(plate: np.ndarray | None, manifest: BundleManifest, what: str) -> None:
+    if (plate is None) == manifest.generator.has_matte:
+        raise ValueError(f"a plate goes with exactly a generator with a matte ({what})")
+    width, height = manifest.resolution
+    if plate is not None and plate.shape != (height, width, 3):
+        raise ValueError(f"{what} is {plate.shape[1]}x{plate.shape[0]}, not the resolution "
+                         f"{width}x{height}")

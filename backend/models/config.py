@@ -13,6 +13,11 @@ from typing import Any, TypeVar
 
 NORMS = ("instance", "batch")
 PADDINGS = ("reflect", "replicate", "zero")
+# How generators double their size: pix2pixHD's transposed convolution (the paper's), or a
+# nearest-neighbour resize followed by a 3x3 convolution, which cannot leave the checkerboard
+# pattern of uneven kernel overlap (Odena et al., "Deconvolution and Checkerboard Artifacts").
+UPSAMPLES = ("transpose", "resize")
+RGB, RGBA = 3, 4  # output channels: a full frame, or a person layer with its alpha matte
 
 C = TypeVar("C", bound="_Config")
 
@@ -35,17 +40,21 @@ class _Config:
         return cls(**data)
 
 
-def _check_common(name: str, values: dict[str, int], norm: str, padding: str) -> None:
-    for key, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name}.{key} must be a non-negative integer, got {value!r}")
+def _check(config: Any) -> None:
+    """The checks every configuration needs: whole non-negative sizes, known choices."""
+    name = type(config).__name__
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.type in (int, "int") and (not isinstance(value, int) or isinstance(value, bool)
+                                       or value < 0):
+            raise ValueError(f"{name}.{f.name} must be a non-negative integer, got {value!r}")
     for key in ("input_nc", "output_nc", "ngf"):
-        if values[key] < 1:
-            raise ValueError(f"{name}.{key} must be at least 1, got {values[key]}")
-    if norm not in NORMS:
-        raise ValueError(f"{name}.norm must be one of {NORMS}, got {norm!r}")
-    if padding not in PADDINGS:
-        raise ValueError(f"{name}.padding must be one of {PADDINGS}, got {padding!r}")
+        if getattr(config, key) < 1:
+            raise ValueError(f"{name}.{key} must be at least 1, got {getattr(config, key)}")
+    for key, choices in (("norm", NORMS), ("padding", PADDINGS), ("upsample", UPSAMPLES)):
+        if getattr(config, key) not in choices:
+            raise ValueError(f"{name}.{key} must be one of {choices}, got "
+                             f"{getattr(config, key)!r}")
 
 
 @dataclass(frozen=True)
@@ -58,10 +67,12 @@ class GeneratorConfig(_Config):
     internally builds its global part with 32 * 2 = 64 filters).
 
     Input: ``input_nc`` = 6 channels, the label (3) and the previous generated frame (3).
+    Output: ``output_nc`` = 3, the frame (the paper's); or 4, the person's colour and an alpha
+    matte, composited over the target's background plate (``has_matte``; see models/step.py).
     """
 
     input_nc: int = 6
-    output_nc: int = 3
+    output_nc: int = RGB
     ngf: int = 64
     n_downsample_global: int = 4
     n_blocks_global: int = 9
@@ -69,22 +80,13 @@ class GeneratorConfig(_Config):
     n_blocks_local: int = 3
     norm: str = "instance"
     padding: str = "reflect"
+    upsample: str = "transpose"
 
     def __post_init__(self) -> None:
-        _check_common(
-            "GeneratorConfig",
-            {
-                "input_nc": self.input_nc,
-                "output_nc": self.output_nc,
-                "ngf": self.ngf,
-                "n_downsample_global": self.n_downsample_global,
-                "n_blocks_global": self.n_blocks_global,
-                "n_local_enhancers": self.n_local_enhancers,
-                "n_blocks_local": self.n_blocks_local,
-            },
-            self.norm,
-            self.padding,
-        )
+        _check(self)
+        if self.output_nc not in (RGB, RGBA):
+            raise ValueError(f"GeneratorConfig.output_nc must be {RGB} (a frame) or {RGBA} (a "
+                             f"person with its matte), got {self.output_nc}")
         if self.ngf % (2**self.n_local_enhancers):
             raise ValueError(
                 f"GeneratorConfig.ngf ({self.ngf}) must be divisible by "
@@ -95,6 +97,11 @@ class GeneratorConfig(_Config):
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this."""
         return 2 ** (self.n_downsample_global + self.n_local_enhancers)
+
+    @property
+    def has_matte(self) -> bool:
+        """Whether G paints the person alone (colour and alpha) over the target's plate."""
+        return self.output_nc == RGBA
 
 
 @dataclass(frozen=True)
@@ -108,20 +115,10 @@ class FaceGeneratorConfig(_Config):
     n_blocks: int = 5
     norm: str = "instance"
     padding: str = "reflect"
+    upsample: str = "transpose"
 
     def __post_init__(self) -> None:
-        _check_common(
-            "FaceGeneratorConfig",
-            {
-                "input_nc": self.input_nc,
-                "output_nc": self.output_nc,
-                "ngf": self.ngf,
-                "n_downsampling": self.n_downsampling,
-                "n_blocks": self.n_blocks,
-            },
-            self.norm,
-            self.padding,
-        )
+        _check(self)
 
     @property
     def size_multiple(self) -> int:

@@ -8,7 +8,9 @@ Input contract of the pose-to-image generator G (``GlobalGenerator`` or ``LocalE
 * H and W multiples of ``config.size_multiple`` (2**n_downsample_global, times 2 per local
   enhancer: 16 for the paper's global generator, 32 for the local one).
 
-Output: N x 3 x H x W in [-1, 1] (tanh).
+Output: N x 3 x H x W in [-1, 1] (tanh): the frame; or, with ``config.has_matte``,
+N x 4 x H x W: the person's colour and an alpha matte (tanh, mapped to [0, 1] by the
+generator step, backend/models/step.py, which composites it over the target's plate).
 
 The face generator sees the label crop and G's face crop (N x 3 x h x w each, h and w
 multiples of 8) and predicts a residual that ``apply_face_residual`` adds to G's face.
@@ -77,9 +79,16 @@ def _down(cin: int, cout: int, norm: str) -> list[nn.Module]:
             norm_layer(norm, cout), nn.ReLU(inplace=True)]
 
 
-def _up(cin: int, cout: int, norm: str) -> list[nn.Module]:
-    return [nn.ConvTranspose2d(cin, cout, kernel_size=3, stride=2, padding=1, output_padding=1),
-            norm_layer(norm, cout), nn.ReLU(inplace=True)]
+def _up(cin: int, cout: int, norm: str, upsample: str) -> list[nn.Module]:
+    """Twice the size: pix2pixHD's transposed convolution, or a nearest-neighbour resize then
+    a 3x3 convolution (the same number of weights, no checkerboard; see config.UPSAMPLES)."""
+    if upsample == "resize":
+        grow = [nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                nn.Conv2d(cin, cout, kernel_size=3, padding=0)]
+    else:
+        grow = [nn.ConvTranspose2d(cin, cout, kernel_size=3, stride=2, padding=1,
+                                   output_padding=1)]
+    return [*grow, norm_layer(norm, cout), nn.ReLU(inplace=True)]
 
 
 def _to_image(ngf: int, output_nc: int) -> list[nn.Module]:
@@ -87,16 +96,17 @@ def _to_image(ngf: int, output_nc: int) -> list[nn.Module]:
     return [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0), nn.Tanh()]
 
 
-def _global_layers(input_nc: int, output_nc: int, ngf: int, n_down: int, n_blocks: int,
-                   norm: str, padding: str) -> list[nn.Module]:
+def _global_layers(config: GeneratorConfig | FaceGeneratorConfig, n_down: int,
+                   n_blocks: int) -> list[nn.Module]:
     """pix2pixHD's global generator: stem, downsamplings, residual blocks, upsamplings, tanh."""
-    layers = _stem(input_nc, ngf, norm)
+    ngf, norm = config.ngf, config.norm
+    layers = _stem(config.input_nc, ngf, norm)
     for i in range(n_down):
         layers += _down(ngf * 2**i, ngf * 2 ** (i + 1), norm)
-    layers += [ResnetBlock(ngf * 2**n_down, norm, padding) for _ in range(n_blocks)]
+    layers += [ResnetBlock(ngf * 2**n_down, norm, config.padding) for _ in range(n_blocks)]
     for i in range(n_down, 0, -1):
-        layers += _up(ngf * 2**i, ngf * 2 ** (i - 1), norm)
-    return layers + _to_image(ngf, output_nc)
+        layers += _up(ngf * 2**i, ngf * 2 ** (i - 1), norm, config.upsample)
+    return layers + _to_image(ngf, config.output_nc)
 
 
 def _check_size(x: Tensor, channels: int, multiple: int, what: str) -> None:
@@ -122,9 +132,8 @@ class GlobalGenerator(nn.Module):
         if config.n_local_enhancers != 0:
             raise ValueError("GlobalGenerator needs n_local_enhancers=0; use LocalEnhancer")
         self.config = config
-        self.model = nn.Sequential(*_global_layers(
-            config.input_nc, config.output_nc, config.ngf, config.n_downsample_global,
-            config.n_blocks_global, config.norm, config.padding))
+        self.model = nn.Sequential(*_global_layers(config, config.n_downsample_global,
+                                                   config.n_blocks_global))
 
     def forward(self, x: Tensor) -> Tensor:
         """N x input_nc x H x W in [-1, 1] -> N x output_nc x H x W in [-1, 1]."""
@@ -141,7 +150,7 @@ class _LocalBranch(nn.Module):
                                   *_down(width, width * 2, config.norm))
         up: list[nn.Module] = [ResnetBlock(width * 2, config.norm, config.padding)
                                for _ in range(config.n_blocks_local)]
-        up += _up(width * 2, width, config.norm)
+        up += _up(width * 2, width, config.norm, config.upsample)
         if last:
             up += _to_image(width, config.output_nc)
         self.up = nn.Sequential(*up)
@@ -164,9 +173,7 @@ class LocalEnhancer(nn.Module):
         if config.n_local_enhancers < 1:
             raise ValueError("LocalEnhancer needs n_local_enhancers >= 1; use GlobalGenerator")
         self.config = config
-        layers = _global_layers(config.input_nc, config.output_nc, config.ngf,
-                                config.n_downsample_global, config.n_blocks_global,
-                                config.norm, config.padding)
+        layers = _global_layers(config, config.n_downsample_global, config.n_blocks_global)
         # The global trunk keeps the layer indices of GlobalGenerator.model, so the trained
         # global weights load into it by name (see from_global).
         self.global_trunk = nn.Sequential(*layers[:-3])
@@ -221,9 +228,8 @@ class FaceGenerator(nn.Module):
         if config.input_nc != 2 * config.output_nc:
             raise ValueError("FaceGenerator: input_nc must be 2 * output_nc (label + face crops)")
         self.config = config
-        self.model = nn.Sequential(*_global_layers(
-            config.input_nc, config.output_nc, config.ngf, config.n_downsampling,
-            config.n_blocks, config.norm, config.padding))
+        self.model = nn.Sequential(*_global_layers(config, config.n_downsampling,
+                                                   config.n_blocks))
 
     def forward(self, label_crop: Tensor, face_crop: Tensor) -> Tensor:
         """Label crop and G's face crop (N x 3 x h x w, in [-1, 1]) -> residual N x 3 x h x w."""

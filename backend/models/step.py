@@ -1,14 +1,20 @@
 """One generator step: the frame the model draws for a label, given the previous frame.
 
-    raw      = G(label, previous)                 # previous: zeros for a first frame
-    residual = F(label crop, raw crop)            # the face box around the nose
-    frame    = clamp(raw + feather * residual)    # only with a face generator
+    out      = G(label, previous)                   # previous: zeros for a first frame
+    person   = out[:3]; alpha = (out[3] + 1) / 2     # with a matte (4 output channels)
+    frame    = alpha * person + (1 - alpha) * plate  # the person over the target's background
+    residual = F(label crop, frame crop)            # the face box around the nose
+    person   = clamp(person + feather * residual)   # then the frame is composited again
+
+Without a matte (the paper's generator, 3 output channels) the person layer *is* the frame
+and the face residual is added to it, as in the official code. With a matte the residual
+refines the person's face; where the face is opaque (alpha 1) that is the same thing.
 
 Training (training/step.py) and transfer (backend/transfer/generate.py) both draw frames
 with ``generate_frame``. What really differs between them is left to the caller:
 
 * training keeps gradients; transfer runs under ``torch.inference_mode``;
-* the previous frame: training passes G's own previous output (or zeros, or a noisy real
+* the previous frame: training passes G's own previous frame (or zeros, or a noisy real
   frame, by its temporal mode); transfer passes the frame it wrote, rounded to 8 bits and
   with the canvas' bars black, so a resumed job continues with exactly that input;
 * ``feather``: transfer weights the residual by a mask over the box that rises from 0 at its
@@ -19,6 +25,7 @@ with ``generate_frame``. What really differs between them is left to the caller:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from torch import Tensor
 
@@ -29,18 +36,42 @@ GeneratorFn = Callable[[Tensor], Tensor]  # a module, or an ONNX Runtime session
 FaceGeneratorFn = Callable[[Tensor, Tensor], Tensor]
 
 
+@dataclass
+class DrawnFrame:
+    """One step's result, N x C x H x W tensors in [-1, 1] (alpha in [0, 1])."""
+
+    frame: Tensor  # what the losses judge and the next step sees: the person over the plate
+    person: Tensor  # the person layer's colour (the frame itself without a matte)
+    alpha: Tensor | None  # N x 1 x H x W; None for a full-frame generator
+    residual: Tensor | None  # the face generator's, as added
+
+
+def composite(person: Tensor, alpha: Tensor | None, plate: Tensor | None) -> Tensor:
+    """``alpha * person + (1 - alpha) * plate``; ``person`` itself without a matte."""
+    if alpha is None:
+        return person
+    if plate is None:
+        raise ValueError("a generator with a matte needs the target's background plate")
+    return alpha * person + (1 - alpha) * plate
+
+
 def generate_frame(generator: GeneratorFn, face_generator: FaceGeneratorFn | None,
                    label: Tensor, previous: Tensor | None, box: Box | Sequence[Box] | None = None,
-                   feather: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-    """(frame, face residual or None) for ``label`` (N x 3 x H x W in [-1, 1]) after
-    ``previous`` (the same shape; None: zeros). ``box``: the face box, one or one per
-    sample (needed with a face generator); ``feather``: a weight over the box (see above)."""
-    raw = generator(generator_input(label, previous))
+                   feather: Tensor | None = None, plate: Tensor | None = None) -> DrawnFrame:
+    """The frame for ``label`` (N x 3 x H x W in [-1, 1]) after ``previous`` (the same shape;
+    None: zeros). ``box``: the face box, one or one per sample (needed with a face
+    generator); ``feather``: a weight over the box (see above); ``plate``: the background
+    (N x 3 x H x W, or 1 x 3 x H x W for all), needed with a matte."""
+    out = generator(generator_input(label, previous))
+    person, alpha = (out, None) if out.shape[1] == 3 else (out[:, :3], (out[:, 3:4] + 1) / 2)
+    frame = composite(person, alpha, plate)
     if face_generator is None:
-        return raw, None
+        return DrawnFrame(frame, person, alpha, None)
     if box is None:
         raise ValueError("the face generator needs a face box per frame")
-    residual = face_generator(crop_box(label, box), crop_box(raw, box))
+    residual = face_generator(crop_box(label, box), crop_box(frame, box))
     if feather is not None:  # transfer: blend in float32 whatever precision G ran at
-        residual, raw = residual.float() * feather, raw.float()
-    return apply_face_residual(raw, residual, box, clamp=True), residual
+        residual, person = residual.float() * feather, person.float()
+        alpha = None if alpha is None else alpha.float()
+    person = apply_face_residual(person, residual, box, clamp=True)
+    return DrawnFrame(composite(person, alpha, plate), person, alpha, residual)

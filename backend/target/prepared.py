@@ -10,6 +10,12 @@
     normalization.json     the target's global pose normalization statistics
     frames/000000.jpg      every frame letterboxed into the canvas (JPEG q95, or PNG)
     labels/WxH/000000.png  stick-figure labels at every training resolution the preset needs
+    masks/000000.png       the person's soft mask in every frame, canvas pixels (8-bit)
+    plate.png              the background without the person, canvas pixels
+
+The masks and the plate (the "background" of the manifest, with whether the camera is
+static) are derived from the same frames, so adding them to a run prepared without them
+changes nothing else: they are not part of the fingerprint.
 
 Training reads it (training/data), and so do transfer's nearest-neighbour baseline and the
 evaluation: all through `PreparedRun`, so the layout has one description.
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from ..errors import InputError
@@ -40,6 +47,8 @@ FACE_CENTERS_FILE = "face_centers.npy"
 NORMALIZATION_FILE = "normalization.json"
 FRAMES_DIR = "frames"
 LABELS_DIR = "labels"
+MASKS_DIR = "masks"
+PLATE_FILE = "plate.png"
 LABELS_DONE = ".complete"  # in a labels/WxH folder once every label is drawn
 
 
@@ -63,6 +72,9 @@ class PreparedManifest:
     detector: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
     complete: bool = False
+    # The plate's record (training/data/plate.py: "static", "verdict", measurements); None
+    # until the masks and the plate are made.
+    background: dict[str, Any] | None = None
 
     @property
     def n_frames(self) -> int:
@@ -82,7 +94,7 @@ class PreparedManifest:
             "split": {"train": list(self.train), "eval": list(self.eval),
                       "holdout": self.holdout},
             "frame_format": self.frame_format, "label_style": self.label_style,
-            "detector": self.detector, "preset": self.preset,
+            "detector": self.detector, "preset": self.preset, "background": self.background,
         }
 
     @staticmethod
@@ -97,7 +109,8 @@ class PreparedManifest:
             train=_pair(split["train"], int), eval=_pair(split["eval"], int),
             holdout=float(split["holdout"]), frame_format=str(data["frame_format"]),
             label_style=dict(data["label_style"]), detector=dict(data.get("detector") or {}),
-            preset=data.get("preset"), complete=bool(data.get("complete")))
+            preset=data.get("preset"), complete=bool(data.get("complete")),
+            background=data.get("background"))
         if int(data.get("n_frames", manifest.n_frames)) != manifest.n_frames:
             raise ValueError("n_frames disagrees with start and stop")
         if not 0 <= manifest.train[0] < manifest.train[1] <= manifest.n_frames:
@@ -202,6 +215,33 @@ class PreparedRun:
 
     def has_labels(self, size: tuple[int, int]) -> bool:
         return (self.label_dir(size) / LABELS_DONE).is_file()
+
+    def mask_path(self, index: int) -> Path:
+        return self.folder / MASKS_DIR / f"{index:06d}.png"
+
+    @property
+    def plate_path(self) -> Path:
+        return self.folder / PLATE_FILE
+
+    @property
+    def has_static_plate(self) -> bool:
+        """Whether masks and a plate were made and the camera stood still."""
+        return bool(self.manifest.background and self.manifest.background.get("static"))
+
+    def mask(self, index: int) -> np.ndarray:
+        """The person's mask in prepared frame ``index``: float32 H x W in [0, 1]."""
+        path = self.mask_path(index)
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
+        if image is None:
+            raise InputError(path, "prepared mask missing or unreadable; run `prepare` again")
+        return image.astype(np.float32) / 255.0
+
+    def plate(self) -> np.ndarray:
+        """The background plate (the canvas, RGB uint8)."""
+        if not self.plate_path.is_file():
+            raise InputError(self.plate_path, "no background plate was prepared; run "
+                                              "`prepare` again")
+        return read_image(self.plate_path)
 
     def frame(self, index: int) -> np.ndarray:
         """Prepared frame ``index`` (the canvas, RGB uint8)."""

@@ -3,12 +3,13 @@
 Each frame is one ``backend.models.step.generate_frame``, the step training uses too, with
 transfer's two choices (see there): the face residual is feathered by a mask over the box
 that rises from 0 at its border to 1 a few pixels inside (1/16 of the side: 8 px for the
-paper's 128 px box), and the previous-frame input is the *written* frame: the result
-quantized to 8 bits, the bars outside the target's frame black (as in training's real
-frames; see ``backend.target.letterbox``). A resumed job reads the last written PNG back and
-continues with exactly the input an uninterrupted run would have used, so resumed and
-uninterrupted runs give the same pixels. A model trained without temporal smoothing (the
-paper's ablation) always gets zeros instead.
+paper's 128 px box), and the previous-frame input is the *written* frame: the person layer
+quantized to 8 bits (colour, and alpha with a matte) composited over the plate in 8 bits,
+the bars outside the target's frame black (as in training's real frames; see
+``backend.target.letterbox``). A resumed job reads the last written frame back and continues
+with exactly the input an uninterrupted run would have used, so resumed and uninterrupted
+runs give the same pixels. A model trained without temporal smoothing (the paper's ablation)
+always gets zeros instead.
 
 G and F are PyTorch modules or ONNX Runtime sessions with the modules' call contract
 (``CpuNetworks`` of backend/onnx/runtime.py, for the CPU): tensors in, tensor out.
@@ -20,12 +21,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..models.images import to_image, to_tensor
+from ..models.images import alpha_to_image, to_image, to_tensor
 from ..models.step import generate_frame
 from ..runtime import Runtime
 from ..target.face import Box
 from ..target.letterbox import Letterbox
 from .inference import Networks
+from .layers import Layer
 
 FEATHER_FRACTION = 1 / 16  # of the face box side
 
@@ -45,14 +47,16 @@ class FrameGenerator:
 
     ``networks`` is a loaded `Bundle` or the `CpuNetworks` of one (ONNX Runtime or PyTorch).
 
-    ``reset(previous)`` starts a sequence: ``previous`` is the last written frame (None: the
-    first frame is conditioned on zeros). Each ``__call__(label, box)`` returns the next
-    written frame (the target-frame part of the canvas, ``Letterbox.crop``) and conditions
-    the following call on it.
+    ``reset(previous)`` starts a sequence: ``previous`` is the last written frame over the
+    plate (None: the first frame is conditioned on zeros). Each ``__call__(label, box)``
+    returns the next person `Layer` (the target-frame part of the canvas, ``Letterbox.crop``)
+    and conditions the following call on it. ``plate``: the target's background (the
+    canvas, RGB uint8), needed by a generator with a matte.
     """
 
     def __init__(self, networks: Networks, runtime: Runtime, layout: Letterbox,
-                 face: bool = True, feather_fraction: float = FEATHER_FRACTION) -> None:
+                 face: bool = True, feather_fraction: float = FEATHER_FRACTION,
+                 plate: np.ndarray | None = None) -> None:
         self.runtime = runtime
         self.layout = layout
         self.resolution = networks.manifest.resolution
@@ -66,6 +70,10 @@ class FrameGenerator:
         self._feathers: dict[int, Tensor] = {}
         self.previous: Tensor | None = None
         self.temporal = networks.manifest.training.uses_previous_frame
+        if networks.manifest.generator.has_matte and plate is None:
+            raise ValueError("a generator with a matte needs the target's background plate")
+        self.plate = None if plate is None else self.to_tensor(plate)
+        self.plate_content = None if plate is None else np.ascontiguousarray(layout.crop(plate))
 
     @property
     def uses_face(self) -> bool:
@@ -76,8 +84,8 @@ class FrameGenerator:
         self.previous = None if previous is None else self.to_tensor(self.layout.pad(previous))
 
     @torch.inference_mode()
-    def __call__(self, label: np.ndarray, box: Box | None = None) -> np.ndarray:
-        """The next written frame (RGB uint8, ``layout.content`` big) for ``label`` (canvas)."""
+    def __call__(self, label: np.ndarray, box: Box | None = None) -> Layer:
+        """The next person layer (``layout.content`` big) for ``label`` (the canvas)."""
         width, height = self.resolution
         if label.shape != (height, width, 3):
             raise ValueError(f"labels must be {width}x{height} RGB, got {label.shape}")
@@ -85,11 +93,18 @@ class FrameGenerator:
         previous = self.previous if self.temporal else None
         feather = None if box is None else self._feather(box[2] - box[0])
         with self.runtime.autocast():
-            frame, _ = generate_frame(self.generator, self.face_generator, x, previous, box,
-                                      feather)
-        written = np.ascontiguousarray(self.layout.crop(to_image(frame[0])))
-        self.previous = self.to_tensor(self.layout.pad(written))
-        return written
+            drawn = generate_frame(self.generator, self.face_generator, x, previous, box,
+                                   feather, self.plate)
+        crop = self.layout.crop
+        layer = Layer(np.ascontiguousarray(crop(to_image(drawn.person[0]))),
+                      None if drawn.alpha is None
+                      else np.ascontiguousarray(crop(alpha_to_image(drawn.alpha[0]))))
+        self.reset(self.over_plate(layer))
+        return layer
+
+    def over_plate(self, layer: Layer) -> np.ndarray:
+        """The layer over the plate: the frame the next one is conditioned on."""
+        return layer.color if self.plate_content is None else layer.over(self.plate_content)
 
     def _feather(self, side: int) -> Tensor:
         if side not in self._feathers:

@@ -6,7 +6,10 @@ The job folder (``output_dir``)::
     status.json        state, stage, progress, device, inference backend, stage timings
                        (written atomically)
     log.txt            what happened, one line per event, appended
-    frames/000001.png  one frame per source frame of the range (written atomically, in order)
+    frames/000001.png  one frame per source frame of the range (written atomically, in order):
+                       RGB, or RGBA for the "transparent" background (see `layers`)
+    layers/000001.png  the person layer (RGBA) of each frame, kept where the frames show it
+                       over a background of the user's (a resumed job needs the layer)
     result.mp4         the frames as H.264 at the source's frame rate, with its audio
     side_by_side.mp4   source | label | result (on request)
     poses.npz          the source's poses (detected, gap-filled, smoothed; or the job's ``poses``)
@@ -51,12 +54,13 @@ JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
 LOG_FILE = "log.txt"
 FRAMES_DIR = "frames"
+LAYERS_DIR = "layers"
 VIDEO_FILE = "result.mp4"
 SIDE_BY_SIDE_FILE = "side_by_side.mp4"
 POSES_FILE = "poses.npz"
 NORMALIZED_FILE = "normalized_poses.npz"
-_OWNED = (JOB_FILE, STATUS_FILE, LOG_FILE, FRAMES_DIR, VIDEO_FILE, SIDE_BY_SIDE_FILE, POSES_FILE,
-          NORMALIZED_FILE)
+_OWNED = (JOB_FILE, STATUS_FILE, LOG_FILE, FRAMES_DIR, LAYERS_DIR, VIDEO_FILE, SIDE_BY_SIDE_FILE,
+          POSES_FILE, NORMALIZED_FILE)
 
 
 @dataclass
@@ -93,6 +97,9 @@ class TransferJob:
     # of the job's frames or of the whole video) instead of detecting them: for poses made
     # elsewhere (OpenPose) or exactly those a model was trained on (the evaluation).
     poses: Path | None = None
+    # What the frames show behind the person (a model with a matte): "target" (its own
+    # background plate), "transparent" (RGBA frames) or the path of an image or a video.
+    background: str = "target"
     overwrite: bool = False  # discard another job found in output_dir instead of refusing
 
     def __post_init__(self) -> None:
@@ -125,6 +132,7 @@ class TransferJob:
             "pose_options": self.pose_options.to_dict(),
             "source_stats": None if self.source_stats is None else self.source_stats.to_dict(),
             "poses": None if self.poses is None else str(self.poses),
+            "background": str(self.background),
         }
 
 
@@ -138,11 +146,12 @@ class TransferResult:
 
 
 def bundle_identity(folder: str | Path) -> str:
-    """A content hash of a model bundle: its manifest and (sampled) weight files."""
+    """A content hash of a model bundle: its manifest, (sampled) weight files and plate."""
     folder = Path(folder)
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):
-        if path.is_file() and (path.name == "manifest.json" or path.suffix == ".safetensors"):
+        if path.is_file() and (path.name in ("manifest.json", "plate.png")
+                               or path.suffix == ".safetensors"):
             digest.update(f"{path.name}={file_identity(path)};".encode())
     return digest.hexdigest()
 
@@ -153,6 +162,7 @@ class JobFolder:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.frames_dir = self.root / FRAMES_DIR
+        self.layers_dir = self.root / LAYERS_DIR
         self.job_file = self.root / JOB_FILE
         self.status_file = self.root / STATUS_FILE
         self.log_file = self.root / LOG_FILE
@@ -227,20 +237,29 @@ class JobFolder:
     def frame_writer(self) -> PngSequenceWriter:
         return PngSequenceWriter(self.frames_dir)
 
-    def frames_done(self) -> int:
-        """How many frames are complete, from the first on without a gap."""
-        return self.frame_writer().count_existing()
+    def layer_writer(self) -> PngSequenceWriter:
+        return PngSequenceWriter(self.layers_dir)
+
+    def frames_done(self, layers: bool = False) -> int:
+        """How many frames are complete, from the first on without a gap (with ``layers``:
+        frames whose layer is complete too)."""
+        done = self.frame_writer().count_existing()
+        return min(done, self.layer_writer().count_existing()) if layers else done
 
     def frame_path(self, index: int) -> Path:
         """The PNG of frame ``index`` of the range (0-based)."""
         return self.frame_writer().path_for(index + 1)
 
+    def layer_path(self, index: int) -> Path:
+        return self.layer_writer().path_for(index + 1)
+
     def remove_frames_from(self, index: int) -> None:
-        """Delete frames ``index`` and later (0-based): stray files past a gap, never expected."""
-        writer = self.frame_writer()
-        for path in self.frames_dir.glob("*.png"):
-            if path.stem.isdigit() and int(path.stem) >= index + writer.start_number:
-                path.unlink()
+        """Delete frames (and layers) ``index`` and later (0-based): stray files past a gap
+        or past a frame without its layer."""
+        for folder in (self.frames_dir, self.layers_dir):
+            for path in folder.glob("*.png") if folder.is_dir() else ():
+                if path.stem.isdigit() and int(path.stem) >= index + 1:
+                    path.unlink()
 
     def recorded_backend(self, identity: dict[str, Any]) -> str | None:
         """The backend that made the frames of the job with ``identity`` in this folder so far

@@ -27,10 +27,12 @@ class OutputFrame:
     """One finished frame and what the side-by-side video shows next to it."""
 
     index: int  # 0-based within the range
-    frame: np.ndarray  # the result, RGB uint8
+    picture: np.ndarray  # the frame's PNG: RGB, or RGBA (a transparent background)
+    shown: np.ndarray  # what the videos show, RGB uint8 (the picture itself when it is RGB)
     new: bool  # True: write its PNG (False: it is already on disk)
     label: np.ndarray | None = None  # the label, cut like the result
     source: np.ndarray | None = None  # the source frame
+    layer: np.ndarray | None = None  # the person layer (RGBA) to keep beside the picture
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,9 @@ class Outputs:
     """``with Outputs(...) as out: out.write(frame)`` for every frame of the range, in order."""
 
     def __init__(self, pngs: PngSequenceWriter, video: Path, settings: VideoSettings,
-                 side_by_side: Path | None = None) -> None:
+                 side_by_side: Path | None = None, layers: PngSequenceWriter | None = None) -> None:
         self.pngs = pngs
+        self.layers = layers
         self.settings = settings
         audio = dict(audio_from=settings.audio_from, audio_start_s=settings.audio_start_s)
         self.video = Mp4Writer(video, settings.fps, settings.frame_size, **audio)
@@ -70,8 +73,12 @@ class Outputs:
             if self.pngs.next_number != self.pngs.start_number + out.index:
                 raise RuntimeError(f"frame {out.index + 1} out of order: the next PNG is "
                                    f"{self.pngs.next_number}")
-            self.pngs.write(out.frame)
-        self.video.write(out.frame)
+            if self.layers is not None:
+                if out.layer is None:
+                    raise ValueError("this job keeps every frame's person layer")
+                self.layers.write(out.layer)
+            self.pngs.write(out.picture)
+        self.video.write(out.shown)
         if self.side is not None:
             if out.label is None or out.source is None:
                 raise ValueError("the side-by-side video needs the label and source frames")
@@ -83,7 +90,7 @@ class Outputs:
         size = (panel_width(self.settings.frame_size, h), h)
         return np.hstack([fit_height(out.source, h),
                           cv2.resize(out.label, size, interpolation=cv2.INTER_LINEAR),
-                          cv2.resize(out.frame, size, interpolation=cv2.INTER_LINEAR)])
+                          cv2.resize(out.shown, size, interpolation=cv2.INTER_LINEAR)])
 
     def __enter__(self) -> "Outputs":
         return self

@@ -48,6 +48,7 @@ from .generate import FrameGenerator
 from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTime, ModelSource,
                         Networks, choose_backend, describe_backend, load_networks)
 from .job import JobFolder, TransferJob, TransferResult, bundle_identity
+from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
 from .plan import FramePlan, Placement, SourceRange, Watch, given_track, plan_frames
@@ -111,8 +112,11 @@ class TransferRun:
         check_adjustments(job, self.n)
         self.runtime = Runtime.resolve(job.device, job.precision)
         self.target = load_target(job, bundle)
+        self.showing = Showing.for_job(job, self.target)
         identity = job_identity(job, self.info, self.target,
                                 bundle.folder if bundle is not None else job.model)
+        if self.showing.background.kind != TARGET:
+            identity["background"] = self.showing.background.identity()
         self.recorded = JobFolder(job.output_dir).recorded_backend(identity)
         self.backend, restart = choose_target_backend(job, self.runtime, self.recorded)
         began = time.perf_counter()
@@ -135,7 +139,7 @@ class TransferRun:
         job, folder, n = self.job, self.folder, self.n
         result = TransferResult(folder.frames_dir, n, folder.video,
                                 folder.side_by_side if job.side_by_side else None)
-        done = folder.frames_done()
+        done = folder.frames_done(layers=self.showing.keeps_layers)
         folder.remove_frames_from(done)
         if is_finished(folder, job, n, done):
             result.warnings = list(folder.read_status().get("warnings", []))
@@ -217,28 +221,30 @@ class TransferRun:
         """(render(i, label) -> frame, restore(last written frame)) for the job's method."""
         if self.target.prepared is not None:
             nearest = NearestRenderer(self.target.prepared, plan.normalized, self.target.layout)
-            return (lambda i, label: nearest(i)), (lambda frame: None)
+            return (lambda i, label: Layer(nearest(i))), (lambda frame: None)
         assert self.networks is not None
         generator = FrameGenerator(self.networks, self.runtime, self.target.layout,
-                                   face=self.job.face)
+                                   face=self.job.face, plate=self.target.plate)
         return (lambda i, label: generator(label, box_of(plan.boxes, i))), generator.reset
 
     def _inputs(self, plan: FramePlan, done: int, labels_from: int) -> Iterator["FrameInputs"]:
-        """Per frame: the PNG already written (before ``done``), the label (from
-        ``labels_from``) and the source frame (for the side-by-side video)."""
+        """Per frame: the frame already written (before ``done``), the label (from
+        ``labels_from``), the source frame (for the side-by-side video) and the background."""
         job, n = self.job, len(plan.normalized)
         start = self.source.start
         sources = read_frames(job.source, start, start + n, job.fps) if job.side_by_side else None
+        backgrounds = self.showing.backgrounds(self.target.layout.content, n)
         try:
             for i in range(n):
-                written = read_image(self.folder.frame_path(i)) if i < done else None
+                background = next(backgrounds) if backgrounds is not None else None
+                written = self.showing.kept(self.folder, i) if i < done else None
                 label = None
                 if i >= labels_from:
                     with self.times.timing("labels"):
                         label = render_label(plan.normalized.frame(i), plan.normalized.size,
                                              self.target.resolution, self.target.style)
                 source = next(sources) if sources is not None else None
-                yield FrameInputs(written, label, source)
+                yield FrameInputs(written, label, source, background)
         finally:
             if sources is not None:
                 sources.close()
@@ -256,9 +262,12 @@ class TransferRun:
             audio_start_s=self.source.start / self.info.fps)
         began, made = time.monotonic(), 0
         status.set(force=True, stage="generate", done=0, total=n)
+        layers = folder.layer_writer() if self.showing.keeps_layers else None
         with Outputs(folder.frame_writer(), folder.video, settings,
-                     folder.side_by_side if job.side_by_side else None) as outputs:
-            outputs.pngs.resume()
+                     folder.side_by_side if job.side_by_side else None, layers) as outputs:
+            for writer in (outputs.pngs, outputs.layers):
+                if writer is not None:
+                    writer.resume()
 
             def write(out: OutputFrame) -> None:
                 with times.timing("write"):
@@ -275,15 +284,18 @@ class TransferRun:
                     if self.hooks.cancel.is_set():
                         raise Cancelled("cancelled")
                     if item.written is not None:
-                        frame = item.written
+                        picture, shown, previous = item.written
+                        keep = None
                         if i == done - 1:
-                            restore(frame)  # the previous-frame input of the first new frame
+                            restore(previous)  # the previous-frame input of the first new one
                     else:
                         with times.timing("generate"):
-                            frame = render(i, item.label)
+                            layer = render(i, item.label)
+                        picture, shown, keep = self.showing.new(layer, item.background)
                         made += 1
                     label = None if item.label is None else layout.crop(item.label)
-                    sink.put(OutputFrame(i, frame, i >= done, label, item.source))
+                    sink.put(OutputFrame(i, picture, shown, i >= done, label, item.source,
+                                         keep))
                 failed = False
             finally:
                 inputs.close()
@@ -301,9 +313,67 @@ class TransferRun:
 
 @dataclass
 class FrameInputs:
-    written: np.ndarray | None  # the frame already on disk (a resumed job)
+    written: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # a frame on disk (`Showing.kept`)
     label: np.ndarray | None  # the label canvas
     source: np.ndarray | None  # the source frame (side-by-side only)
+    background: np.ndarray | None  # the user's background frame (`layers.Background`)
+
+
+class Showing:
+    """How the job's person layers become its frames, what its videos show, and how a
+    frame on disk gives back the previous-frame input (see `layers`)."""
+
+    def __init__(self, background: Background, plate: np.ndarray | None) -> None:
+        self.background = background
+        self.plate = plate  # the content part of the plate (None: whole frames)
+
+    @staticmethod
+    def for_job(job: TransferJob, target: TargetSpec) -> "Showing":
+        background = Background.parse(job.background)
+        matte = job.method == "generator" and target.has_matte
+        if background.needs_matte and not matte:
+            why = ("the nearest-neighbour baseline shows whole frames" if job.method != "generator"
+                   else "this model paints whole frames (it was trained with --matte off)")
+            raise InputError(job.model or job.output_dir,
+                             f"--background {background.to_text()} needs a model with a matte; "
+                             f"{why}")
+        plate = target.layout.crop(target.plate) if matte else None
+        return Showing(background, None if plate is None else np.ascontiguousarray(plate))
+
+    @property
+    def keeps_layers(self) -> bool:
+        return self.background.kind == "media"
+
+    def backgrounds(self, size: tuple[int, int], count: int) -> Iterator[np.ndarray] | None:
+        return self.background.frames(size, count) if self.keeps_layers else None
+
+    def _over_plate(self, layer: Layer) -> np.ndarray:
+        return layer.color if self.plate is None else layer.over(self.plate)
+
+    def new(self, layer: Layer, background: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(the frame's picture, what the videos show, the layer to keep) of a new frame."""
+        kind = self.background.kind
+        if kind == TRANSPARENT:
+            return layer.rgba(), self._over_plate(layer), None
+        if kind == "media":
+            assert background is not None
+            picture = layer.over(background)
+            return picture, picture, layer.rgba()
+        picture = self._over_plate(layer)
+        return picture, picture, None
+
+    def kept(self, folder: JobFolder, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(picture, shown, the previous-frame input it gives) of frame ``i`` on disk."""
+        kind = self.background.kind
+        picture = read_image(folder.frame_path(i), alpha=kind == TRANSPARENT)
+        if kind == TRANSPARENT:
+            previous = self._over_plate(Layer.from_rgba(picture))
+            return picture, previous, previous
+        if kind == "media":
+            layer = Layer.from_rgba(read_image(folder.layer_path(i), alpha=True))
+            return picture, picture, self._over_plate(layer)
+        return picture, picture, picture
 
 
 # -- setting up -------------------------------------------------------------------------------

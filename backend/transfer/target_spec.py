@@ -14,7 +14,9 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..labels import LabelStyle
-from ..models.bundle import BundleManifest
+import numpy as np
+
+from ..models.bundle import BundleManifest, read_plate
 from ..normalize import NormalizationStats
 from ..target.letterbox import Letterbox
 from ..target.prepared import PreparedRun
@@ -32,6 +34,11 @@ class TargetSpec:
     face_multiple: int
     manifest: BundleManifest | None  # the model bundle's (None: the baseline without one)
     prepared: PreparedRun | None  # the target's frames (the nearest-neighbour baseline)
+    plate: np.ndarray | None = None  # the background (the canvas) of a generator with a matte
+
+    @property
+    def has_matte(self) -> bool:
+        return self.plate is not None
 
     @property
     def resolution(self) -> tuple[int, int]:
@@ -58,4 +65,5 @@ class TargetSpec:
         layout = Letterbox.fit_into(stats.frame_size, canvas, style.fit)
         face = manifest.face_generator if manifest is not None else None
         multiple = face.size_multiple if face is not None else DEFAULT_FACE_MULTIPLE
-        return TargetSpec(stats, style, layout, multiple, manifest, prepared)
+        plate = read_plate(bundle_folder, manifest) if manifest is not None else None
+        return TargetSpec(stats, style, layout, multiple, manifest, prepared, plate)

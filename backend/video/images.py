@@ -41,14 +41,24 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image as RGB uint8 HxWx3 (alpha dropped, 16-bit scaled to 8-bit, grey expanded)."""
+def read_image(path: Path, alpha: bool = False) -> np.ndarray:
+    """One image as RGB uint8 HxWx3 (alpha dropped, 16-bit scaled to 8-bit, grey expanded);
+    with ``alpha`` RGBA HxWx4 (opaque where the file has no alpha)."""
     # np.fromfile + imdecode instead of imread: imread cannot open non-ASCII paths on Windows.
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         raise InputError(path, f"cannot be read ({exc.strerror})") from exc
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED if alpha else cv2.IMREAD_COLOR) \
+        if data.size else None
+    if image is None:
         raise InputError(path, "is not a readable image (empty or damaged)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if not alpha:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image.dtype != np.uint8:
+        image = (image // 257).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)

@@ -38,11 +38,13 @@ class PngSequenceWriter:
         return self.folder / f"{number:0{self.digits}d}.png"
 
     def write(self, frame: np.ndarray) -> Path:
-        """Write an RGB uint8 HxWx3 frame as the next numbered PNG; returns its path."""
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 HxWx3 frame, got {frame.dtype} {frame.shape}")
+        """Write an RGB (or RGBA) uint8 HxWx3 (x4) frame as the next numbered PNG; returns
+        its path."""
+        if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.dtype != np.uint8:
+            raise ValueError(f"expected an RGB or RGBA uint8 frame, got {frame.dtype} {frame.shape}")
+        order = cv2.COLOR_RGB2BGR if frame.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
         ok, encoded = cv2.imencode(
-            ".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+            ".png", cv2.cvtColor(frame, order), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
         )
         if not ok:
             raise RuntimeError(f"OpenCV could not encode frame {self.next_number} as PNG")

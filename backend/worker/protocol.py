@@ -77,6 +77,9 @@ class Run(Message):
     method: str = "generator"  # or "nearest" (the paper's nearest-neighbour baseline)
     source_stats: str | None = None  # a statistics JSON overriding the source's measured ones
     nearest_run: str | None = None  # the prepared training run folder "nearest" searches
+    # Behind the person (a model with a matte): "target" (its background plate),
+    # "transparent" (RGBA frames), or the path of an image or video
+    background: str = "target"
 
 
 @dataclass

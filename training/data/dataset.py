@@ -2,7 +2,8 @@
 
 A sample is ``length`` consecutive frames t0 .. t0+length-1 of one split (2 for the paper's
 pair (t-1, t)): their labels and real frames as float tensors in [-1, 1] (the generator's
-input contract), and each frame's face box at the stage's resolution. Consecutive means
+input contract), and each frame's face box at the stage's resolution; for a generator with a
+matte also the person's masks (in [0, 1]) and the background plate. Consecutive means
 consecutive in the video: no sample crosses the train / held-out boundary.
 
 ``EpochSampler`` gives a shuffled order that depends only on (seed, epoch), split between
@@ -31,7 +32,7 @@ class FrameSequenceDataset(Dataset):
     """Runs of ``length`` consecutive frames of the ``split`` ("train" or "eval") at ``size``."""
 
     def __init__(self, prepared: PreparedRun, size: tuple[int, int], split: str = "train",
-                 length: int = 2, face_multiple: int = 8) -> None:
+                 length: int = 2, face_multiple: int = 8, matte: bool = False) -> None:
         if split not in ("train", "eval"):
             raise ValueError(f"split must be train or eval, got {split!r}")
         self.prepared = prepared
@@ -43,6 +44,7 @@ class FrameSequenceDataset(Dataset):
                                                             "run `prepare` again")
         self.boxes = scaled_face_boxes(prepared.face_centers(), prepared.canvas, self.size,
                                        face_multiple)
+        self.plate = to_tensor(resize(prepared.plate(), self.size)) if matte else None
 
     def __len__(self) -> int:
         return max(0, self.stop - self.first - self.length + 1)
@@ -57,13 +59,22 @@ class FrameSequenceDataset(Dataset):
         if not 0 <= item < len(self):
             raise IndexError(item)
         t0 = self.first + item
-        labels, images = zip(*(self.frame(t) for t in range(t0, t0 + self.length)))
-        return {
+        frames = range(t0, t0 + self.length)
+        labels, images = zip(*(self.frame(t) for t in frames))
+        sample = {
             "labels": torch.stack(labels),  # L x 3 x H x W
             "images": torch.stack(images),
             "face_boxes": torch.from_numpy(self.boxes[t0:t0 + self.length].copy()),  # L x 4
             "index": torch.tensor(t0),
         }
+        if self.plate is not None:
+            sample["masks"] = torch.stack([self.mask(t) for t in frames])  # L x 1 x H x W
+            sample["plate"] = self.plate
+        return sample
+
+    def mask(self, index: int) -> torch.Tensor:
+        """The person's mask in video frame ``index``: 1 x H x W in [0, 1]."""
+        return torch.from_numpy(resize(self.prepared.mask(index), self.size))[None]
 
 
 class EpochSampler(Sampler[int]):

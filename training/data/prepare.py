@@ -12,6 +12,10 @@ Frames are streamed from the video (never held in memory). The last ``holdout`` 
 the video (15% by default) is held out for evaluation: a time split, so no held-out frame is
 a near copy of a training frame. A second ``prepare`` with the same inputs (the video's
 content, the range, the options, the given track) returns at once.
+
+With ``matte`` (the default) the person's mask in every frame and the background plate are
+made too (`make_background`, see training/data/plate.py), and the manifest says whether the
+camera is static; a run prepared without them gets them on the next ``prepare``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from backend.target.letterbox import Letterbox
 from backend.target.prepared import (LABELS_DONE, PREPARED_FORMAT, PreparedManifest, PreparedRun,
                                      read_manifest_file)
 
+from .plate import Background, estimate_background, sample_indices
+
 
 @dataclass
 class PrepareOptions:
@@ -53,6 +59,7 @@ class PrepareOptions:
     preset: str | None = None  # the training preset these sizes come from (a default for train)
     label_style: LabelStyle | None = None  # None: the paper's
     smoothing: SmoothingConfig | None = None  # of detected poses; None: the official median
+    matte: bool = True  # also make the person's masks and the background plate
 
     def __post_init__(self) -> None:
         self.size = (int(self.size[0]), int(self.size[1]))
@@ -161,7 +168,10 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
     existing = read_manifest_file(folder)
     if existing is not None and existing.get("complete"):
         if existing.get("fingerprint") == fingerprint or _legacy_key_matches(existing, key, video):
-            return PreparedRun.open(run_dir)
+            prepared = PreparedRun.open(run_dir)
+            if options.matte and prepared.manifest.background is None:
+                make_background(prepared, video, progress, report)
+            return prepared
         if not force:
             raise InputError(folder, "was prepared from another video or other settings; use a "
                                      "new run folder, or --force to prepare again (checkpoints "
@@ -199,9 +209,40 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
         raise InputError(video, f"decoded {written} frames, expected {n_frames}")
     for size in options.label_sizes:
         render_labels(prepared, size, style, progress=progress)
+    if options.matte:
+        make_background(prepared, video, progress, report)
     manifest.complete = True
     prepared.write_manifest()
     return PreparedRun.open(run_dir)
+
+
+def make_background(prepared: PreparedRun, video: Path, progress: bool = True,
+                    report: ProgressFn | None = None) -> Background:
+    """The person's mask in every prepared frame and the background plate (masks/,
+    plate.png; the manifest's ``background`` says what was measured). The masks come from
+    the video's own frames (segmenting the smaller canvas would lose detail)."""
+    from backend.pose.segmentation import PersonSegmenter
+    from backend.video import read_frames
+
+    manifest, box = prepared.manifest, prepared.letterbox
+    keep = set(sample_indices(prepared.n_frames))
+    frames, masks = [], []
+    prepared.mask_path(0).parent.mkdir(exist_ok=True)
+    with PersonSegmenter() as segment:
+        for i, frame in enumerate(progress_bar(read_frames(video, manifest.start, manifest.stop),
+                                               prepared.n_frames, "person masks", progress,
+                                               report)):
+            mask = box.apply(segment(frame))
+            cv2.imwrite(str(prepared.mask_path(i)), np.round(mask * 255).astype(np.uint8))
+            if i in keep:
+                frames.append(box.apply(frame))
+                masks.append(mask)
+    content = box.apply(np.ones((box.source[1], box.source[0]), np.uint8)) > 0
+    background = estimate_background(frames, masks, content)
+    _write_image(prepared.plate_path, background.plate, "png", 0)
+    manifest.background = background.record()
+    prepared.write_manifest()
+    return background
 
 
 def render_labels(prepared: PreparedRun, size: tuple[int, int], style: LabelStyle | None = None,
