@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..progress import ProgressFn
+from .consistency import drop_stray_faces
 from .detector import HolisticConfig, detect_video
 from .gaps import DEFAULT_MAX_GAP_S, fill_gaps
 from .smoothing import SmoothingConfig, smooth_track
@@ -40,9 +41,11 @@ def is_openpose_folder(path: str | Path) -> bool:
 
 
 def clean_track(raw: PoseTrack, options: PoseOptions) -> PoseTrack:
-    """Gap filling then smoothing, as ``options`` say; frame count and flags unchanged."""
+    """Gap filling and smoothing as ``options`` say, then faces far from the body's head
+    dropped (`consistency`: a face interpolated across a turn of the head ends up there);
+    frame count and flags unchanged."""
     track = fill_gaps(raw, options.max_gap_s) if options.fill_gaps else raw
-    track = smooth_track(track, options.smoothing)
+    track = drop_stray_faces(smooth_track(track, options.smoothing))
     track.detector = {**raw.detector, "post": options.to_dict()}
     return track
 

@@ -107,16 +107,16 @@ def _write_image(path: Path, rgb: np.ndarray, fmt: str, quality: int) -> None:
 
 def detect_track(video: Path, start: int, stop: int | None, progress: bool,
                  report: ProgressFn | None, smoothing: SmoothingConfig | None = None) -> PoseTrack:
-    """The target's pose track for frames [start, stop): detect, fill gaps, smooth."""
+    """The target's pose track for frames [start, stop): detect, then clean as transfer
+    cleans a source's (backend.pose.pipeline)."""
     from backend.pose.detector import detect_video
-    from backend.pose.gaps import fill_gaps
-    from backend.pose.smoothing import smooth_track
+    from backend.pose.pipeline import PoseOptions, clean_track
 
     raw = detect_video(video, start=start, stop=stop, progress=progress, report=report)
     if len(raw) and not raw.detected.any():
         raise InputError(video, "no person was found in any frame; a target video must show "
                                 "the person to learn")
-    return smooth_track(fill_gaps(raw), smoothing or SmoothingConfig())
+    return clean_track(raw, PoseOptions(smoothing=smoothing or SmoothingConfig()))
 
 
 def _normalization(track: PoseTrack) -> dict[str, Any]:
