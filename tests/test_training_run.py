@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,6 +22,7 @@ from safetensors.torch import save_file
 
 from backend.errors import Cancelled, InputError
 from backend.models import LocalEnhancer, load_bundle
+from backend.video.images import read_image
 from training import checkpoint as ckpt
 from training.data.dataset import FrameSequenceDataset
 from training.data.prepare import PrepareOptions, Prepared, prepare
@@ -119,6 +121,12 @@ def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
     assert loaded.manifest.label_style == prepared.label_style
     assert loaded.manifest.training["stage"] == "face"
     assert loaded.face_generator is not None
+    # The first training frame (letterboxed into the canvas) is the bundle's picture of its target.
+    picture = read_image(bundle / "target_frame.png")
+    assert picture.shape == (32, 64, 3)
+    first = read_image(prepared.frame_path(prepared.train_range[0]))
+    expected = cv2.resize(first, (64, 32), interpolation=cv2.INTER_AREA)
+    assert np.abs(picture.astype(int) - expected).max() <= 1
     for k, v in face["nets"].generator.state_dict().items():
         assert torch.equal(loaded.generator.state_dict()[k], v)
     for k, v in face["nets"].face_generator.state_dict().items():

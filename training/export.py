@@ -3,7 +3,8 @@
 The bundle (backend/models/bundle.py) gets G from the most advanced trained stage (face,
 else local, else global), the face generator when the face stage was trained, the training
 resolution, the label style and the target's normalization statistics from the prepared
-data, and in ``training`` what transfer needs to draw labels the way training did (the
+data, a picture of the target (``target_frame.png``: the first training frame, for previews),
+and in ``training`` what transfer needs to draw labels the way training did (the
 letterbox of the target video into the training canvas) plus where the weights came from.
 """
 
@@ -16,6 +17,8 @@ from typing import Any
 from backend.errors import InputError
 from backend.models.bundle import BundleManifest, save_bundle
 from backend.models.networks import FaceGenerator, build_face_generator, build_generator
+from backend.pose_preview import write_target_frame
+from backend.video.images import read_image
 
 from . import checkpoint as ckpt
 from .data.prepare import Prepared
@@ -73,7 +76,11 @@ def export_bundle(run_dir: str | Path, out: str | Path, stage: str | None = None
         face_generator=face.config if face is not None else None,
         training=_training_info(opts, stage, state, prepared),
     )
-    return save_bundle(out, manifest, generator, face)
+    folder = save_bundle(out, manifest, generator, face)
+    # A picture of the target for previews (already letterboxed into the training canvas).
+    first = prepared.frame_path(prepared.train_range[0])
+    write_target_frame(folder, read_image(first), manifest.resolution)
+    return folder
 
 
 def _training_info(opts: TrainOptions, stage: str, state: dict[str, Any],

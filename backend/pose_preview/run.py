@@ -1,0 +1,217 @@
+"""The pose preview: the normalized stick figure over the target's background, frame by frame.
+
+    source frames -> poses (`video_poses`, cached)                       the transfer's own
+                  -> normalized onto the bundle's target (+ adjustments)   pose pass, `plan_frames`
+                  -> label at the bundle's resolution over the background (`background`)
+                  -> cut to the output frame (`CanvasLayout.crop`) -> frames/000001.png ...
+
+The labels are the ones the transfer feeds its generator, and they are cut to the result
+frames' shape the same way, so an editor sees where the dancer will stand and how tall before
+spending minutes on the generator. No network is loaded. Detection is cached per video and
+range, so once a clip's poses are known (a first preview, or a transfer) an update with new
+adjustments costs only drawing and writing the frames.
+
+The preview folder::
+
+    preview.json       parameters, state, the background used, timings
+    frames/000001.png  one per source frame of the range
+    preview.mp4        the same as H.264 (on request)
+
+Running a preview into a folder that holds an earlier preview replaces it; any other
+non-empty folder is refused.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import BackendError, Cancelled, InputError
+from ..labels import LabelStyle, render_label
+from ..models.bundle import MANIFEST_NAME, read_manifest
+from ..normalize import Adjustments, NormalizationStats
+from ..paths import atomic_write_json
+from ..pose.pipeline import PoseOptions
+from ..preview import dimmed, overlay
+from ..progress import progress_bar
+from ..transfer.canvas import CanvasLayout
+from ..transfer.plan import FramePlan, plan_frames
+from ..video import Mp4Writer, PngSequenceWriter, probe
+from .background import preview_background
+
+Report = Callable[[str, int, int], None]  # (stage, done, total): "poses", "draw", "finish"
+PREVIEW_FILE = "preview.json"
+FRAMES_DIR = "frames"
+VIDEO_FILE = "preview.mp4"
+FACE_BOX_MULTIPLE = 8  # the plan's face boxes are not drawn; any valid multiple will do
+
+
+@dataclass
+class PosePreviewJob:
+    """Preview frames [frame_start, frame_stop) of ``source`` on the target of ``model``.
+
+    ``adjustments``, ``pose_options`` and ``source_stats`` mean what they mean for a
+    `TransferJob`: the same values give the labels that transfer would draw.
+    """
+
+    source: Path
+    model: Path
+    output_dir: Path
+    frame_start: int = 0
+    frame_stop: int | None = None
+    fps: float | None = None  # frame rate of an image-sequence folder (movies use their own)
+    adjustments: Adjustments | None = None
+    pose_options: PoseOptions = field(default_factory=PoseOptions)
+    source_stats: NormalizationStats | None = None
+    video: bool = False  # also write preview.mp4
+
+    def __post_init__(self) -> None:
+        self.source, self.model = Path(self.source), Path(self.model)
+        self.output_dir = Path(self.output_dir)
+        if self.frame_start < 0 or (self.frame_stop is not None and self.frame_stop < 0):
+            raise ValueError(f"frame range must be >= 0, got {self.frame_start}, {self.frame_stop}")
+
+
+@dataclass
+class PosePreviewResult:
+    frames_dir: Path
+    frame_count: int
+    video: Path | None
+    background: str  # "plate", "target frame" or "grey"
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PreviewTarget:
+    """The bundle's target as the labels need it: statistics, label style, canvas."""
+
+    stats: NormalizationStats
+    style: LabelStyle
+    resolution: tuple[int, int]
+
+    @property
+    def layout(self) -> CanvasLayout:
+        return CanvasLayout(self.stats.frame_size, self.resolution, self.style.fit)
+
+
+def read_target(bundle: Path) -> PreviewTarget:
+    """The target of the bundle at ``bundle`` (its manifest only: no weights are read)."""
+    manifest = read_manifest(bundle)
+    try:
+        stats = NormalizationStats.from_dict(manifest.normalization)
+        style = LabelStyle.from_dict(manifest.label_style)
+    except (TypeError, ValueError) as exc:
+        raise InputError(bundle / MANIFEST_NAME,
+                         f"unusable target statistics or label style ({exc})") from exc
+    return PreviewTarget(stats, style, manifest.resolution)
+
+
+def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
+                     cancel: threading.Event | None = None,
+                     progress: bool = False) -> PosePreviewResult:
+    """Write the preview frames of ``job``; ``report(stage, done, total)`` follows the work,
+    ``cancel`` set stops it (`Cancelled`), ``progress`` shows bars on stderr."""
+    began = time.perf_counter()
+    cancel = cancel or threading.Event()
+    target = read_target(job.model)
+    start, stop = _frame_range(job)
+    n = stop - start
+    if job.adjustments is not None and job.adjustments.n_frames not in (None, n):
+        raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
+                           f"but the preview has {n} frames ({start}..{stop - 1})")
+    _claim(job.output_dir, job)
+    plan = plan_frames(
+        job.source, start, stop, job.fps, job.pose_options, target.stats, job.adjustments,
+        target.layout, FACE_BOX_MULTIPLE, source_stats=job.source_stats, cancel=cancel,
+        report=_stage_report(report, "poses"),
+        progress=progress)
+    posed = time.perf_counter()
+    background = preview_background(job.model, target.resolution)
+    result = PosePreviewResult(job.output_dir / FRAMES_DIR, n,
+                               job.output_dir / VIDEO_FILE if job.video else None,
+                               background.kind, plan.warnings)
+    _draw(plan, target, dimmed(background.image), result, _Progress(report, cancel, progress))
+    timings = {"poses": round(posed - began, 3), "draw": round(time.perf_counter() - posed, 3)}
+    _write_record(job, {"state": "done", "frame_count": n, "range": [start, stop],
+                        "background": background.kind, "seconds": timings,
+                        "warnings": plan.warnings})
+    if report is not None:
+        report("finish", 1, 1)
+    return result
+
+
+# -- the steps -------------------------------------------------------------------------------
+
+
+def _frame_range(job: PosePreviewJob) -> tuple[int, int]:
+    count = probe(job.source, job.fps).frame_count
+    stop = count if job.frame_stop is None else min(job.frame_stop, count)
+    if not job.frame_start < stop:
+        raise InputError(job.source, f"frame range [{job.frame_start}, {stop}) is empty: the "
+                                     f"video has {count} frames")
+    return job.frame_start, stop
+
+
+def _claim(folder: Path, job: PosePreviewJob) -> None:
+    """Make ``folder`` ready: new, empty, or an earlier preview (whose frames are removed)."""
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / PREVIEW_FILE).is_file():
+        raise InputError(folder, "is not empty and holds no pose preview; refusing to write "
+                                 "into it (choose another folder)")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "is a file, not a folder")
+    shutil.rmtree(folder / FRAMES_DIR, ignore_errors=True)
+    (folder / VIDEO_FILE).unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_record(job, {"state": "running"})
+
+
+def _write_record(job: PosePreviewJob, fields: dict) -> None:
+    parameters = {
+        "source": str(job.source), "model": str(job.model), "frame_start": job.frame_start,
+        "frame_stop": job.frame_stop, "fps": job.fps,
+        "adjustments": None if job.adjustments is None else job.adjustments.to_dict(),
+        "pose_options": job.pose_options.to_dict(),
+        "source_stats": None if job.source_stats is None else job.source_stats.to_dict()}
+    atomic_write_json(job.output_dir / PREVIEW_FILE, {"parameters": parameters, **fields})
+
+
+@dataclass
+class _Progress:
+    report: Report | None
+    cancel: threading.Event
+    bar: bool
+
+
+def _draw(plan: FramePlan, target: PreviewTarget, backdrop: np.ndarray,
+          result: PosePreviewResult, follow: _Progress) -> None:
+    """Each frame's label over ``backdrop`` (canvas-sized), cut as the transfer's result frames."""
+    layout, track = target.layout, plan.normalized
+    pngs = PngSequenceWriter(result.frames_dir)
+    video = nullcontext() if result.video is None else Mp4Writer(
+        result.video, track.fps, layout.content, preset="veryfast")
+    with video as encoder:
+        steps = progress_bar(range(result.frame_count), result.frame_count, "preview",
+                             follow.bar, _stage_report(follow.report, "draw"))
+        for i in steps:
+            if follow.cancel.is_set():
+                raise Cancelled(f"{result.frames_dir.parent}: preview cancelled")
+            label = render_label(track.frame(i), track.size, target.resolution, target.style)
+            frame = np.ascontiguousarray(layout.crop(overlay(label, backdrop,
+                                                             target.style.background)))
+            pngs.write(frame)
+            if encoder is not None:
+                encoder.write(frame)
+
+
+def _stage_report(report: Report | None, stage: str) -> Callable[[int, int], None] | None:
+    """``report`` bound to ``stage``, as a progress callback ``(done, total)``."""
+    if report is None:
+        return None
+    return lambda done, total: report(stage, done, total)
