@@ -42,7 +42,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
 
 
 def frames_of(folder: Path) -> list[np.ndarray]:
-    return [read_image(p) for p in sorted(folder.glob("*.png"))]
+    return [read_image(p) for p in sorted(folder.glob("*.*"))]
 
 
 def test_preview_shows_the_transfers_labels_over_the_background_cut_as_its_frames(media, tmp_path):
@@ -50,7 +50,8 @@ def test_preview_shows_the_transfers_labels_over_the_background_cut_as_its_frame
                                         output_dir=tmp_path / "job", adjustments=ADJUST,
                                         device="cpu"))
     preview = run_pose_preview(PosePreviewJob(source=media["clip"], model=media["bundle"],
-                                              output_dir=tmp_path / "preview", adjustments=ADJUST))
+                                              output_dir=tmp_path / "preview", adjustments=ADJUST,
+                                              frame_format="png"))  # lossless: compared exactly
     assert preview.frame_count == N_FRAMES and preview.background == "grey"
     shown, results = frames_of(preview.frames_dir), frames_of(transfer.frames_dir)
     assert len(shown) == N_FRAMES and {f.shape for f in shown} == {results[0].shape}
@@ -81,7 +82,8 @@ def test_background_is_the_plate_else_the_target_frame_else_grey(media, tmp_path
     cv2.imwrite(str(bundle / PLATE_FILE), cv2.cvtColor(plate, cv2.COLOR_RGB2BGR))
     assert preview_background(bundle, resolution).kind == "plate"
     result = run_pose_preview(PosePreviewJob(source=media["clip"], model=bundle,
-                                             output_dir=tmp_path / "preview", frame_stop=2))
+                                             output_dir=tmp_path / "preview", frame_stop=2,
+                                             frame_format="png"))
     assert result.background == "plate"
     corner = read_image(result.frames_dir / "000001.png")[0, 0]  # no figure up there
     assert tuple(corner) == tuple(dimmed(plate)[0, 0])
@@ -140,8 +142,8 @@ def test_command_line_writes_frames_and_a_video(media, tmp_path):
          "--stop", "5", "--adjust", str(adjust), "-q"],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    frames = sorted((tmp_path / "preview" / "frames").glob("*.png"))
-    assert [p.name for p in frames] == ["000001.png", "000002.png", "000003.png"]
+    frames = sorted((tmp_path / "preview" / "frames").iterdir())
+    assert [p.name for p in frames] == ["000001.jpg", "000002.jpg", "000003.jpg"]
     video = probe(tmp_path / "preview" / "preview.mp4")
     assert video.frame_count == 3 and video.fps == pytest.approx(12.0)
     assert "3 frames over the grey" in out.stderr

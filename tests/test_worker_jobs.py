@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("backend.transfer", reason="the transfer pipeline is not there yet")
 
 from backend.video.images import read_image  # noqa: E402
-from backend.worker.protocol import (Adjust, Cancelled, Done, Error, Preview, Progress,  # noqa: E402
-                                     Run)
+from backend.worker.protocol import (Adjust, Cancelled, Done, Error, Preview,  # noqa: E402
+                                     Progress, Run)
 from tests.test_worker import TIMEOUT, make_demo_media, start_client  # noqa: E402
 
 N_FRAMES = 12  # at a few frames a second on a CPU, a cancel at frame 1 lands mid-job
@@ -103,7 +103,8 @@ def test_pose_preview_through_the_worker_detects_once_then_only_draws(client, me
 
     first_seen: list = []
     first = preview("preview-1", Adjust(), first_seen)
-    assert first.frame_count == 10 and pngs(first.frames_dir) == [f"{i:06d}.png" for i in range(1, 11)]
+    assert first.frame_count == 10
+    assert sorted(os.listdir(first.frames_dir)) == [f"{i:06d}.jpg" for i in range(1, 11)]
     assert Path(first.video).is_file() and first.side_by_side is None
     assert [m.stage for m in first_seen if isinstance(m, Progress)][0] == "poses"
     update_seen: list = []
@@ -111,14 +112,17 @@ def test_pose_preview_through_the_worker_detects_once_then_only_draws(client, me
                      update_seen)
     stages = {m.stage for m in update_seen if isinstance(m, Progress)}
     assert "poses" not in stages and {"draw", "finish"} <= stages
-    before, after = (read_image(Path(r.frames_dir) / "000005.png") for r in (first, update))
+    before, after = (read_image(Path(r.frames_dir) / "000005.jpg") for r in (first, update))
     assert before.shape == after.shape and not np.array_equal(before, after)
     client.submit(Preview(job_id="bad-range", source=str(media["clip"]),
                           model=str(media["bundle"]), output_dir=str(tmp_path / "bad"),
                           frame_start=4, frame_stop=4))
-    error = client.wait_for("bad-range", TIMEOUT)
-    assert isinstance(error, Error) and error.code == "bad_message"
-    assert "preview.frame_stop" in error.message
+    client.submit(Preview(job_id="bad-format", source=str(media["clip"]),
+                          model=str(media["bundle"]), output_dir=str(tmp_path / "bad"),
+                          frame_format="gif"))
+    for job_id, field in (("bad-range", "preview.frame_stop"), ("bad-format", "frame_format")):
+        error = client.wait_for(job_id, TIMEOUT)
+        assert isinstance(error, Error) and error.code == "bad_message" and field in error.message
 
 
 def test_cancel_mid_job_leaves_a_resumable_folder(client, media, tmp_path):

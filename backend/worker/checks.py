@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from backend.normalize import Adjustments
 
 METHODS = ("generator", "nearest")
+PREVIEW_FORMATS = ("jpg", "png")  # backend.pose_preview.run.FRAME_FORMATS (not imported: heavy)
 
 
 def check_request(request: Request) -> None:
@@ -33,6 +34,9 @@ def check_request(request: Request) -> None:
         raise ProtocolError(f"{kind}.fps must be a positive number, got {request.fps}")
     if isinstance(request, Run):
         _check_method(request)
+    elif request.frame_format not in PREVIEW_FORMATS:
+        raise ProtocolError(f"preview.frame_format must be one of {list(PREVIEW_FORMATS)}, got "
+                            f"{request.frame_format!r}")
     n_frames = to_adjustments(request).n_frames
     if n_frames is not None and request.frame_stop is not None \
             and n_frames != request.frame_stop - request.frame_start:

@@ -22,7 +22,7 @@ def to_preview_job(preview: Preview):
         source=Path(preview.source), model=Path(preview.model),
         output_dir=Path(preview.output_dir), frame_start=preview.frame_start,
         frame_stop=preview.frame_stop, fps=preview.fps, adjustments=to_adjustments(preview),
-        video=preview.video,
+        video=preview.video, frame_format=preview.frame_format,
         source_stats=None if preview.source_stats is None
         else NormalizationStats.load(preview.source_stats))
 

@@ -95,6 +95,7 @@ class Preview(Message):
     adjust: Adjust = field(default_factory=Adjust)
     source_stats: str | None = None  # a statistics JSON overriding the source's measured ones
     video: bool = False  # also write preview.mp4 (the frames alone are enough for Blender)
+    frame_format: str = "jpg"  # of the frames: "jpg" (fast) or "png"
 
 
 Request = Run | Preview  # what a client asks the worker to do (a job)
