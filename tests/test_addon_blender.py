@@ -396,7 +396,7 @@ def test_preview_poses_updates_in_place_in_blenders_user_interface(assets, tmp_p
     """Blender 3.4 with a window: Preview Poses, re-key the scale, Preview Poses again. The
     timer puts the second preview into the same strip as an undo step of its own; the
     sequencer is photographed (docs/addon_preview.png with UPDATE_SCREENSHOTS=1), then Undo
-    shows the first preview again."""
+    shows the first preview again, and Render leaves the preview out while it renders."""
     result = run_ui_scenario("screenshot_preview", assets, tmp_path)
     assert result["state"] == "done", result["message"]
     [first], [second] = result["shown"]
@@ -409,6 +409,12 @@ def test_preview_poses_updates_in_place_in_blenders_user_interface(assets, tmp_p
     assert result["undo"] == ["FINISHED"]
     [after_undo] = result["results"]
     assert Path(after_undo["directory"]) == Path(first["directory"])
+    render = result["render"]  # muted while the render window rendered, shown again after
+    assert render["started"] == ["FINISHED"] and render["muted"] == [True]
+    assert [s["mute"] for s in result["after_render"]] == [False]
+    from backend.video import probe
+
+    assert probe(render["path"]).frame_count == 6  # frames 12..17
 
 
 @needs_bpy

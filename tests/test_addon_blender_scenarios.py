@@ -426,27 +426,30 @@ def scenario_screenshot(cfg):
 def scenario_screenshot_preview(cfg):
     """The user interface again: Preview Poses, the scale re-keyed, Preview Poses again; the
     timer updates the preview strip in place (an undo step of its own), photographed with the
-    keyframed scale on screen. Then Undo brings the first preview's frames back."""
+    keyframed scale on screen. Then Undo brings the first preview's frames back, and Render
+    (in its window) mutes the preview while it renders, showing it again at the end."""
     def rekey(scene, strip):
         rekey_scale(scene, strip, 17, 1.5)
         scene.frame_set(scene.frame_current)  # the sidebar shows the animated values again
 
     plan = UiPlan(presses=["preview_dance_poses", "preview_dance_poses"], flag="is_preview",
                   between=rekey, shot="screenshot_preview.png", undo_after=True, enlarge=False,
-                  resolution=384)
+                  resolution=384, render_after=True)
     return drive_ui(cfg, plan)
 
 
 class UiPlan:
     """What `drive_ui` does: press each operator in turn (``between(scene, strip)`` before
     each one after the first), photograph (the sequencer enlarged, or the template's layout
-    with its larger preview), optionally undo once, and report the strips of ``flag``."""
+    with its larger preview), optionally undo once and render, and report the strips of
+    ``flag``."""
 
     def __init__(self, presses, flag, between=None, shot="screenshot.png", undo_after=False,
-                 enlarge=True, resolution=None):
+                 enlarge=True, resolution=None, render_after=False):
         self.presses, self.flag, self.between = list(presses), flag, between
         self.shot, self.undo_after, self.enlarge = shot, undo_after, enlarge
         self.resolution = resolution  # the scene's (square), for a sharper preview
+        self.render_after = render_after  # press Render (frames 12-17) and wait for its end
 
 
 def drive_ui(cfg, plan):
@@ -528,20 +531,43 @@ def drive_ui(cfg, plan):
             return 0.5
         if state["step"] == "settle":
             shot(plan.shot)
-            undone = None
             if plan.undo_after:
                 with bpy.context.temp_override(window=window, area=sequencer):
-                    undone = sorted(bpy.ops.ed.undo())
-            write_result(cfg, {"results": result_strips(compat, bpy.context.scene, plan.flag),
-                               "shown": state["shown"], "undo": undone,
-                               "state": job.state.value, "message": job.message,
-                               "progress_shot": state["progress_shot"]})
-            print("SCENARIO screenshot OK", flush=True)
-            session.shutdown()
-            bpy.ops.wm.quit_blender()
-            return None
+                    state["undo"] = sorted(bpy.ops.ed.undo())
+            state["results"] = result_strips(compat, bpy.context.scene, plan.flag)
+            if not plan.render_after:
+                return finish(job)
+            render_in_window()
+            return 0.5
+        if state["step"] == "rendering":  # until the render ends and the previews show again
+            if any(s["mute"] for s in result_strips(compat, bpy.context.scene, plan.flag)):
+                assert time.monotonic() - state["t0"] < 240, "the render did not end"
+                return 0.5
+            return finish(job)
         assert time.monotonic() - state["t0"] < 240, "the job did not finish"
         return 0.2
+
+    def render_in_window():
+        """The Render button, as in the Queue panel: the render runs in its own window."""
+        scene_now = bpy.context.scene  # (undo replaced the data-blocks)
+        scene_now.frame_start, scene_now.frame_end = 12, 17
+        path = out / "render.mp4"
+        with bpy.context.temp_override(window=window, area=sequencer):
+            started = bpy.ops.sequencer.dance_render_video('INVOKE_DEFAULT', filepath=str(path))
+        muted = [s["mute"] for s in result_strips(compat, scene_now, plan.flag)]
+        state["render"] = {"path": str(path), "started": sorted(started), "muted": muted}
+        state["step"] = "rendering"
+
+    def finish(job):
+        write_result(cfg, {"results": state.get("results"), "shown": state["shown"],
+                           "undo": state.get("undo"), "render": state.get("render"),
+                           "after_render": result_strips(compat, bpy.context.scene, plan.flag),
+                           "state": job.state.value, "message": job.message,
+                           "progress_shot": state["progress_shot"]})
+        print("SCENARIO screenshot OK", flush=True)
+        session.shutdown()
+        bpy.ops.wm.quit_blender()
+        return None
 
     def guarded():
         try:
