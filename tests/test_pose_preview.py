@@ -128,6 +128,7 @@ def test_bad_folders_adjustments_and_cancel(media, tmp_path):
     with pytest.raises(Cancelled):
         run_pose_preview(PosePreviewJob(source=media["clip"], model=media["bundle"],
                                         output_dir=tmp_path / "p"), cancel=cancel)
+    assert json.loads((tmp_path / "p" / "preview.json").read_text())["state"] == "cancelled"
     with pytest.raises(InputError, match="manifest.json"):
         run_pose_preview(PosePreviewJob(source=media["clip"], model=tmp_path,
                                         output_dir=tmp_path / "p"))

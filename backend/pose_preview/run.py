@@ -137,17 +137,21 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
         raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
                            f"but the preview has {n} frames ({start}..{stop - 1})")
     _claim(job.output_dir, job)
-    plan = plan_frames(
-        job.source, start, stop, job.fps, job.pose_options, target.stats, job.adjustments,
-        target.layout, FACE_BOX_MULTIPLE, source_stats=job.source_stats, cancel=cancel,
-        report=_stage_report(report, "poses"),
-        progress=progress)
-    posed = time.perf_counter()
-    background = preview_background(job.model, target.resolution)
-    result = PosePreviewResult(job.output_dir / FRAMES_DIR, n,
-                               job.output_dir / VIDEO_FILE if job.video else None,
-                               background.kind, job.frame_format, plan.warnings)
-    _draw(plan, target, dimmed(background.image), result, _Progress(report, cancel, progress))
+    try:
+        plan = plan_frames(
+            job.source, start, stop, job.fps, job.pose_options, target.stats, job.adjustments,
+            target.layout, FACE_BOX_MULTIPLE, source_stats=job.source_stats, cancel=cancel,
+            report=_stage_report(report, "poses"), progress=progress)
+        posed = time.perf_counter()
+        background = preview_background(job.model, target.resolution)
+        result = PosePreviewResult(job.output_dir / FRAMES_DIR, n,
+                                   job.output_dir / VIDEO_FILE if job.video else None,
+                                   background.kind, job.frame_format, plan.warnings)
+        _draw(plan, target, dimmed(background.image), result, _Progress(report, cancel, progress))
+    except BaseException as exc:
+        _write_record(job, {"state": "cancelled" if isinstance(exc, Cancelled) else "failed",
+                            "message": str(exc) or type(exc).__name__})
+        raise
     timings = {"poses": round(posed - began, 3), "draw": round(time.perf_counter() - posed, 3)}
     _write_record(job, {"state": "done", "frame_count": n, "range": [start, stop],
                         "background": background.kind, "seconds": timings,
