@@ -20,6 +20,7 @@ COMMANDS = {
     "stats": "stats",
     "normalize": "normalize",
     "preview": "preview",
+    "preview-poses": "preview_poses",
     "demo": "demo",
     "retarget": "retarget",
     "serve": "serve",

@@ -97,13 +97,15 @@ def build_step(opts, stage: str, runtime):
     return TrainStep(nets, stage, opts, runtime, optimizers, vgg, uses_local(opts, stage))
 
 
-def random_batch(opts, stage: str, runtime) -> tuple[list, list, list]:
+def random_batch(opts, stage: str, runtime):
     """Labels and frames in [-1, 1] of the stage's size (a sample of consecutive frames, the
-    preset's batch), and a face box around where a head would be."""
+    preset's batch), a face box around where a head would be, and for a generator with a
+    matte masks and a plate."""
     import torch
 
     from backend.target.face import face_box
     from training.stages import face_multiple
+    from training.step import Batch
 
     width, height = opts.stage_size(stage)
     batch, length = opts.runtime.batch_size, opts.sequence_length()
@@ -114,7 +116,10 @@ def random_batch(opts, stage: str, runtime) -> tuple[list, list, list]:
                 for _ in range(length)]
 
     box = face_box((width / 2, height / 4), (width, height), multiple=face_multiple(opts))
-    return frames(), frames(), [[box] * batch for _ in range(length)]
+    matte = opts.model.matte == "on"
+    masks = [(m + 1) / 2 for m in frames()] if matte else None
+    return Batch(frames(), frames(), [[box] * batch for _ in range(length)],
+                 [m[:, :1] for m in masks] if masks else None, frames()[0] if matte else None)
 
 
 def child(args: list[str]) -> None:
@@ -130,14 +135,14 @@ def child(args: list[str]) -> None:
                opts.runtime.threads)
     baseline = peak_rss_mb()  # after importing torch
     train_step = build_step(opts, stage, rt)
-    labels, images, boxes = random_batch(opts, stage, rt)
+    data = random_batch(opts, stage, rt)
     for i in range(warmup):  # first steps: allocations, oneDNN / cuDNN kernel choice
-        train_step(labels, images, boxes, i)
+        train_step(data, i)
     times = []
     for i in range(steps):
         cuda_sync()
         t0 = time.perf_counter()
-        losses = train_step(labels, images, boxes, warmup + i)
+        losses = train_step(data, warmup + i)
         cuda_sync()
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)

@@ -81,7 +81,7 @@ def _load_protocol(root: Path | None):
 
 protocol = _load_protocol(backend_root())
 Message = protocol.Message
-Hello, Run, Adjust = protocol.Hello, protocol.Run, protocol.Adjust
+Hello, Run, Preview, Adjust = protocol.Hello, protocol.Run, protocol.Preview, protocol.Adjust
 Progress, Done, Error = protocol.Progress, protocol.Done, protocol.Error
 Cancel, Cancelled, Shutdown = protocol.Cancel, protocol.Cancelled, protocol.Shutdown
 ProtocolError, parse_line = protocol.ProtocolError, protocol.parse_line
@@ -308,15 +308,17 @@ class BackendClient:
             except (BrokenPipeError, OSError, ValueError) as exc:
                 raise WorkerError(f"the backend worker is not running ({exc})") from exc
 
-    def submit(self, run: Run) -> None:
-        """Queue a job in the worker (it runs jobs one at a time, in order).
+    def submit(self, run: Run | Preview) -> None:
+        """Queue a job (a ``run`` or a ``preview``) in the worker; it runs them one at a time,
+        in order.
 
         Paths must be absolute (the worker runs in another folder). Raises `ValueError` for a
         relative path or a job id still pending, `WorkerError` when the worker is gone.
         """
-        for name in ("source", "model", "output_dir", "nearest_run"):
-            if getattr(run, name) is not None and not os.path.isabs(getattr(run, name)):
-                raise ValueError(f"run.{name} must be an absolute path, got {getattr(run, name)!r}")
+        for name in ("source", "model", "output_dir", "nearest_run", "source_stats"):
+            path = getattr(run, name, None)
+            if path is not None and not os.path.isabs(path):
+                raise ValueError(f"{run.type}.{name} must be an absolute path, got {path!r}")
         with self._lock:
             if run.job_id in self._pending:
                 raise ValueError(f"job {run.job_id!r} is already submitted")
@@ -386,7 +388,7 @@ class BackendClient:
             if getattr(message, "job_id", None) != job_id:
                 self._backlog.append(message)
 
-    def run_job(self, run: Run, timeout: float | None = None,
+    def run_job(self, run: Run | Preview, timeout: float | None = None,
                 on_message: Callable[[Message], None] | None = None) -> Message:
         """`submit` then `wait_for`: run one job to its end (background mode)."""
         self.submit(run)
@@ -442,6 +444,6 @@ class BackendClient:
 
 __all__ = [
     "Adjust", "BackendClient", "Cancel", "Cancelled", "Done", "Error", "FINAL_TYPES", "Hello",
-    "Message", "Progress", "Run", "Shutdown", "WorkerError", "describe_exit", "is_final",
+    "Message", "Preview", "Progress", "Run", "Shutdown", "WorkerError", "describe_exit", "is_final",
     "log_tail", "protocol",
 ]

@@ -90,6 +90,14 @@ def content_start(strip):
     return strip.frame_start if hasattr(strip, "frame_start") else strip.content_start
 
 
+def set_content_start(strip, frame):
+    """Move the strip so that its first content frame is on timeline frame ``frame``."""
+    if hasattr(strip, "frame_start"):
+        strip.frame_start = frame
+    else:
+        strip.content_start = frame
+
+
 def hard_trims(strip):
     """Content frames cut at the start and end (``content_trim_*`` after 5.x's renames)."""
     if hasattr(strip, "animation_offset_start"):

@@ -54,6 +54,16 @@ class DANCE_PG_strip(PropertyGroup):
     is_result: BoolProperty(
         default=False, options={'HIDDEN'},
         description="This strip holds synthesized frames (batch retargeting skips it)")
+    is_preview: BoolProperty(
+        default=False, options={'HIDDEN'},
+        description="This strip shows a pose preview (batch retargeting and rendering skip it)")
+    source: StringProperty(
+        options={'HIDDEN'},
+        description="The strip this result or preview was made from (the next run replaces "
+                    "this strip's frames)")
+    previous_media: StringProperty(
+        options={'HIDDEN'}, subtype='DIR_PATH',
+        description="The preview frames this strip showed before its last update (kept for undo)")
 
 
 class DANCE_PG_training_run(PropertyGroup):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bpy
 
-from . import compat, preferences
+from . import compat, preferences, results
 from .backend_client import BackendClient, WorkerError
 from .core import locations, training_runs
 from .core.runner import JobRunner
@@ -86,13 +86,23 @@ def make_client():
     return client
 
 
-def place_finished(job):
-    from . import strips
+def place_finished(job, undo_step=False):
+    """Show a finished job's frames in its strip (see `results`).
 
-    strip = strips.place_result(job)
-    if strip is not None:
-        print(f"Dance: {job.label} -> {strip.name} (channel {strip.channel}, "
-              f"frames {strip.frame_final_start}-{strip.frame_final_end - 1})")
+    ``undo_step``: record the change as an undo step of its own. Timers do that: the
+    operator's own step was pushed when it returned, long before the frames arrived. In
+    background mode the operator places the frames before it returns, inside its own step.
+    """
+    strip = results.place_result(job, get().file_generation)
+    if strip is None:
+        return
+    print(f"Dance: {job.label} -> {strip.name} (channel {strip.channel}, "
+          f"frames {strip.frame_final_start}-{strip.frame_final_end - 1})")
+    if undo_step:
+        try:
+            bpy.ops.ed.undo_push(message=f"Dance: {strip.name}")
+        except RuntimeError as exc:  # no undo here (it never fails the placing itself)
+            print(f"Dance: no undo step for {strip.name}: {exc}")
 
 
 def run_jobs_now(timeout=None):
@@ -123,7 +133,7 @@ def tick():
     session = get()
     try:
         for job in session.runner.tick():
-            place_finished(job)
+            place_finished(job, undo_step=True)
         if session.setup is not None and session.setup.state == "running":
             session.setup.poll()
         for run_dir, process in list(session.training_processes.items()):

@@ -1,23 +1,28 @@
-"""Blender glue between strips and jobs: a strip -> a job, a finished job -> a new strip.
+"""Blender glue from a source strip to a job: its frames, keyed adjustments and placement.
 
 Everything here runs on Blender's main thread. The source strip is only read, never changed.
+A finished job becomes a strip in `results`.
 """
 
 import os
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bpy
 
 from . import compat, session
-from .backend_client import Adjust, Run
+from .backend_client import Adjust, Preview, Run
 from .core import locations
 from .core.frame_map import (FrameMapping, StripMappingError, StripTiming, first_free_channel,
                              infer_rate, map_strip)
-from .core.jobs import Job, Placement, new_job_id
+from .core.jobs import PREVIEW, RESULT, Job, Placement, new_job_id
 from .core.keyframes import ADJUSTMENTS, sample_adjustments
+from .core.previews import PREVIEWS_FOLDER
+from .results import made_strip, strip_name
 
 SOURCE_TYPES = {'MOVIE', 'IMAGE'}
+PREVIEW_FORMAT = "jpg"  # preview frames: a tenth of a PNG's encoding time in the worker
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}  # the backend's
 
 
@@ -122,23 +127,41 @@ def _reserved(runner, scene_name):
 # --- strip -> job -----------------------------------------------------------------------------
 
 
-def build_job(scene, strip, runner):
-    """A job for ``strip`` with everything decided now: frames, adjustments, placement."""
+@dataclass(frozen=True)
+class SourceFrames:
+    """What a job reads from its source strip: the media, the frames shown, the adjustments."""
+
+    path: str  # movie file or image folder
+    fps: float
+    timing: StripTiming
+    mapping: FrameMapping  # of the media's frames (an image strip's: indices in its folder)
+    adjust: Adjust  # the keyed adjustments sampled once per job frame
+
+    @property
+    def start(self) -> int:
+        return self.mapping.source_start
+
+    @property
+    def stop(self) -> int:
+        return self.mapping.source_stop
+
+
+def read_source(scene, strip):
+    """The frames ``strip`` shows and its adjustments, sampled now (JobSetupError if unusable)."""
     if strip is None or strip.type not in SOURCE_TYPES:
         raise JobSetupError("select a movie or image strip (the source dancer)")
-    settings = scene.dance
-    model = model_folder(scene)
-    if not os.path.isfile(os.path.join(model, "manifest.json")):
-        raise JobSetupError(f"{model} is not a model bundle (no manifest.json)")
+    if strip.dance.is_result or strip.dance.is_preview:
+        raise JobSetupError(f"{strip.name} was made by this add-on; select the source "
+                            f"dancer's strip")
     try:
         timing = strip_timing(scene, strip)
         mapping = map_strip(timing)
     except StripMappingError as exc:
         raise JobSetupError(f"{strip.name}: {exc}") from None
     if strip.type == 'MOVIE':
-        source, fps = compat.abspath(strip.filepath, strip.id_data), float(strip.fps)
+        path, fps = compat.abspath(strip.filepath, strip.id_data), float(strip.fps)
     else:  # elements -> their places in the folder, the way the backend numbers frames
-        source, indices = _image_frames(strip)
+        path, indices = _image_frames(strip)
         fps = compat.scene_fps(scene)
         mapping = FrameMapping(timeline_start=mapping.timeline_start,
                                source_frames=tuple(indices[i] for i in mapping.source_frames))
@@ -146,18 +169,62 @@ def build_job(scene, strip, runner):
         adjust = _adjustments(strip, mapping)
     except ValueError as exc:
         raise JobSetupError(f"{strip.name}: {exc}") from None
-    start, stop = mapping.source_start, mapping.source_stop
-    channel = first_free_channel(_occupied(scene) + _reserved(runner, scene.name), strip.channel,
-                                 timing.final_start, timing.final_end)
+    return SourceFrames(path, fps, timing, mapping, adjust)
+
+
+def build_job(scene, strip, runner):
+    """A retarget job for ``strip`` with everything decided now: frames, adjustments, placement.
+
+    Its result replaces the media of the strip an earlier retarget of ``strip`` made, where
+    there is one (see `results`), else it goes on the first free channel above the source.
+    """
+    frames = read_source(scene, strip)
+    model = _model(scene)
+    settings = scene.dance
     job_id = new_job_id(strip.name)
-    run = Run(job_id=job_id, source=source, model=model,
-              output_dir=str(output_root(scene) / job_id), frame_start=start, frame_stop=stop,
-              fps=fps, adjust=adjust, face=settings.use_face, side_by_side=settings.side_by_side,
+    run = Run(job_id=job_id, source=frames.path, model=model,
+              output_dir=str(output_root(scene) / job_id), frame_start=frames.start,
+              frame_stop=frames.stop, fps=frames.fps, adjust=frames.adjust,
+              face=settings.use_face, side_by_side=settings.side_by_side,
               source_stats=_stats_override(strip))
-    placement = Placement(scene=scene.name, channel=channel, frame_start=timing.final_start,
-                          job_frames=mapping.job_frames, name=f"{strip.name} (dance)",
-                          file_generation=session.get().file_generation)
+    placement = _placement(scene, strip, frames, runner, RESULT)
     return Job(id=job_id, label=strip.name, run=run, placement=placement)
+
+
+def build_preview_job(scene, strip, runner):
+    """A pose-preview job for ``strip``: the stick figure with its current keyed adjustments,
+    shown in the strip of its earlier preview (or a new one on a free channel above it)."""
+    frames = read_source(scene, strip)
+    model = _model(scene)
+    job_id = new_job_id(f"{strip.name}-preview")
+    preview = Preview(job_id=job_id, source=frames.path, model=model,
+                      output_dir=str(output_root(scene) / PREVIEWS_FOLDER / job_id),
+                      frame_start=frames.start, frame_stop=frames.stop, fps=frames.fps,
+                      adjust=frames.adjust, source_stats=_stats_override(strip),
+                      frame_format=PREVIEW_FORMAT)
+    placement = replace(_placement(scene, strip, frames, runner, PREVIEW),
+                        image_ext=PREVIEW_FORMAT)
+    return Job(id=job_id, label=f"{strip.name} (preview)", run=preview, placement=placement)
+
+
+def _model(scene):
+    model = model_folder(scene)
+    if not os.path.isfile(os.path.join(model, "manifest.json")):
+        raise JobSetupError(f"{model} is not a model bundle (no manifest.json)")
+    return model
+
+
+def _placement(scene, strip, frames, runner, role):
+    """Where the job's strip goes: the earlier one of this role and source, else a free channel."""
+    timing = frames.timing
+    earlier = made_strip(scene, strip.name, role)
+    channel = earlier.channel if earlier is not None else first_free_channel(
+        _occupied(scene) + _reserved(runner, scene.name), strip.channel, timing.final_start,
+        timing.final_end)
+    return Placement(scene=scene.name, channel=channel, frame_start=timing.final_start,
+                     job_frames=frames.mapping.job_frames, name=strip_name(strip.name, role),
+                     file_generation=session.get().file_generation, source=strip.name,
+                     role=role)
 
 
 def _stats_override(strip) -> str | None:
@@ -169,29 +236,3 @@ def _stats_override(strip) -> str | None:
     if not os.path.isfile(path):
         raise JobSetupError(f"{strip.name}: the statistics file {path or '(none)'} does not exist")
     return path
-
-
-# --- job -> strip -----------------------------------------------------------------------------
-
-
-def place_result(job):
-    """Add the finished job's frames as an image strip where it was decided; returns it."""
-    p = job.placement
-    if p.file_generation != session.get().file_generation:
-        job.message = f"another file was opened; the frames are in {job.result.frames_dir}"
-        return None
-    scene = bpy.data.scenes.get(p.scene)
-    if scene is None:
-        job.message = f"scene {p.scene} no longer exists; frames are in {job.result.frames_dir}"
-        return None
-    frames_dir = job.result.frames_dir
-    files = [f"{k + 1:06d}.png" for k in p.job_frames]
-    missing = [f for f in files if not os.path.isfile(os.path.join(frames_dir, f))]
-    if missing:
-        job.message = f"{len(missing)} frames missing in {frames_dir} (first {missing[0]})"
-        return None
-    ed = compat.editor(scene, create=True)
-    strip = compat.new_image_strip(ed, p.name, frames_dir, files, p.channel, p.frame_start)
-    strip.dance.is_result = True
-    job.placed = True
-    return strip

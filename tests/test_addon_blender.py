@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -207,6 +208,69 @@ def test_retarget_dance_makes_the_image_strip_with_a_real_worker(kind, assets, t
 
 
 @pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
+@pytest.mark.parametrize("kind", BLENDERS)
+def test_preview_poses_strip_appears_and_updates_after_a_keyframe_change(kind, assets, tmp_path):
+    from backend.video import read_frames
+    from backend.video.images import read_image
+
+    result = run_scenario(kind, "preview", assets, tmp_path)
+    assert result["states"] == ["done", "done", "done"], result["messages"]
+    [first], [second] = result["first"], result["second"]
+    shown_range = (SHOWN_TIMELINE[0], SHOWN_TIMELINE[-1] + 1)
+    for strip in (first, second):  # one strip, updated in place, on its own channel
+        assert (strip["name"], strip["source"]) == ("dancer (preview)", "dancer")
+        assert strip["type"] == "IMAGE" and strip["channel"] == RESULT_CHANNEL
+        assert (strip["final_start"], strip["final_end"]) == shown_range
+        assert strip["elements"] == [f"{k:06d}.jpg" for k in range(1, 7)]
+    shown = [Path(strip["directory"]) for strip in (first, second)]
+    assert shown == [Path(d) / "frames" for d in result["previews"][:2]]
+    assert Path(second["previous_media"]) == shown[0]  # kept for undo (until the next update)
+    # Each preview sampled the keys when it started: scale 1.0 at frame 12 both times, then
+    # 2.0 at frame 17, re-keyed to 0.5: the same first frame, another last one.
+    first_made, second_made = result["made"][:2]
+    assert first_made["scale"] == pytest.approx(EXPECTED_SCALE, abs=1e-5)
+    assert (second_made["scale"][0], second_made["scale"][-1]) == (pytest.approx(1.0),
+                                                                   pytest.approx(0.5))
+    assert first_made["first"] == second_made["first"]
+    assert first_made["last"] != second_made["last"]
+    # Batch retargeting leaves the preview out; rendering hides it and shows it again after.
+    assert result["batch_sources"] == ["dancer"]
+    assert not result["after_render"][0]["mute"]
+    rendered = next(read_frames(result["render"])).astype(np.float32)  # timeline frame 12
+    source = list(read_frames(assets["clip"]))[SHOWN_SOURCE[0]].astype(np.float32)
+    shown_first = read_image(shown[1] / "000001.jpg")  # what the preview strip shows at 12
+    preview = cv2.resize(shown_first, rendered.shape[1::-1]).astype(np.float32)
+    assert np.abs(rendered - source).mean() < 0.5 * np.abs(rendered - preview).mean()
+    # A third preview: the strip keeps the second's frames for undo; the first's are deleted.
+    [third] = result["third"]
+    assert third["name"] == first["name"]
+    assert Path(third["directory"]) == Path(result["previews"][2]) / "frames"
+    assert Path(third["previous_media"]) == shown[1] and shown[1].is_dir()
+    assert not shown[0].parent.exists()
+
+
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
+@pytest.mark.parametrize("kind", BLENDERS)
+def test_retarget_again_replaces_the_result_strip_in_place_and_undo_restores_it(kind, assets,
+                                                                                tmp_path):
+    result = run_scenario(kind, "rerun", assets, tmp_path)
+    assert result["states"] == ["done", "done"], result["messages"]
+    [first], [second] = result["first"], result["second"]  # never a second result strip
+    frames = [Path(d) / "frames" for d in result["job_dirs"]]
+    assert [Path(first["directory"]), Path(second["directory"])] == frames
+    kept = ("name", "channel", "final_start", "final_end", "elements", "blend_type",
+            "blend_alpha", "modifiers", "source")
+    assert {k: second[k] for k in kept} == {k: first[k] for k in kept}
+    assert (second["name"], second["channel"], second["blend_type"], second["modifiers"]) == (
+        "my dance", RESULT_CHANNEL, "ADD", ["grade"])
+    assert second["blend_alpha"] == pytest.approx(0.6)
+    assert result["undo"] == ["FINISHED"]
+    [restored] = result["after_undo"]
+    assert Path(restored["directory"]) == frames[0]
+    assert {k: restored[k] for k in kept} == {k: first[k] for k in kept}
+
+
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
 @pytest.mark.parametrize("kind", BPY_MODULES)
 def test_batch_in_background_with_the_bpy_module(kind, assets, tmp_path):
     run_scenario(kind, "make_blend", assets, tmp_path)
@@ -265,9 +329,47 @@ XVFB = shutil.which("xvfb-run")
 DOCS = REPO / "docs"
 
 
+needs_display = pytest.mark.skipif(XVFB is None, reason="xvfb-run not found (Debian: apt-get "
+                                   "install xvfb)")
+
+
+def run_ui_scenario(scenario: str, assets: dict, tmp_path: Path) -> dict:
+    """Run ``scenario`` in Blender 3.4 with a window (on a virtual display), the add-on
+    installed from the built zip; returns its result.json."""
+    from blender_addon.core.locations import demo_bundle
+
+    # The demo performer where it ships (a real picture for the README), else the tiny model.
+    cfg = {**assets, "zip": str(built_zip(tmp_path)), "work": str(tmp_path),
+           "use_demo": demo_bundle() is not None}
+    config = tmp_path / f"{scenario}.json"
+    config.write_text(json.dumps(cfg))
+    command = [XVFB, "-a", "-s", "-screen 0 1920x1300x24", BLENDER, "--factory-startup",
+               "--app-template", "Video_Editing", "--enable-event-simulate",
+               "--python", str(SCRIPT), "--", scenario, str(config)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
+                         env=blender_env(tmp_path / "home"), cwd=tmp_path)
+    log = out.stdout + out.stderr
+    assert "SCENARIO screenshot OK" in log, log[-6000:]
+    return json.loads((tmp_path / "result.json").read_text())
+
+
+def check_screenshot(path: Path) -> None:
+    from backend.video.images import read_image
+
+    shot = read_image(path)
+    assert shot.shape[0] > 600 and shot.shape[1] > 1000 and shot.std() > 10  # a real picture
+
+
+def keep_screenshot(source: Path, name: str) -> None:
+    """With UPDATE_SCREENSHOTS=1, copy a screenshot to docs/ (for the README)."""
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        shutil.copyfile(source, DOCS / name)
+
+
 @pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
 @needs_blender
-@pytest.mark.skipif(XVFB is None, reason="xvfb-run not found (Debian: apt-get install xvfb)")
+@needs_display
 def test_installed_zip_retargets_in_blenders_user_interface(assets, tmp_path):
     """Blender 3.4 with a window (on a virtual display): install the built zip, press Retarget
     Dance, let the timer bring the result in, and photograph the sequencer with the Dance tab.
@@ -275,34 +377,43 @@ def test_installed_zip_retargets_in_blenders_user_interface(assets, tmp_path):
     The screenshots are kept in the test's folder; with UPDATE_SCREENSHOTS=1 they are also
     copied to docs/ (addon_sequencer.png, addon_progress.png) for the README.
     """
-    from blender_addon.core.locations import demo_bundle
-
-    # The demo performer where it ships (a real picture for the README), else the tiny model.
-    cfg = {**assets, "zip": str(built_zip(tmp_path)), "work": str(tmp_path),
-           "use_demo": demo_bundle() is not None}
-    config = tmp_path / "screenshot.json"
-    config.write_text(json.dumps(cfg))
-    command = [XVFB, "-a", "-s", "-screen 0 1920x1300x24", BLENDER, "--factory-startup",
-               "--app-template", "Video_Editing", "--enable-event-simulate",
-               "--python", str(SCRIPT), "--", "screenshot", str(config)]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT,
-                         env=blender_env(tmp_path / "home"), cwd=tmp_path)
-    log = out.stdout + out.stderr
-    assert "SCENARIO screenshot OK" in log, log[-6000:]
-    result = json.loads((tmp_path / "result.json").read_text())
+    result = run_ui_scenario("screenshot", assets, tmp_path)
     assert result["state"] == "done", result["message"]
     [strip] = result["results"]
     assert strip["channel"] == 2 and (strip["final_start"], strip["final_end"]) == (12, 18)
     assert len(strip["elements"]) == 6
-    from backend.video.images import read_image
+    check_screenshot(tmp_path / "screenshot.png")
+    keep_screenshot(tmp_path / "screenshot.png", "addon_sequencer.png")
+    if result["progress_shot"]:
+        keep_screenshot(tmp_path / "screenshot_progress.png", "addon_progress.png")
 
-    shot = read_image(tmp_path / "screenshot.png")
-    assert shot.shape[0] > 600 and shot.shape[1] > 1000 and shot.std() > 10  # a real picture
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        DOCS.mkdir(exist_ok=True)
-        shutil.copyfile(tmp_path / "screenshot.png", DOCS / "addon_sequencer.png")
-        if result["progress_shot"]:
-            shutil.copyfile(tmp_path / "screenshot_progress.png", DOCS / "addon_progress.png")
+
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
+@needs_blender
+@needs_display
+def test_preview_poses_updates_in_place_in_blenders_user_interface(assets, tmp_path):
+    """Blender 3.4 with a window: Preview Poses, re-key the scale, Preview Poses again. The
+    timer puts the second preview into the same strip as an undo step of its own; the
+    sequencer is photographed (docs/addon_preview.png with UPDATE_SCREENSHOTS=1), then Undo
+    shows the first preview again, and Render leaves the preview out while it renders."""
+    result = run_ui_scenario("screenshot_preview", assets, tmp_path)
+    assert result["state"] == "done", result["message"]
+    [first], [second] = result["shown"]
+    kept = ("name", "channel", "final_start", "final_end", "elements")
+    assert {k: second[k] for k in kept} == {k: first[k] for k in kept}
+    assert (second["channel"], second["final_start"], second["final_end"]) == (2, 12, 18)
+    assert Path(first["directory"]) != Path(second["directory"])
+    check_screenshot(tmp_path / "screenshot_preview.png")
+    keep_screenshot(tmp_path / "screenshot_preview.png", "addon_preview.png")
+    assert result["undo"] == ["FINISHED"]
+    [after_undo] = result["results"]
+    assert Path(after_undo["directory"]) == Path(first["directory"])
+    render = result["render"]  # muted while the render window rendered, shown again after
+    assert render["started"] == ["FINISHED"] and render["muted"] == [True]
+    assert [s["mute"] for s in result["after_render"]] == [False]
+    from backend.video import probe
+
+    assert probe(render["path"]).frame_count == 6  # frames 12..17
 
 
 @needs_bpy

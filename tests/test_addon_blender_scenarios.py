@@ -68,6 +68,9 @@ def set_up_scene(cfg, compat, blocker=True, keys=True):
     import bpy
 
     scene = bpy.context.scene
+    workspace = getattr(bpy.context, "workspace", None)
+    if hasattr(workspace, "sequencer_scene"):  # 5.0: what a user's file has (strip modifiers
+        workspace.sequencer_scene = scene  # crash the bpy module without it)
     scene.render.fps, scene.render.fps_base = 24, 1.0
     scene.render.resolution_x = scene.render.resolution_y = 128
     scene.render.resolution_percentage = 100
@@ -107,12 +110,17 @@ def strip_fields(strip):
             "animation_offset_start": strip.animation_offset_start}
 
 
-def result_strips(compat, scene):
+def result_strips(compat, scene, flag="is_result"):
+    """The strips the add-on made (``flag``: "is_result" or "is_preview"), with their media and
+    what an editor sets on a strip."""
     out = []
     for s in compat.all_strips(compat.editor(scene)):
-        if s.dance.is_result:
+        if getattr(s.dance, flag):
             fields = strip_fields(s)
-            fields.update(directory=s.directory, elements=[e.filename for e in s.elements])
+            fields.update(directory=s.directory, elements=[e.filename for e in s.elements],
+                          blend_type=s.blend_type, blend_alpha=s.blend_alpha, mute=s.mute,
+                          modifiers=[m.name for m in s.modifiers], source=s.dance.source,
+                          previous_media=s.dance.previous_media)
             out.append(fields)
     return out
 
@@ -223,6 +231,92 @@ def scenario_retarget(cfg):
     session.shutdown()
 
 
+def rekey_scale(scene, strip, frame, value):
+    """What an editor does to fix the size: a new value on an existing scale key."""
+    strip.dance_scale = value
+    strip.keyframe_insert("dance_scale", frame=frame)
+
+
+def scenario_preview(cfg):
+    """Preview Poses with a real worker (background mode: the operator runs to the end), a
+    keyframe changed, Preview Poses again: the same preview strip shows the new figure. Batch
+    retargeting leaves the preview out, and rendering hides it."""
+    import bpy
+
+    module, _ = enable_addon(cfg)
+    compat, session = addon_part(module, "compat"), addon_part(module, "session")
+    batch = addon_part(module, "operators.retarget_dance_batch")
+    render = addon_part(module, "operators.render_dance_video")
+    scene, strip = set_up_scene(cfg, compat)
+    before = strip_fields(strip)
+    assert bpy.ops.sequencer.preview_dance_poses() == {'FINISHED'}
+    first = result_strips(compat, scene, "is_preview")
+    rekey_scale(scene, strip, 17, 0.5)
+    assert bpy.ops.sequencer.preview_dance_poses() == {'FINISHED'}
+    second = result_strips(compat, scene, "is_preview")
+    assert strip_fields(strip) == before, "the source strip was modified"
+    jobs = session.get().runner.queue.jobs
+    for s in compat.all_strips(compat.editor(scene)):
+        s.select = True
+    sources = [s.name for s in batch.sources(bpy.context)]
+    scene.frame_start, scene.frame_end = 12, 17
+    video = render.render_video(scene, str(Path(cfg["work"]) / "render.mp4"))
+    after_render = result_strips(compat, scene, "is_preview")
+    made = [preview_record(job.run.output_dir) for job in jobs]  # before the first goes
+    rekey_scale(scene, strip, 17, 1.0)
+    assert bpy.ops.sequencer.preview_dance_poses() == {'FINISHED'}  # a third: the first goes
+    write_result(cfg, {"first": first, "second": second, "batch_sources": sources,
+                       "render": video, "after_render": after_render,
+                       "third": result_strips(compat, scene, "is_preview"), "made": made,
+                       "states": [j.state.value for j in jobs],
+                       "messages": [j.message for j in jobs],
+                       "previews": [j.run.output_dir for j in jobs]})
+    session.shutdown()
+
+
+def preview_record(folder):
+    """What the pytest side checks of a preview folder: the scale it was asked for, and its
+    first and last frames (hashed: a JPEG encoder gives the same bytes for the same picture)."""
+    import hashlib
+
+    folder = Path(folder)
+    record = json.loads((folder / "preview.json").read_text())
+    frames = sorted((folder / "frames").iterdir())
+    return {"scale": record["parameters"]["adjustments"]["scale"],
+            "first": hashlib.sha256(frames[0].read_bytes()).hexdigest(),
+            "last": hashlib.sha256(frames[-1].read_bytes()).hexdigest()}
+
+
+def scenario_rerun(cfg):
+    """Retarget Dance, the editor sets the result strip up (name, blend, opacity, a modifier),
+    a keyframe changes, Retarget Dance again: the same strip gets the new frames and keeps
+    what the editor set. Undo brings the first frames back."""
+    import bpy
+
+    module, _ = enable_addon(cfg)
+    compat, session = addon_part(module, "compat"), addon_part(module, "session")
+    scene, strip = set_up_scene(cfg, compat)
+    assert bpy.ops.sequencer.retarget_dance() == {'FINISHED'}
+    [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
+    result.name, result.blend_type, result.blend_alpha = "my dance", 'ADD', 0.6
+    result.modifiers.new("grade", 'BRIGHT_CONTRAST')
+    first = result_strips(compat, scene)
+    bpy.ops.ed.undo_push(message="the editor's settings")
+    rekey_scale(scene, strip, 17, 0.5)
+    # undo=True: an undo step, as when the button is pressed (scripts' calls make none).
+    assert bpy.ops.sequencer.retarget_dance('EXEC_DEFAULT', True) == {'FINISHED'}
+    second = result_strips(compat, scene)
+    jobs = session.get().runner.queue.jobs
+    undone = bpy.ops.ed.undo()
+    scene = bpy.context.scene  # undo replaced every data-block: look them up again
+    write_result(cfg, {"first": first, "second": second, "undo": sorted(undone),
+                       "after_undo": result_strips(compat, scene),
+                       "states": [j.state.value for j in jobs],
+                       "messages": [j.message for j in jobs],
+                       "job_dirs": [j.run.output_dir for j in jobs]})
+    session.shutdown()
+
+
 def scenario_make_blend(cfg):
     """A project with two selected dancer strips, saved for the batch scenario."""
     import bpy
@@ -326,6 +420,39 @@ def scenario_screenshot(cfg):
     Needs a display (xvfb-run) and ``--enable-event-simulate``: the sidebar tab is switched
     with simulated Ctrl+Wheel, the way a user can.
     """
+    return drive_ui(cfg, UiPlan(presses=["retarget_dance"], flag="is_result"))
+
+
+def scenario_screenshot_preview(cfg):
+    """The user interface again: Preview Poses, the scale re-keyed, Preview Poses again; the
+    timer updates the preview strip in place (an undo step of its own), photographed with the
+    keyframed scale on screen. Then Undo brings the first preview's frames back, and Render
+    (in its window) mutes the preview while it renders, showing it again at the end."""
+    def rekey(scene, strip):
+        rekey_scale(scene, strip, 17, 1.5)
+        scene.frame_set(scene.frame_current)  # the sidebar shows the animated values again
+
+    plan = UiPlan(presses=["preview_dance_poses", "preview_dance_poses"], flag="is_preview",
+                  between=rekey, shot="screenshot_preview.png", undo_after=True, enlarge=False,
+                  resolution=384, render_after=True)
+    return drive_ui(cfg, plan)
+
+
+class UiPlan:
+    """What `drive_ui` does: press each operator in turn (``between(scene, strip)`` before
+    each one after the first), photograph (the sequencer enlarged, or the template's layout
+    with its larger preview), optionally undo once and render, and report the strips of
+    ``flag``."""
+
+    def __init__(self, presses, flag, between=None, shot="screenshot.png", undo_after=False,
+                 enlarge=True, resolution=None, render_after=False):
+        self.presses, self.flag, self.between = list(presses), flag, between
+        self.shot, self.undo_after, self.enlarge = shot, undo_after, enlarge
+        self.resolution = resolution  # the scene's (square), for a sharper preview
+        self.render_after = render_after  # press Render (frames 12-17) and wait for its end
+
+
+def drive_ui(cfg, plan):
     import bpy
 
     module, _ = enable_addon(cfg)
@@ -335,6 +462,8 @@ def scenario_screenshot(cfg):
     if cfg.get("use_demo"):
         scene.dance.model_path = ""  # the built-in demo performer, as a new user sees it
     scene.frame_current = 15
+    if plan.resolution:
+        scene.render.resolution_x = scene.render.resolution_y = plan.resolution
     window = bpy.context.window_manager.windows[0]
     sequencer = _largest_area(window, 'SEQUENCE_EDITOR', 'SEQUENCER')
     sequencer.spaces.active.show_region_ui = True
@@ -346,12 +475,23 @@ def scenario_screenshot(cfg):
         original_draw(self, context)
 
     panels.DANCE_PT_model.draw = spy_draw
-    state = {"step": "splash", "tries": 0, "progress_shot": False, "t0": time.monotonic()}
+    state = {"step": "splash", "tries": 0, "progress_shot": False, "t0": time.monotonic(),
+             "pressed": 0, "shown": []}
     out = Path(cfg["work"])
 
     def shot(name):
         with bpy.context.temp_override(window=window, area=sequencer):
             bpy.ops.screen.screenshot(filepath=str(out / name))
+
+    def press():
+        if state["pressed"] and plan.between is not None:
+            plan.between(scene, strip)
+        with bpy.context.temp_override(window=window, area=sequencer):
+            name = plan.presses[state["pressed"]]
+            # undo=True: the undo step a button press makes (scripts' calls make none)
+            assert getattr(bpy.ops.sequencer, name)('INVOKE_DEFAULT', True) == {'FINISHED'}
+        state["pressed"] += 1
+        state["step"] = "running"
 
     def step():
         sidebar = next(r for r in sequencer.regions if r.type == 'UI')
@@ -360,15 +500,14 @@ def scenario_screenshot(cfg):
             window.event_simulate('MOUSEMOVE', 'NOTHING', x=x, y=y)
             window.event_simulate('ESC', 'PRESS')
             window.event_simulate('ESC', 'RELEASE')
-            _enlarge(window, sequencer)
+            if plan.enlarge:
+                _enlarge(window, sequencer)
             state["step"] = "tab"
             return 0.3
         if state["step"] == "tab":
             if drawn["model"]:
                 _view_all(window, sequencer)
-                with bpy.context.temp_override(window=window, area=sequencer):
-                    assert bpy.ops.sequencer.retarget_dance() == {'FINISHED'}
-                state["step"] = "running"
+                press()
                 return 0.2
             if state["tries"] >= 12:
                 shot("screenshot_failed.png")
@@ -383,19 +522,52 @@ def scenario_screenshot(cfg):
             shot("screenshot_progress.png")
             state["progress_shot"] = True
         if job.state.finished and state["step"] == "running":
+            state["shown"].append(result_strips(compat, scene, plan.flag))
+            if job.state.value == "done" and state["pressed"] < len(plan.presses):
+                press()
+                return 0.2
             state["step"] = "settle"  # one more redraw with the new strip before the picture
             sequencer.tag_redraw()
             return 0.5
         if state["step"] == "settle":
-            shot("screenshot.png")
-            write_result(cfg, {"results": result_strips(compat, scene), "state": job.state.value,
-                               "message": job.message, "progress_shot": state["progress_shot"]})
-            print("SCENARIO screenshot OK", flush=True)
-            session.shutdown()
-            bpy.ops.wm.quit_blender()
-            return None
+            shot(plan.shot)
+            if plan.undo_after:
+                with bpy.context.temp_override(window=window, area=sequencer):
+                    state["undo"] = sorted(bpy.ops.ed.undo())
+            state["results"] = result_strips(compat, bpy.context.scene, plan.flag)
+            if not plan.render_after:
+                return finish(job)
+            render_in_window()
+            return 0.5
+        if state["step"] == "rendering":  # until the render ends and the previews show again
+            if any(s["mute"] for s in result_strips(compat, bpy.context.scene, plan.flag)):
+                assert time.monotonic() - state["t0"] < 240, "the render did not end"
+                return 0.5
+            return finish(job)
         assert time.monotonic() - state["t0"] < 240, "the job did not finish"
         return 0.2
+
+    def render_in_window():
+        """The Render button, as in the Queue panel: the render runs in its own window."""
+        scene_now = bpy.context.scene  # (undo replaced the data-blocks)
+        scene_now.frame_start, scene_now.frame_end = 12, 17
+        path = out / "render.mp4"
+        with bpy.context.temp_override(window=window, area=sequencer):
+            started = bpy.ops.sequencer.dance_render_video('INVOKE_DEFAULT', filepath=str(path))
+        muted = [s["mute"] for s in result_strips(compat, scene_now, plan.flag)]
+        state["render"] = {"path": str(path), "started": sorted(started), "muted": muted}
+        state["step"] = "rendering"
+
+    def finish(job):
+        write_result(cfg, {"results": state.get("results"), "shown": state["shown"],
+                           "undo": state.get("undo"), "render": state.get("render"),
+                           "after_render": result_strips(compat, bpy.context.scene, plan.flag),
+                           "state": job.state.value, "message": job.message,
+                           "progress_shot": state["progress_shot"]})
+        print("SCENARIO screenshot OK", flush=True)
+        session.shutdown()
+        bpy.ops.wm.quit_blender()
+        return None
 
     def guarded():
         try:

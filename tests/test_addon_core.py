@@ -22,6 +22,7 @@ from blender_addon.core.frame_map import (FrameMapping, StripMappingError, Strip
                                           content_index, first_free_channel, infer_rate, map_strip)
 from blender_addon.core.jobs import Job, JobQueue, JobState, Placement, new_job_id
 from blender_addon.core.keyframes import sample, sample_adjustments
+from blender_addon.core.previews import preview_folder, remove_preview_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -204,6 +205,21 @@ def test_job_ids_are_unique_and_folder_safe():
     assert len(ids) == 50
     assert all(set(i) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
                for i in ids)
+
+
+def test_only_a_preview_folder_is_removed(tmp_path):
+    """A preview strip's older frames are deleted only where the backend wrote a preview."""
+    preview = tmp_path / "previews" / "dancer-preview-1"
+    (preview / "frames").mkdir(parents=True)
+    (preview / "frames" / "000001.jpg").write_bytes(b"jpeg")
+    (preview / "preview.json").write_text("{}")
+    result_frames = tmp_path / "dancer-2" / "frames"  # a retarget job's folder
+    result_frames.mkdir(parents=True)
+    assert preview_folder(str(preview / "frames") + os.sep) == preview
+    assert not remove_preview_folder(result_frames) and result_frames.is_dir()
+    assert not remove_preview_folder(preview) and preview.is_dir()  # not its frames folder
+    assert remove_preview_folder(preview / "frames") and not preview.exists()
+    assert not remove_preview_folder(preview / "frames")  # gone already: nothing to do
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,6 +22,7 @@ from safetensors.torch import save_file
 
 from backend.errors import Cancelled, InputError
 from backend.models import LocalEnhancer, load_bundle
+from backend.video.images import read_image
 from training import checkpoint as ckpt
 from training.data.dataset import FrameSequenceDataset
 from backend.target.prepared import PreparedRun
@@ -121,6 +123,12 @@ def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
     assert loaded.manifest.label_style == prepared.manifest.label_style
     assert loaded.manifest.training.stage == "face"
     assert loaded.face_generator is not None
+    # The first training frame (letterboxed into the canvas) is the bundle's picture of its target.
+    picture = read_image(bundle / "target_frame.png")
+    assert picture.shape == (32, 64, 3)
+    first = read_image(prepared.frame_path(prepared.train_range[0]))
+    expected = cv2.resize(first, (64, 32), interpolation=cv2.INTER_AREA)
+    assert np.abs(picture.astype(int) - expected).max() <= 1
     for k, v in face["nets"].generator.state_dict().items():
         assert torch.equal(loaded.generator.state_dict()[k], v)
     for k, v in face["nets"].face_generator.state_dict().items():
@@ -339,15 +347,17 @@ def test_tiny_learns_real_footage(footage, tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_mixed_precision_steps(dtype):
+@pytest.mark.parametrize("dtype,matte", [(torch.bfloat16, "off"), (torch.float16, "off"),
+                                         (torch.bfloat16, "on")])
+def test_mixed_precision_steps(dtype, matte):
     from backend.runtime import Runtime, resolve_precision
     from training.stages import generator_param_groups, trainable_parameters, uses_local
-    from training.step import Optimizers, TrainStep
+    from training.step import Batch, Optimizers, TrainStep
 
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"  # the CPU trains in fp32
     runtime = Runtime(torch.device("cpu"), {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype])
     opts = tiny(stages=("global", "face"))
+    opts.model.matte = matte
     torch.manual_seed(0)
     for stage in opts.schedule.stages:
         nets = fresh_nets(opts, stage)
@@ -362,9 +372,12 @@ def test_mixed_precision_steps(dtype):
         w, h = opts.stage_size(stage)
         labels = [torch.rand(1, 3, h, w) * 2 - 1 for _ in range(2)]
         images = [torch.rand(1, 3, h, w) * 2 - 1 for _ in range(2)]
-        losses = step(labels, images, [[(16, 0, 24, 8)]] * 2, 0)
+        masks = [torch.rand(1, 1, h, w) for _ in range(2)] if matte == "on" else None
+        plate = torch.rand(1, 3, h, w) * 2 - 1 if matte == "on" else None
+        losses = step(Batch(labels, images, [[(16, 0, 24, 8)]] * 2, masks, plate), 0)
         assert finite({k: float(v) for k, v in losses.items()})
         assert scaler.is_enabled() == (dtype == torch.float16)
+        assert ("G_matte" in losses) == (matte == "on" and stage == "global")
 
 
 def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):

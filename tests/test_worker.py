@@ -24,7 +24,8 @@ import torch
 
 import backend
 from backend.models import BundleManifest, GeneratorConfig, build_generator, save_bundle
-from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle, check_run
+from backend.worker.checks import check_request
+from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle
 from backend.worker.protocol import (Adjust, Cancelled, Error, Hello, Progress, ProtocolError,
                                      Run, parse_line)
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail
@@ -58,6 +59,15 @@ def make_tiny_bundle(folder: Path, format_version: int | None = None) -> Path:
         data["format_version"] = format_version
         path.write_text(json.dumps(data))
     return folder
+
+
+def make_demo_media(root: Path, n_frames: int) -> dict[str, Path]:
+    """A clip of the demo performer dancing (12 fps, 128x128) and a tiny bundle, in ``root``."""
+    from backend.demo import make_demo_clip
+
+    make_demo_clip(root / "dance.mp4", "dance", n_frames=n_frames, fps=12.0, size=(128, 128),
+                   progress=False)
+    return {"clip": root / "dance.mp4", "bundle": make_tiny_bundle(root / "bundle")}
 
 
 def start_client(tmp_path: Path, name: str = "worker") -> BackendClient:
@@ -309,7 +319,7 @@ def test_the_client_imports_nothing_heavy():
 def test_check_run_accepts_good_runs_and_names_the_bad_field():
     good = Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_start=2,
                frame_stop=5, adjust=Adjust(scale=[1.0, 1.1, 0.9], offset_x=0.1))
-    check_run(good)
+    check_request(good)
     bad = {
         "job_id": Run(job_id=" ", source="/s", model="/m", output_dir="/o"),
         "frame_start": Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_start=-2),
@@ -320,7 +330,7 @@ def test_check_run_accepts_good_runs_and_names_the_bad_field():
     }
     for name, run in bad.items():
         with pytest.raises(ProtocolError, match=name):
-            check_run(run)
+            check_request(run)
 
 
 def test_progress_is_rate_limited_but_every_stage_starts_and_ends():

@@ -12,23 +12,22 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("backend.transfer", reason="the transfer pipeline is not there yet")
 
-from backend.demo import make_demo_clip  # noqa: E402
-from backend.worker.protocol import Adjust, Cancelled, Done, Error, Progress, Run  # noqa: E402
-from tests.test_worker import TIMEOUT, make_tiny_bundle, start_client  # noqa: E402
+from backend.video.images import read_image  # noqa: E402
+from backend.worker.protocol import (Adjust, Cancelled, Done, Error, Preview,  # noqa: E402
+                                     Progress, Run)
+from tests.test_worker import TIMEOUT, make_demo_media, start_client  # noqa: E402
 
 N_FRAMES = 12  # at a few frames a second on a CPU, a cancel at frame 1 lands mid-job
 
 
 @pytest.fixture(scope="module")
 def media(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("media")
-    make_demo_clip(root / "dance.mp4", "dance", n_frames=N_FRAMES, fps=12.0, size=(128, 128),
-                   progress=False)
-    return {"clip": root / "dance.mp4", "bundle": make_tiny_bundle(root / "bundle")}
+    return make_demo_media(tmp_path_factory.mktemp("media"), N_FRAMES)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +87,42 @@ def test_second_job_reuses_the_loaded_model_and_a_busy_worker_queues_runs(client
     log = client.log_path.read_text()
     assert log.count("loading model bundle") == 1  # loaded by the first job of this worker
     assert log.count("reusing the loaded model bundle") >= 2
+
+
+def test_pose_preview_through_the_worker_detects_once_then_only_draws(client, media, tmp_path):
+    """A ``preview`` job: frames of the result's shape, progress per stage; an update with new
+    keyframed adjustments finds the poses cached (no "poses" stage) and moves the figure."""
+
+    def preview(name: str, adjust: Adjust, seen: list) -> Done:
+        request = Preview(job_id=name, source=str(media["clip"]), model=str(media["bundle"]),
+                          output_dir=str(tmp_path / name), frame_start=1, frame_stop=11,
+                          adjust=adjust, video=True)
+        reply = client.run_job(request, TIMEOUT, seen.append)
+        assert isinstance(reply, Done), reply
+        return reply
+
+    first_seen: list = []
+    first = preview("preview-1", Adjust(), first_seen)
+    assert first.frame_count == 10
+    assert sorted(os.listdir(first.frames_dir)) == [f"{i:06d}.jpg" for i in range(1, 11)]
+    assert Path(first.video).is_file() and first.side_by_side is None
+    assert [m.stage for m in first_seen if isinstance(m, Progress)][0] == "poses"
+    update_seen: list = []
+    update = preview("preview-2", Adjust(scale=[1.0 + 0.05 * k for k in range(10)], offset_y=0.1),
+                     update_seen)
+    stages = {m.stage for m in update_seen if isinstance(m, Progress)}
+    assert "poses" not in stages and {"draw", "finish"} <= stages
+    before, after = (read_image(Path(r.frames_dir) / "000005.jpg") for r in (first, update))
+    assert before.shape == after.shape and not np.array_equal(before, after)
+    client.submit(Preview(job_id="bad-range", source=str(media["clip"]),
+                          model=str(media["bundle"]), output_dir=str(tmp_path / "bad"),
+                          frame_start=4, frame_stop=4))
+    client.submit(Preview(job_id="bad-format", source=str(media["clip"]),
+                          model=str(media["bundle"]), output_dir=str(tmp_path / "bad"),
+                          frame_format="gif"))
+    for job_id, field in (("bad-range", "preview.frame_stop"), ("bad-format", "frame_format")):
+        error = client.wait_for(job_id, TIMEOUT)
+        assert isinstance(error, Error) and error.code == "bad_message" and field in error.message
 
 
 def test_cancel_mid_job_leaves_a_resumable_folder(client, media, tmp_path):

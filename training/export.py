@@ -3,9 +3,10 @@
 The bundle (backend/models/bundle.py) gets G from the most advanced trained stage (face,
 else local, else global), the face generator when the face stage was trained, the training
 resolution, the label style and the target's normalization statistics from the prepared
-data, the background plate for a generator with a matte, and in ``training`` what transfer
-needs to draw labels the way training did (the letterbox of the target video into the
-training canvas) plus where the weights came from.
+data, the background plate for a generator with a matte, a picture of the target
+(``target_frame.png``: the first training frame, for previews), and in ``training`` what
+transfer needs to draw labels the way training did (the letterbox of the target video into
+the training canvas) plus where the weights came from.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from backend.errors import InputError
 from backend.models.bundle import BundleManifest, TrainingRecord, save_bundle
 from backend.models.networks import FaceGenerator, build_face_generator, build_generator
+from backend.pose_preview import write_target_frame
 from backend.target.letterbox import Letterbox, resize
 from backend.target.prepared import PreparedRun
 
@@ -76,7 +78,10 @@ def export_bundle(run_dir: str | Path, out: str | Path, stage: str | None = None
         training=_training_info(opts, stage, state, prepared),
     )
     plate = (resize(prepared.plate(), manifest.resolution) if config.has_matte else None)
-    return save_bundle(out, manifest, generator, face, plate)
+    folder = save_bundle(out, manifest, generator, face, plate)
+    # A picture of the target for previews (already letterboxed into the training canvas).
+    write_target_frame(folder, prepared.frame(prepared.train_range[0]), manifest.resolution)
+    return folder
 
 
 def _training_info(opts: TrainOptions, stage: str, state: dict[str, Any],

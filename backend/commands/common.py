@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..normalize import Adjustments
 from ..pose.detector import HolisticConfig
 from ..pose.gaps import DEFAULT_MAX_GAP_S
 from ..pose.pipeline import PoseOptions
@@ -49,3 +51,21 @@ def pose_options_from_args(args: argparse.Namespace) -> PoseOptions:
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def add_adjust_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adjust", type=Path, default=None,
+                        help='JSON with per-frame (or constant) "scale", "offset_x", "offset_y" '
+                             "(offsets in fractions of the target frame height), one value per "
+                             "frame of the range")
+
+
+def adjustments_from_args(args: argparse.Namespace) -> Adjustments | None:
+    """``--adjust``'s file, checked against the frames of ``--start``/``--stop`` in ``source``."""
+    if args.adjust is None:
+        return None
+    from ..video import probe
+
+    info = probe(args.source, args.fps)
+    stop = info.frame_count if args.stop is None else min(args.stop, info.frame_count)
+    return Adjustments.from_json(args.adjust, max(0, stop - args.start))

@@ -9,12 +9,12 @@ import threading
 from pathlib import Path
 
 from ..errors import Cancelled, InputError
-from ..normalize import Adjustments, NormalizationStats
+from ..normalize import NormalizationStats
 from ..transfer import TransferJob, run_transfer
 from ..choices import DEVICES, PRECISIONS
 from ..transfer.inference import CPU_BACKEND_CHOICES
-from ..video import probe
-from .common import add_pose_arguments, add_progress_argument, add_range_arguments, pose_options_from_args
+from .common import (add_adjust_argument, add_pose_arguments, add_progress_argument,
+                     add_range_arguments, adjustments_from_args, pose_options_from_args)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,10 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", type=Path, required=True,
                    help="the dancer's video (movie file or image-sequence folder)")
     p.add_argument("-o", "--output", type=Path, required=True, help="job folder to write")
-    p.add_argument("--adjust", type=Path, default=None,
-                   help='JSON with per-frame (or constant) "scale", "offset_x", "offset_y" '
-                        "(offsets in fractions of the target frame height), one value per frame "
-                        "of the range")
+    add_adjust_argument(p)
     p.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
                    help="the source's normalization statistics (from `stats`) instead of those "
                         "measured on the frames of this job")
@@ -80,14 +77,9 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         raise InputError(args.output, "--model BUNDLE is needed (or --method nearest --run RUN_DIR)")
     if args.method == "nearest" and args.run_dir is None:
         raise InputError(args.output, "--method nearest needs --run RUN_DIR (a prepared training run)")
-    adjustments = None
-    if args.adjust is not None:
-        info = probe(args.source, args.fps)
-        stop = info.frame_count if args.stop is None else min(args.stop, info.frame_count)
-        adjustments = Adjustments.from_json(args.adjust, max(0, stop - args.start))
     return TransferJob(
         source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,
-        frame_stop=args.stop, fps=args.fps, adjustments=adjustments, face=not args.no_face,
+        frame_stop=args.stop, fps=args.fps, adjustments=adjustments_from_args(args), face=not args.no_face,
         side_by_side=args.side_by_side, method=args.method, device=args.device,
         precision=args.precision, cpu_backend=args.cpu_backend, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
         source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,

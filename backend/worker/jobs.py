@@ -1,7 +1,8 @@
-"""Running one ``run`` message: checks, the model kept between jobs, progress, the reply.
+"""Running one job request: checks, the model kept between jobs, progress, the reply.
 
-`execute` turns a `Run` into a transfer job, runs it and returns the one reply the client
-gets for it: `Done`, `Error` or `Cancelled`. It never raises.
+`execute` turns a `Run` into a transfer job (or a `Preview` into a pose preview, see
+`preview_job`), runs it and returns the one reply the client gets for it: `Done`, `Error` or
+`Cancelled`. It never raises.
 """
 
 from __future__ import annotations
@@ -9,24 +10,24 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from backend.errors import BackendError
 from backend.errors import Cancelled as JobCancelled
 
-from .protocol import Cancelled, Done, Error, Message, Progress, ProtocolError, Run
+from .checks import to_adjustments
+from .protocol import (Cancelled, Done, Error, Message, Preview, Progress, ProtocolError, Request,
+                       Run)
 
 if TYPE_CHECKING:  # the heavy modules are imported when a job runs, not when the worker starts
     from backend.models import Bundle
     from backend.onnx import CpuNetworks
-    from backend.normalize import Adjustments
     from backend.transfer import TransferJob
 
 log = logging.getLogger(__name__)
 
-METHODS = ("generator", "nearest")
 PROGRESS_INTERVAL_S = 0.25  # at most ~4 progress messages a second (plus first/last of a stage)
 
 Send = Callable[[Message], object]
@@ -39,48 +40,6 @@ class JobSettings:
     device: str = "cpu"  # already resolved ("cuda", "mps" or "cpu")
     precision: str = "auto"
     progress_interval: float = PROGRESS_INTERVAL_S
-
-
-# --------------------------------------------------------------------------------------------
-# Checks done when a ``run`` arrives (so a bad one is answered at once, not when its turn comes)
-# --------------------------------------------------------------------------------------------
-
-
-def check_run(run: Run) -> None:
-    """Raise `ProtocolError` for a run whose fields are well-typed but make no sense."""
-    if not run.job_id.strip():
-        raise ProtocolError("run.job_id must not be empty")
-    for name in ("source", "model", "output_dir"):
-        if not getattr(run, name).strip():
-            raise ProtocolError(f"run.{name} must not be empty")
-    if run.frame_start < 0:
-        raise ProtocolError(f"run.frame_start must be >= 0, got {run.frame_start}")
-    if run.frame_stop is not None and run.frame_stop <= run.frame_start:
-        raise ProtocolError(f"run.frame_stop ({run.frame_stop}) must be greater than "
-                            f"run.frame_start ({run.frame_start})")
-    if run.fps is not None and not (math.isfinite(run.fps) and run.fps > 0):
-        raise ProtocolError(f"run.fps must be a positive number, got {run.fps}")
-    if run.method not in METHODS:
-        raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {run.method!r}")
-    if run.method == "nearest" and not (run.nearest_run or "").strip():
-        raise ProtocolError("run.nearest_run (a prepared training run folder) is needed by "
-                            "method 'nearest'")
-    adjustments = to_adjustments(run)
-    n_frames = adjustments.n_frames
-    if n_frames is not None and run.frame_stop is not None \
-            and n_frames != run.frame_stop - run.frame_start:
-        raise ProtocolError(f"run.adjust has {n_frames} values per field, but the job has "
-                            f"{run.frame_stop - run.frame_start} frames")
-
-
-def to_adjustments(run: Run) -> Adjustments:
-    """The run's ``adjust`` as `Adjustments`; `ProtocolError` when the values are unusable."""
-    from backend.normalize import Adjustments
-
-    try:
-        return Adjustments(**asdict(run.adjust))
-    except ValueError as exc:
-        raise ProtocolError(f"run.adjust: {exc}") from None
 
 
 def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
@@ -216,28 +175,25 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError))
 
 
-def execute(run: Run, cancel, send: Send, cache: ModelCache, settings: JobSettings) -> Message:
-    """Run ``run`` to its end and return its reply (`Done`, `Error` or `Cancelled`).
+def execute(request: Request, cancel, send: Send, cache: ModelCache,
+            settings: JobSettings) -> Message:
+    """Run ``request`` to its end and return its reply (`Done`, `Error` or `Cancelled`).
 
-    ``cancel`` is a `threading.Event`; once set, the transfer stops at its next frame and
-    leaves the job folder resumable. Progress goes out through ``send`` while the job runs.
+    ``cancel`` is a `threading.Event`; once set, the job stops at its next frame (a transfer
+    leaves its folder resumable). Progress goes out through ``send`` while the job runs.
     """
     started = time.monotonic()
-    job_id = run.job_id
+    job_id = request.job_id
     try:
         if cancel.is_set():
             raise JobCancelled("cancelled before it started")
-        from backend.models import read_manifest
-        from backend.transfer import run_transfer
+        report = ProgressThrottle(send, job_id, settings.progress_interval)
+        if isinstance(request, Preview):
+            from .preview_job import run_preview
 
-        # The model first: a missing or incompatible bundle is reported before anything else.
-        # Its networks are loaded (or found in the cache) by the transfer, which knows the
-        # backend: PyTorch on the worker's device, or on the CPU the job's backend.
-        if run.method == "generator":
-            read_manifest(Path(run.model))
-        job = to_transfer_job(run, settings)
-        result = run_transfer(job, report=ProgressThrottle(send, job_id, settings.progress_interval),
-                              cancel=cancel, models=cache, progress=False)
+            reply = run_preview(request, report, cancel)
+        else:
+            reply = _transfer(request, report, cancel, cache, settings)
     except JobCancelled:
         log.info("job %s cancelled after %.1f s", job_id, time.monotonic() - started)
         return Cancelled(job_id=job_id)
@@ -257,8 +213,24 @@ def execute(run: Run, cancel, send: Send, cache: ModelCache, settings: JobSettin
         log.exception("job %s failed unexpectedly", job_id)
         return Error(code="internal", job_id=job_id,
                      message=f"Unexpected {type(exc).__name__}: {exc} (details in the worker log)")
-    log.info("job %s done: %d frames in %.1f s", job_id, result.frame_count,
+    log.info("job %s done: %d frames in %.1f s", job_id, reply.frame_count,
              time.monotonic() - started)
-    return Done(job_id=job_id, frames_dir=str(result.frames_dir), frame_count=result.frame_count,
+    return reply
+
+
+def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
+              settings: JobSettings) -> Done:
+    from backend.models import read_manifest
+    from backend.transfer import run_transfer
+
+    # The model first: a missing or incompatible bundle is reported before anything else.
+    # Its networks are loaded (or found in the cache) by the transfer, which knows the
+    # backend: PyTorch on the worker's device, or on the CPU the job's backend.
+    if run.method == "generator":
+        read_manifest(Path(run.model))
+    job = to_transfer_job(run, settings)
+    result = run_transfer(job, report=report, cancel=cancel, models=cache, progress=False)
+    return Done(job_id=run.job_id, frames_dir=str(result.frames_dir),
+                frame_count=result.frame_count,
                 video=None if result.video is None else str(result.video),
                 side_by_side=None if result.side_by_side is None else str(result.side_by_side))

@@ -5,7 +5,7 @@ One JSON object per line. Every message carries ``protocol`` (the version below)
 stdout, which carries nothing else. Only paths and numbers cross the pipe: frames go
 through files in the job folder.
 
-client -> worker: ``run``, ``cancel``, ``shutdown``
+client -> worker: ``run``, ``preview``, ``cancel``, ``shutdown``
 worker -> client: ``hello`` (first line, once), ``progress``, ``done``, ``error``, ``cancelled``
 
 This module imports only the standard library, so Blender's own Python can import it.
@@ -83,10 +83,33 @@ class Run(Message):
 
 
 @dataclass
+class Preview(Message):
+    """A pose preview: the stick figure a ``run`` with the same fields would give the model's
+    generator, drawn over the target's background (no network runs; see backend.pose_preview)."""
+
+    type: ClassVar[str] = "preview"
+    job_id: str
+    source: str  # movie file or image-sequence folder
+    model: str  # model bundle folder (its target's statistics, resolution and background)
+    output_dir: str  # the preview folder (an earlier preview there is replaced)
+    frame_start: int = 0
+    frame_stop: int | None = None  # exclusive; None = to the end
+    fps: float | None = None  # for an image-sequence folder
+    adjust: Adjust = field(default_factory=Adjust)
+    source_stats: str | None = None  # a statistics JSON overriding the source's measured ones
+    video: bool = False  # also write preview.mp4 (the frames alone are enough for Blender)
+    frame_format: str = "jpg"  # of the frames: "jpg" (fast) or "png"
+
+
+Request = Run | Preview  # what a client asks the worker to do (a job)
+
+
+@dataclass
 class Progress(Message):
     type: ClassVar[str] = "progress"
     job_id: str
-    stage: str  # "poses", "generate" (frames made and written), "finish" (videos closed)
+    stage: str  # "poses", "generate" (frames made and written), "finish" (videos closed);
+    #             a preview: "poses", "draw", "finish"
     done: int
     total: int
 
@@ -97,7 +120,7 @@ class Done(Message):
     job_id: str
     frames_dir: str  # folder of 000001.png ... one per source frame of the job
     frame_count: int
-    video: str | None = None  # the H.264 MP4 with the source's audio
+    video: str | None = None  # the H.264 MP4 (a run's has the source's audio)
     side_by_side: str | None = None
 
 
@@ -127,7 +150,8 @@ class Shutdown(Message):
 
 
 MESSAGES: dict[str, type[Message]] = {
-    cls.type: cls for cls in (Hello, Run, Progress, Done, Error, Cancel, Cancelled, Shutdown)
+    cls.type: cls for cls in (Hello, Run, Preview, Progress, Done, Error, Cancel, Cancelled,
+                              Shutdown)
 }
 
 
@@ -155,7 +179,7 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
     if unknown:
         raise ProtocolError(f"{cls.__name__.lower()}: unknown fields {sorted(unknown)}")
     values = dict(data)
-    if cls is Run and isinstance(values.get("adjust"), dict):
+    if cls in (Run, Preview) and isinstance(values.get("adjust"), dict):
         values["adjust"] = _build(Adjust, values["adjust"])
     try:
         message = cls(**values)

@@ -2,9 +2,10 @@
 
 The main thread reads JSON lines from stdin and answers at once (a malformed line gets an
 ``error`` with code ``bad_message`` and the worker carries on); jobs run one at a time on a
-job thread, so a ``cancel`` is seen while a job runs. A ``run`` that arrives while another
-job runs waits in a queue (first come, first served). Every accepted ``run`` gets exactly one
-final reply: ``done``, ``error`` or ``cancelled``.
+job thread, so a ``cancel`` is seen while a job runs. A job (``run``: a transfer, or
+``preview``: a pose preview) that arrives while another job runs waits in a queue (first come,
+first served). Every accepted job gets exactly one final reply: ``done``, ``error`` or
+``cancelled``.
 
 The worker exits on ``shutdown`` or when stdin closes (the add-on, or Blender, has gone),
 cancelling the running job and dropping queued ones first. It listens on no network port:
@@ -22,8 +23,8 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .channel import Channel, claim_stdout, read_lines
-from .protocol import (Cancel, Cancelled, Error, Message, ProtocolError, Run, Shutdown,
-                       parse_line)
+from .protocol import (Cancel, Cancelled, Error, Message, Preview, ProtocolError, Request, Run,
+                       Shutdown, parse_line)
 
 log = logging.getLogger("backend.worker")
 
@@ -47,8 +48,8 @@ class Worker:
         self._settings = settings
         self._cache = ModelCache()
         self._cond = threading.Condition()
-        self._queue: deque[Run] = deque()
-        self._current: Run | None = None
+        self._queue: deque[Request] = deque()
+        self._current: Request | None = None
         self._cancel = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._work, name="job", daemon=True)
@@ -70,7 +71,7 @@ class Worker:
                              job_id=self._job_id_of(line)))
             return True
         log.info("received %s", message.type)
-        if isinstance(message, Run):
+        if isinstance(message, (Run, Preview)):
             self._submit(message)
         elif isinstance(message, Cancel):
             self._cancel_job(message.job_id)
@@ -78,7 +79,8 @@ class Worker:
             return False
         else:
             self._send(Error(code="bad_message",
-                             message=f"a client sends run, cancel or shutdown, not {message.type!r}"))
+                             message=f"a client sends run, preview, cancel or shutdown, not "
+                                     f"{message.type!r}"))
         return True
 
     def _job_id_of(self, line: str) -> str | None:
@@ -99,23 +101,23 @@ class Worker:
             return (self._current is not None and self._current.job_id == job_id) or any(
                 r.job_id == job_id for r in self._queue)
 
-    def _submit(self, run: Run) -> None:
-        from .jobs import check_run
+    def _submit(self, request: Request) -> None:
+        from .checks import check_request
 
-        if self._known(run.job_id):
-            self._send(Error(code="bad_message", message=f"job {run.job_id!r} is already queued "
-                             f"or running; give each run its own job_id"))
+        if self._known(request.job_id):
+            self._send(Error(code="bad_message", message=f"job {request.job_id!r} is already "
+                             f"queued or running; give each job its own job_id"))
             return
         try:
-            check_run(run)
+            check_request(request)
         except ProtocolError as exc:
-            self._send(Error(code="bad_message", message=str(exc), job_id=run.job_id))
+            self._send(Error(code="bad_message", message=str(exc), job_id=request.job_id))
             return
         with self._cond:
-            self._queue.append(run)
+            self._queue.append(request)
             position = len(self._queue) + (self._current is not None) - 1
             self._cond.notify()
-        log.info("job %s queued (%d ahead of it)", run.job_id, position)
+        log.info("job %s queued (%d ahead of it)", request.job_id, position)
 
     def _cancel_job(self, job_id: str) -> None:
         """Cancel a queued job at once, or ask the running one to stop at its next frame.

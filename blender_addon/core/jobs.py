@@ -34,12 +34,16 @@ class JobState(str, Enum):
         return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
+RESULT, PREVIEW = "result", "preview"  # what a job's strip shows: generated frames, or poses
+
+
 @dataclass(frozen=True)
 class Placement:
-    """Where the result strip goes: decided at submission, used when the job is done.
+    """Where the job's strip goes: decided at submission, used when the job is done.
 
     ``job_frames[k]`` is the job frame (0-based; image ``k + 1``) shown on timeline frame
-    ``frame_start + k``.
+    ``frame_start + k``. ``source`` names the strip the job was made from: the strip of an
+    earlier job of the same ``role`` for that source gets the new frames in place.
     """
 
     scene: str
@@ -48,6 +52,9 @@ class Placement:
     job_frames: tuple[int, ...]
     name: str
     file_generation: int = 0  # which opened .blend file the job belongs to (see session)
+    source: str = ""
+    role: str = RESULT  # RESULT or PREVIEW
+    image_ext: str = "png"  # of the job's frames (a preview's are JPEGs)
 
 
 @dataclass

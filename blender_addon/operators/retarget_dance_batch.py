@@ -14,7 +14,7 @@ class SEQUENCER_OT_retarget_dance_batch(bpy.types.Operator):
     bl_label = "Retarget Selected"
     bl_description = ("Retarget every selected movie or image strip, one after another, with the "
                       "model kept loaded between them")
-    bl_options = {'REGISTER'}
+    bl_options = {'REGISTER', 'UNDO'}
 
     render: BoolProperty(
         name="Render Video After", default=False,
@@ -55,9 +55,10 @@ class SEQUENCER_OT_retarget_dance_batch(bpy.types.Operator):
 
 
 def sources(context):
-    """Selected movie/image strips that are not results of earlier jobs, in timeline order."""
-    found = [s for s in compat.selected_strips(context)
-             if s.type in SOURCE_TYPES and not s.dance.is_result]
+    """Selected movie/image strips that are not results or previews of earlier jobs, in
+    timeline order."""
+    found = [s for s in compat.selected_strips(context) if s.type in SOURCE_TYPES
+             and not (s.dance.is_result or s.dance.is_preview)]
     return sorted(found, key=lambda s: (s.frame_final_start, s.channel))
 
 

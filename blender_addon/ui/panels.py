@@ -93,7 +93,8 @@ class DANCE_PT_retarget(_DancePanel, bpy.types.Panel):
         layout = self.layout
         scene = compat.sequencer_scene(context)
         strip = compat.active_strip(context)
-        if strip is None or strip.type not in {'MOVIE', 'IMAGE'}:
+        if strip is None or strip.type not in {'MOVIE', 'IMAGE'} or strip.dance.is_result \
+                or strip.dance.is_preview:
             layout.label(text="Select the source dancer's strip", icon='INFO')
         else:
             layout.label(text=strip.name, icon='SEQUENCE')
@@ -111,6 +112,7 @@ class DANCE_PT_retarget(_DancePanel, bpy.types.Panel):
         row.prop(scene.dance, "use_face", toggle=True)
         row.prop(scene.dance, "side_by_side", toggle=True)
         layout.prop(scene.dance, "output_dir")
+        layout.operator("sequencer.preview_dance_poses", icon='HIDE_OFF')
         col = layout.column(align=True)
         col.scale_y = 1.4
         col.operator("sequencer.retarget_dance", icon='PLAY')
