@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .oserrors import writing
+
 APP_NAME = "everybody-dance"
 
 
@@ -28,8 +30,15 @@ def cache_dir(kind: str) -> Path:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
+
+    A full disk raises `NoSpaceError` naming ``path``; the old file stays as it was."""
     path = Path(path)
+    with writing(path):
+        _replace_with(path, data)
+
+
+def _replace_with(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -27,13 +27,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendError, Cancelled, InputError
+from ..errors import BackendError, Cancelled, InputError, NoSpaceError
 from ..labels import LabelStyle, render_label
 from ..models.bundle import Bundle, BundleManifest, read_manifest
 from ..normalize import NormalizationStats
@@ -146,10 +146,16 @@ def run_transfer(job: TransferJob, report: Report | None = None,
         raise Cancelled(f"{folder.root}: cancelled after {written} of {n} frames; run the same "
                         f"job again to continue") from None
     except BaseException as exc:
-        status.set(force=True, state="failed", frames_written=folder.frames_done(),
-                   message=str(exc) or type(exc).__name__)
-        folder.log(f"failed: {type(exc).__name__}: {exc}")
-        raise
+        written = folder.frames_done()
+        error = exc.noting(f"{written} frames are kept; free space and run the same command to "
+                           f"continue") if isinstance(exc, NoSpaceError) else exc
+        with suppress(OSError, BackendError):  # a full disk may refuse these too
+            status.set(force=True, state="failed", frames_written=written,
+                       message=str(error) or type(error).__name__)
+            folder.log(f"failed: {type(error).__name__}: {error}")
+        if error is exc:
+            raise
+        raise error from exc
     status.set(force=True, state="done", stage="finish", done=n, frames_written=n,
                timings=times.to_dict(), message=f"{n} frames")
     folder.log(f"done: {n} frames, {folder.video.name}"
@@ -397,9 +403,12 @@ def generate(job: TransferJob, target: Target, runtime: Runtime, plan: FramePlan
         inputs = Prefetch(frame_inputs(job, target, plan, folder, start, done, labels_from, times),
                           QUEUE_DEPTH, "transfer-inputs")
         failed = True
+        reporter = _reporter(report, "generate", status)
+        if done:  # a resumed job's progress starts past the frames already written
+            reporter(done, n)
         try:
             counted = progress_bar(inputs, n, "transfer", progress,
-                                   _reporter(report, "generate", status))
+                                   lambda k, total: reporter(k, total) if k > done else None)
             for i, item in enumerate(counted):
                 if cancel.is_set():
                     raise Cancelled("cancelled")
