@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Callable
 
 from backend.errors import BackendError
 from backend.errors import Cancelled as JobCancelled
+from backend.oserrors import as_backend_error
 
-from .protocol import Cancelled, Done, Error, Message, Progress, ProtocolError, Run
+from .protocol import (MAX_JOB_ID_CHARS, Cancelled, Done, Error, Message, Progress,
+                       ProtocolError, Run, quote)
 
 if TYPE_CHECKING:  # the heavy modules are imported when a job runs, not when the worker starts
     from backend.models import Bundle
@@ -50,18 +52,21 @@ def check_run(run: Run) -> None:
     """Raise `ProtocolError` for a run whose fields are well-typed but make no sense."""
     if not run.job_id.strip():
         raise ProtocolError("run.job_id must not be empty")
+    if len(run.job_id) > MAX_JOB_ID_CHARS:
+        raise ProtocolError(f"run.job_id has {len(run.job_id)} characters; at most "
+                            f"{MAX_JOB_ID_CHARS} are allowed")
     for name in ("source", "model", "output_dir"):
         if not getattr(run, name).strip():
             raise ProtocolError(f"run.{name} must not be empty")
     if run.frame_start < 0:
-        raise ProtocolError(f"run.frame_start must be >= 0, got {run.frame_start}")
+        raise ProtocolError(f"run.frame_start must be >= 0, got {quote(run.frame_start)}")
     if run.frame_stop is not None and run.frame_stop <= run.frame_start:
-        raise ProtocolError(f"run.frame_stop ({run.frame_stop}) must be greater than "
-                            f"run.frame_start ({run.frame_start})")
+        raise ProtocolError(f"run.frame_stop ({quote(run.frame_stop)}) must be greater than "
+                            f"run.frame_start ({quote(run.frame_start)})")
     if run.fps is not None and not (math.isfinite(run.fps) and run.fps > 0):
-        raise ProtocolError(f"run.fps must be a positive number, got {run.fps}")
+        raise ProtocolError(f"run.fps must be a positive number, got {quote(run.fps)}")
     if run.method not in METHODS:
-        raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {run.method!r}")
+        raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {quote(run.method)}")
     if run.method == "nearest" and not (run.nearest_run or "").strip():
         raise ProtocolError("run.nearest_run (a prepared training run folder) is needed by "
                             "method 'nearest'")
@@ -227,6 +232,7 @@ def execute(run: Run, cancel, send: Send, cache: ModelCache, settings: JobSettin
         if cancel.is_set():
             raise JobCancelled("cancelled before it started")
         from backend.models import read_manifest
+        from backend.output_paths import check_output_folder
         from backend.transfer import run_transfer
 
         # The model first: a missing or incompatible bundle is reported before anything else.
@@ -234,6 +240,7 @@ def execute(run: Run, cancel, send: Send, cache: ModelCache, settings: JobSettin
         # backend: PyTorch on the worker's device, or on the CPU the job's backend.
         if run.method == "generator":
             read_manifest(Path(run.model))
+        check_output_folder(Path(run.output_dir))
         job = to_transfer_job(run, settings)
         result = run_transfer(job, report=ProgressThrottle(send, job_id, settings.progress_interval),
                               cancel=cancel, models=cache, progress=False)
@@ -242,22 +249,30 @@ def execute(run: Run, cancel, send: Send, cache: ModelCache, settings: JobSettin
         return Cancelled(job_id=job_id)
     except ProtocolError as exc:
         return Error(code="bad_message", message=str(exc), job_id=job_id)
-    except BackendError as exc:
-        log.info("job %s failed: %s", job_id, exc)
-        return Error(code=exc.code, message=str(exc), job_id=job_id)
+    except (BackendError, OSError) as exc:
+        error = as_backend_error(exc)  # a full disk, a name too long: the user's to fix
+        if error is None:
+            return _unexpected(exc, job_id, cache, settings)
+        log.info("job %s failed: %s", job_id, error)
+        return Error(code=error.code, message=str(error), job_id=job_id)
     except Exception as exc:  # noqa: BLE001 - any failure must become a reply, not a dead worker
-        if _out_of_memory(exc):
-            cache.clear()
-            log.warning("job %s ran out of memory: %s", job_id, exc)
-            return Error(code="out_of_memory", job_id=job_id,
-                         message=f"The {settings.device.upper()} ran out of memory while running "
-                                 f"the job. Close other programs using it, or use a smaller "
-                                 f"model or the CPU. ({exc})")
-        log.exception("job %s failed unexpectedly", job_id)
-        return Error(code="internal", job_id=job_id,
-                     message=f"Unexpected {type(exc).__name__}: {exc} (details in the worker log)")
+        return _unexpected(exc, job_id, cache, settings)
     log.info("job %s done: %d frames in %.1f s", job_id, result.frame_count,
              time.monotonic() - started)
     return Done(job_id=job_id, frames_dir=str(result.frames_dir), frame_count=result.frame_count,
                 video=None if result.video is None else str(result.video),
                 side_by_side=None if result.side_by_side is None else str(result.side_by_side))
+
+
+def _unexpected(exc: Exception, job_id: str, cache: ModelCache, settings: JobSettings) -> Error:
+    """The reply to a failure that is not the user's: out of memory, or a bug."""
+    if _out_of_memory(exc):
+        cache.clear()
+        log.warning("job %s ran out of memory: %s", job_id, exc)
+        return Error(code="out_of_memory", job_id=job_id,
+                     message=f"The {settings.device.upper()} ran out of memory while running "
+                             f"the job. Close other programs using it, or use a smaller "
+                             f"model or the CPU. ({exc})")
+    log.exception("job %s failed unexpectedly", job_id)
+    return Error(code="internal", job_id=job_id,
+                 message=f"Unexpected {type(exc).__name__}: {exc} (details in the worker log)")
