@@ -172,3 +172,17 @@ class PoseTrack:
             raise
         except Exception as exc:  # zipfile, KeyError, ValueError: all mean "not a track"
             raise InputError(path, f"not a readable pose track ({exc})") from exc
+
+
+NO_PERSON = "no person was detected in any frame"
+
+
+def has_person(track: PoseTrack) -> bool:
+    return bool(track.detected.any())
+
+
+def require_person(track: PoseTrack, path: str | Path, why: str) -> None:
+    """Refuse a track in which nobody was ever detected (its poses are all zero): ``why``
+    says what needed a person."""
+    if not has_person(track):
+        raise InputError(path, f"{NO_PERSON}: {why}")
