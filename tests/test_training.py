@@ -141,7 +141,8 @@ def test_checkpoints_rotate_and_latest(tmp_path):
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_00000002", "step_00000003"]
     assert ckpt.latest_checkpoint(tmp_path).name == "step_00000003"
     (tmp_path / ckpt.LATEST_FILE).write_text("{broken")
-    assert ckpt.latest_checkpoint(tmp_path).name == "step_00000003"  # falls back to scanning
+    with pytest.warns(ckpt.DamagedPointerWarning, match="is damaged"):  # and says so
+        assert ckpt.latest_checkpoint(tmp_path).name == "step_00000003"  # falls back to scanning
     assert not list(tmp_path.glob(".*tmp"))  # no temporary folders left
 
 

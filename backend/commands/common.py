@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..output_paths import check_output_file, refuse_foreign_file
 from ..pose.detector import HolisticConfig
 from ..pose.gaps import DEFAULT_MAX_GAP_S
 from ..pose.pipeline import PoseOptions
 from ..pose.smoothing import METHODS, SmoothingConfig
+from ..pose.track import PoseTrack
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -67,3 +70,9 @@ def pose_options_from_args(args: argparse.Namespace) -> PoseOptions:
 
 def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def check_track_output(path: Path) -> None:
+    """Refuse an output that cannot become a pose track, or would replace another kind of file."""
+    check_output_file(path, ".npz", "pose track")
+    refuse_foreign_file(path, PoseTrack.load, "pose track")

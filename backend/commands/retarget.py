@@ -10,9 +10,11 @@ from pathlib import Path
 
 from ..errors import Cancelled, InputError
 from ..normalize import Adjustments, NormalizationStats
+from ..output_paths import check_output_folder
 from ..transfer import TransferJob, run_transfer
 from ..transfer.device import DEVICES, PRECISIONS
 from ..transfer.inference import CPU_BACKEND_CHOICES
+from ..user_warnings import warn
 from ..video import probe
 from .common import add_pose_arguments, add_progress_argument, add_range_arguments, pose_options_from_args
 
@@ -74,6 +76,7 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         raise InputError(args.output, "--model BUNDLE is needed (or --method nearest --run RUN_DIR)")
     if args.method == "nearest" and args.run_dir is None:
         raise InputError(args.output, "--method nearest needs --run RUN_DIR (a prepared training run)")
+    check_output_folder(args.output)
     adjustments = None
     if args.adjust is not None:
         info = probe(args.source, args.fps)
@@ -107,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     for message in result.warnings:
-        print(f"warning: {message}", file=sys.stderr)
+        warn(message)
     extra = f", {result.side_by_side}" if result.side_by_side else ""
     print(f"{args.output}: {result.frame_count} frames in {result.frames_dir}, {result.video}{extra}",
           file=sys.stderr)

@@ -41,6 +41,7 @@ from backend.progress import ProgressFn, progress_bar
 from backend.transfer.canvas import face_centers  # one rule for training and transfer
 
 from .letterbox import Letterbox
+from .split import checked_split, time_split  # noqa: F401 - time_split was defined here
 
 PREPARED_KIND = "everybody-dance-prepared-target"
 PREPARED_FORMAT = 1
@@ -172,15 +173,6 @@ def _fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def time_split(n_frames: int, holdout: float) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(train, eval) frame ranges: the last ``holdout`` of the video is held out."""
-    n_eval = int(round(n_frames * holdout))
-    if n_frames - n_eval < 2:
-        raise ValueError(f"{n_frames} frames leave fewer than 2 training frames after holding "
-                         f"out {holdout:.0%}")
-    return (0, n_frames - n_eval), (n_frames - n_eval, n_frames)
-
-
 def _write_image(path: Path, rgb: np.ndarray, fmt: str, quality: int) -> None:
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
     ok, data = cv2.imencode(f".{fmt}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
@@ -233,6 +225,7 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
         raise InputError(video, f"frame range [{start}, {stop}) is empty (the video has "
                                 f"{info.frame_count} frames)")
     n_frames = stop - start
+    train, held_out = checked_split(video, n_frames, options.holdout)  # before anything is written
     key = {
         "video": _file_identity(video), "start": start, "stop": stop,
         "options": {**asdict(options), "stop": stop}, "label_style": style.to_dict(),
@@ -264,7 +257,6 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
     centers = box.apply_points(np.concatenate([centers, np.ones((len(centers), 1))], 1))[:, :2]
     np.save(folder / "face_centers.npy", centers, allow_pickle=False)
     atomic_write_json(folder / "normalization.json", _compute_normalization(track))
-    train, held_out = time_split(n_frames, options.holdout)
 
     manifest = {
         "kind": PREPARED_KIND, "format_version": PREPARED_FORMAT, "fingerprint": fingerprint,
