@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from backend.demo import make_demo_clip
 from backend.pose.layout import BODY
@@ -23,6 +22,7 @@ from backend.pose.track import PoseTrack
 from backend.video import Mp4Writer
 
 from .conftest import REPO
+from .test_transfer import one_thread  # noqa: F401 - autouse fixture: one torch thread
 from .test_worker import make_tiny_bundle
 
 ANKLE_POINTS = ("RAnkle", "LAnkle", "RHeel", "LHeel", "RBigToe", "LBigToe", "RSmallToe",
@@ -92,15 +92,6 @@ def empty_clip(tmp_path_factory) -> Path:
         for _ in range(6):
             writer.write(np.full((96, 160, 3), 90, np.uint8))
     return path
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on shared cores: one thread is fastest."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def retarget_args(media: dict, out: Path | str, *extra: str) -> tuple[str, ...]:

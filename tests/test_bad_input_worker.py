@@ -14,22 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from backend.demo import make_demo_clip
 from backend.worker.protocol import (MAX_LINE_BYTES, Adjust, Done, Error, Hello, Progress, Run,
                                      parse_line)
 
-from .test_worker import TIMEOUT, RawWorker, make_tiny_bundle, start_client
+from .test_worker import TIMEOUT, RawWorker
+# media: a demo clip and a tiny bundle; client: a worker through the add-on's client
+from .test_worker_jobs import N_FRAMES, client, job, media  # noqa: F401 - fixtures
 
-N_FRAMES = 8
 SHORT_REPLY = 1000  # bytes: what a reply to any malformed line must stay under
-
-
-@pytest.fixture(scope="module")
-def media(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("media")
-    make_demo_clip(root / "dance.mp4", "dance", n_frames=N_FRAMES, fps=12.0, size=(128, 128),
-                   progress=False)
-    return {"clip": root / "dance.mp4", "bundle": make_tiny_bundle(root / "bundle")}
 
 
 @pytest.fixture(scope="module")
@@ -107,17 +99,6 @@ def test_extreme_adjustments_are_refused_when_the_run_arrives(raw, media, tmp_pa
     assert not (tmp_path / "o").exists()
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    with start_client(tmp_path_factory.mktemp("client")) as shared:
-        yield shared
-
-
-def run_of(media, out: Path, job_id: str, **fields) -> Run:
-    return Run(job_id=job_id, source=str(media["clip"]), model=str(media["bundle"]),
-               output_dir=str(out), **fields)
-
-
 def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
@@ -128,7 +109,7 @@ def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
         "output name": (dict(output_dir=str(tmp_path / ("b" * 300))), "file name too long"),
     }
     for what, (fields, problem) in cases.items():
-        run = Run(**{**vars(run_of(media, tmp_path / "job", what.replace(" ", "-"))), **fields})
+        run = Run(**{**vars(job(media, tmp_path / "job", what.replace(" ", "-"))), **fields})
         reply = client.run_job(run, TIMEOUT)
         assert isinstance(reply, Error) and reply.code == "bad_input", (what, reply)
         assert problem in reply.message, (what, reply.message)
@@ -136,7 +117,7 @@ def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
 
 
 def test_a_resumed_jobs_progress_starts_past_the_frames_already_written(client, media, tmp_path):
-    run = run_of(media, tmp_path / "job", "resumed", adjust=Adjust(offset_y=0.05))
+    run = job(media, tmp_path / "job", "resumed", adjust=Adjust(offset_y=0.05))
     assert isinstance(client.run_job(run, TIMEOUT), Done)
     frames = sorted((tmp_path / "job" / "frames").glob("*.png"))
     for path in frames[5:]:  # as if the job had stopped after frame 5
@@ -160,7 +141,7 @@ def test_a_full_disk_is_disk_full_not_internal(client, media, tmp_path):
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr[:200]}")
     try:
-        reply = client.run_job(run_of(media, disk / "job", "full"), TIMEOUT)
+        reply = client.run_job(job(media, disk / "job", "full"), TIMEOUT)
         assert isinstance(reply, Error) and reply.code == "disk_full", reply
         assert reply.message.startswith(f"disk full while writing {disk / 'job'}")
         assert "free space and run the same command to continue" in reply.message \
