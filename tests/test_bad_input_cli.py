@@ -201,6 +201,15 @@ def test_adjustments_at_the_ends_of_the_range_make_a_video(media, cli, tmp_path)
     assert len(list((tmp_path / "job" / "frames").glob("*.png"))) == 12
 
 
+def test_a_pose_track_with_keypoints_that_are_not_finite_is_refused(media, cli, tmp_path):
+    track = PoseTrack.load(media["track"])
+    track.body[3, BODY["Nose"], 0] = np.inf  # what a broken or hostile file could hold
+    track.save(tmp_path / "broken.npz")
+    refused(cli(*retarget_args(media, tmp_path / "job", "--poses", tmp_path / "broken.npz")),
+            str(tmp_path / "broken.npz"), "keypoints that are not finite numbers")
+    assert not (tmp_path / "job").exists()
+
+
 # -- 6. training on too short a video ----------------------------------------------------------
 
 
