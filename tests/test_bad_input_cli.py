@@ -111,7 +111,6 @@ def test_output_paths_that_cannot_be_written_are_refused_by_name(media, cli, tmp
     np.savez(foreign, x=np.arange(3))
     cases = [
         (retarget_args(media, a_file / "job"), a_file / "job", "is a file, not a folder"),
-        (retarget_args(media, "/proc/job"), "/proc/job", "cannot be written in /proc"),
         (("poses", media["clip"], "-o", folder), folder, "is a folder"),
         (("poses", media["clip"], "-o", a_file / "x.npz"), a_file / "x.npz",
          "is a file, not a folder"),
@@ -119,6 +118,8 @@ def test_output_paths_that_cannot_be_written_are_refused_by_name(media, cli, tmp
         (("poses", media["clip"], "-o", foreign), foreign,
          "is not a pose track this program reads; refusing to replace it"),
     ]
+    if sys.platform.startswith("linux"):  # a pseudo file system where nothing can be made
+        cases.append((retarget_args(media, "/proc/job"), "/proc/job", "cannot be written in /proc"))
     for args, out, problem in cases:
         refused(cli(*args), str(out), problem)
     assert a_file.read_text() == "my notes"  # nothing the user had is replaced
@@ -141,6 +142,8 @@ def _read_only_folder(tmp_path: Path):
     else a folder without write permission (which root would ignore)."""
     folder = tmp_path / "read-only"
     folder.mkdir()
+    if not hasattr(os, "geteuid"):
+        pytest.skip("POSIX permissions")
     if os.geteuid() != 0:
         folder.chmod(0o555)
         return folder, lambda: folder.chmod(0o755)

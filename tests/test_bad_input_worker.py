@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,9 +106,10 @@ def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
     cases = {
         "source": (dict(source=str(tmp_path / ("a" * 300 + ".mp4"))), "file name too long"),
         "output under a file": (dict(output_dir=str(a_file / "job")), "is a file, not a folder"),
-        "output in /proc": (dict(output_dir="/proc/job"), "cannot be written in /proc"),
         "output name": (dict(output_dir=str(tmp_path / ("b" * 300))), "file name too long"),
     }
+    if sys.platform.startswith("linux"):  # a pseudo file system where nothing can be made
+        cases["output in /proc"] = (dict(output_dir="/proc/job"), "cannot be written in /proc")
     for what, (fields, problem) in cases.items():
         run = Run(**{**vars(job(media, tmp_path / "job", what.replace(" ", "-"))), **fields})
         reply = client.run_job(run, TIMEOUT)
