@@ -224,7 +224,7 @@ def test_prepare_refuses_a_one_frame_video_and_warns_of_an_empty_held_out_split(
     args = ("--preset", "tiny", "--no-progress")
     one = cli("prepare", tmp_path / "clip1.mp4", "--poses", tmp_path / "clip1.npz",
               "-o", tmp_path / "run1", *args, module="training")
-    refused(one, "clip1.mp4", "too short to train on: 1 frames leave fewer than 2 training")
+    refused(one, "clip1.mp4", "too short to train on: 1 frame(s) leave fewer than 2 training")
     assert not (tmp_path / "run1").exists()
     three = cli("prepare", tmp_path / "clip3.mp4", "--poses", tmp_path / "clip3.npz",
                 "-o", tmp_path / "run3", *args, module="training")

@@ -141,8 +141,6 @@ def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
 
 def quote(value: Any) -> str:
     """``repr(value)`` for an error message, cut short: replies never echo large input."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
-        return f"an integer of {value.bit_length()} bits"  # repr of a huge int is slow
     if isinstance(value, (list, dict, str)) and len(value) > MAX_QUOTE_CHARS:
         kind = {list: "a list", dict: "an object", str: "a string"}[type(value)]
         return f"{kind} of length {len(value)}"

@@ -18,8 +18,8 @@ def time_split(n_frames: int, holdout: float) -> tuple[tuple[int, int], tuple[in
     """(train, eval) frame ranges: the last ``holdout`` of the video is held out."""
     n_eval = int(round(n_frames * holdout))
     if n_frames - n_eval < MIN_TRAIN_FRAMES:
-        raise ValueError(f"{n_frames} frames leave fewer than {MIN_TRAIN_FRAMES} training frames "
-                         f"after holding out {holdout:.0%}")
+        raise ValueError(f"{n_frames} frame(s) leave fewer than {MIN_TRAIN_FRAMES} training "
+                         f"frames after holding out {holdout:.0%}")
     return (0, n_frames - n_eval), (n_frames - n_eval, n_frames)
 
 
