@@ -32,6 +32,26 @@ class FormatVersionError(InputError):
     code = "format_version"
 
 
+class NoSpaceError(InputError):
+    """The disk (or the user's quota, or the file size limit) ran out while writing ``path``.
+
+    Everything written before stays; the same command run again with space continues.
+    """
+
+    code = "disk_full"
+
+    def __init__(self, path: str | Path, note: str = "") -> None:
+        self.path = Path(path)
+        self.note = note
+        self.problem = "disk full" + (f"; {note}" if note else "")
+        BackendError.__init__(self, f"disk full while writing {self.path}"
+                                    + (f"; {note}" if note else ""))
+
+    def noting(self, note: str) -> "NoSpaceError":
+        """The same error with ``note`` (what is kept, what to do) added to its message."""
+        return NoSpaceError(self.path, note)
+
+
 class Cancelled(BackendError):
     """The user cancelled a long job; what was written so far stays resumable."""
 

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .oserrors import writing
+
 APP_NAME = "everybody-dance"
 
 
@@ -50,8 +52,11 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never half."""
-    with atomic_file(path) as tmp:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never half.
+
+    A full disk raises `NoSpaceError` naming ``path``; the old file stays as it was."""
+    path = Path(path)
+    with writing(path), atomic_file(path) as tmp:
         tmp.write_bytes(data)
 
 

@@ -21,7 +21,8 @@ from backend.target.prepared import PreparedRun
 from backend.video.images import read_image
 from training import checkpoint as ckpt
 from training.data.dataset import EpochSampler, FrameSequenceDataset
-from training.data.prepare import PrepareOptions, prepare, time_split
+from training.data.prepare import PrepareOptions, prepare
+from training.data.split import time_split
 from training.options import (PRESETS, TrainOptions, add_option_arguments, apply_overrides,
                               preset)
 from training.trainer import lr_factor
@@ -145,7 +146,8 @@ def test_checkpoints_rotate_and_latest(tmp_path):
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_00000002", "step_00000003"]
     assert ckpt.latest_checkpoint(tmp_path).name == "step_00000003"
     (tmp_path / ckpt.LATEST_FILE).write_text("{broken")
-    assert ckpt.latest_checkpoint(tmp_path).name == "step_00000003"  # falls back to scanning
+    with pytest.warns(ckpt.DamagedPointerWarning, match="is damaged"):  # and says so
+        assert ckpt.latest_checkpoint(tmp_path).name == "step_00000003"  # falls back to scanning
     assert not list(tmp_path.glob(".*tmp"))  # no temporary folders left
 
 

@@ -21,6 +21,7 @@ import random
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -185,18 +186,31 @@ def list_checkpoints(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: int(_STEP_DIR.match(p.name).group(1)))  # type: ignore
 
 
+class DamagedPointerWarning(UserWarning):
+    """``latest.json`` is unreadable or names no complete checkpoint."""
+
+
 def latest_checkpoint(root: str | Path) -> Path | None:
-    """The newest checkpoint in ``root`` (``latest.json``, else the highest step), or None."""
+    """The newest checkpoint in ``root`` (``latest.json``, else the highest step), or None.
+
+    A damaged ``latest.json`` is not trusted: the highest complete step is used, and a
+    `DamagedPointerWarning` says so (it may be older than the one the pointer meant)."""
     root = Path(root)
     pointer = root / LATEST_FILE
+    problem = None
     if pointer.is_file():
         try:
             name = json.loads(pointer.read_text())["checkpoint"]
             if (root / name / STATE_FILE).is_file():
                 return root / name
-        except (ValueError, KeyError, TypeError):
-            pass  # a damaged pointer: fall back to scanning
+            problem = f"names {name!r}, which is not a complete checkpoint"
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            problem = f"is damaged ({type(exc).__name__}: {exc})"
     found = list_checkpoints(root)
+    if problem is not None:
+        instead = f"using {found[-1].name}, the newest complete checkpoint found" if found else \
+            "no complete checkpoint was found"
+        warnings.warn(f"{pointer} {problem}; {instead}", DamagedPointerWarning, stacklevel=2)
     return found[-1] if found else None
 
 

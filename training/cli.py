@@ -17,6 +17,9 @@ import sys
 from pathlib import Path
 
 from backend.errors import BackendError, Cancelled
+from backend.oserrors import as_backend_error
+from backend.output_paths import check_output_folder
+from backend.user_warnings import plain_warnings
 
 from backend.commands.parsing import parse_size
 
@@ -131,10 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
-    from backend.pose.track import PoseTrack
+    from backend.pose.track import PoseTrack, require_person
 
     from .data.prepare import PrepareOptions, prepare
 
+    check_output_folder(args.output)
     opts = preset(args.preset)
     if args.size:
         opts.size = args.size
@@ -148,6 +152,8 @@ def _run_prepare(args: argparse.Namespace) -> int:
                              frame_format=args.frame_format, preset=args.preset,
                              smoothing=smoothing)
     track = PoseTrack.load(args.poses) if args.poses else None
+    if track is not None:
+        require_person(track, args.poses, "a target video must show the person to learn")
     prepared = prepare(args.video, args.output, options, track=track,
                        progress=not args.no_progress, force=args.force)
     train, held = prepared.train_range, prepared.eval_range
@@ -187,6 +193,7 @@ def _prepared_preset(run_dir: Path) -> str:
 def _run_export(args: argparse.Namespace) -> int:
     from .export import export_bundle
 
+    check_output_folder(args.output)
     path = export_bundle(args.run_dir, args.output, args.stage, args.name)
     print(f"model bundle written to {path}", file=sys.stderr)
     return 0
@@ -199,6 +206,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print("error: --frames must be at least 2 (flicker compares consecutive frames)",
               file=sys.stderr)
         return 2
+    check_output_folder(args.output)
     evaluate(EvalOptions(
         bundle=args.bundle, run_dir=args.run_dir, output=args.output, compare=args.compare,
         baseline=not args.no_baseline, max_frames=args.frames, strips=args.strips,
@@ -210,12 +218,16 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with plain_warnings():
+            return int(args.run(args) or 0)
     except Cancelled as exc:
         print(f"stopped: {exc}", file=sys.stderr)
         return 130
-    except BackendError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (BackendError, OSError) as exc:
+        error = as_backend_error(exc)  # a full disk, a read-only folder: the user's to fix
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 
 from ..normalize import Adjustments
+from ..output_paths import check_output_file, refuse_foreign_file
 from ..pose.detector import HolisticConfig
 from ..pose.gaps import DEFAULT_MAX_GAP_S
 from ..pose.pipeline import PoseOptions
 from ..pose.smoothing import METHODS, SmoothingConfig
+from ..pose.track import PoseTrack
 from .parsing import parse_point
 
 
@@ -69,3 +71,9 @@ def adjustments_from_args(args: argparse.Namespace) -> Adjustments | None:
     info = probe(args.source, args.fps)
     stop = info.frame_count if args.stop is None else min(args.stop, info.frame_count)
     return Adjustments.from_json(args.adjust, max(0, stop - args.start))
+
+
+def check_track_output(path: Path) -> None:
+    """Refuse an output that cannot become a pose track, or would replace another kind of file."""
+    check_output_file(path, ".npz", "pose track")
+    refuse_foreign_file(path, PoseTrack.load, "pose track")

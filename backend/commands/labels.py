@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..labels import LabelStyle, render_track_labels
+from ..output_paths import check_output_file, check_output_folder
 from ..pose.track import PoseTrack
 from ..progress import progress_bar
 from ..video import Mp4Writer, PngSequenceWriter
@@ -31,6 +32,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.output.suffix.lower() == ".mp4":
+        check_output_file(args.output, what="video")
+    else:
+        check_output_folder(args.output)
     track = PoseTrack.load(args.poses)
     size = args.size or track.size
     style = LabelStyle(face=not args.no_face, hands=not args.no_hands)

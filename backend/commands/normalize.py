@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..normalize import Adjustments, compute_stats, load_target_stats, normalize_track
-from ..pose.track import PoseTrack
-from .common import add_progress_argument
+from ..pose.track import PoseTrack, require_person
+from .common import add_progress_argument, check_track_output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_track_output(args.output)
     source = PoseTrack.load(args.source)
+    require_person(source, args.source, "there are no poses to normalize")
     target_stats = load_target_stats(args.target, args.alpha)
     adjustments = Adjustments.from_json(args.adjust, len(source)) if args.adjust else None
     moved = normalize_track(source, compute_stats(source, alpha=args.alpha), target_stats, adjustments)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..labels import LabelStyle
 from ..normalize import Adjustments, compute_stats, normalize_track
+from ..output_paths import check_output_file
 from ..pose.pipeline import video_poses
 from ..pose.track import PoseTrack
 from ..preview import side_by_side_frames, side_by_side_size
@@ -43,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.output, what="video")
     options = pose_options_from_args(args)
     progress = not args.quiet
     if args.source_poses:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from ..errors import Cancelled, InputError
 from ..normalize import NormalizationStats
+from ..output_paths import check_output_folder
 from ..transfer import TransferJob, run_transfer
 from ..choices import DEVICES, PRECISIONS
 from ..transfer.inference import CPU_BACKEND_CHOICES
+from ..user_warnings import warn
 from .common import (add_adjust_argument, add_pose_arguments, add_progress_argument,
                      add_range_arguments, adjustments_from_args, pose_options_from_args)
 
@@ -77,11 +79,13 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         raise InputError(args.output, "--model BUNDLE is needed (or --method nearest --run RUN_DIR)")
     if args.method == "nearest" and args.run_dir is None:
         raise InputError(args.output, "--method nearest needs --run RUN_DIR (a prepared training run)")
+    check_output_folder(args.output)
     return TransferJob(
         source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,
-        frame_stop=args.stop, fps=args.fps, adjustments=adjustments_from_args(args), face=not args.no_face,
-        side_by_side=args.side_by_side, method=args.method, device=args.device,
-        precision=args.precision, cpu_backend=args.cpu_backend, nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
+        frame_stop=args.stop, fps=args.fps, adjustments=adjustments_from_args(args),
+        face=not args.no_face, side_by_side=args.side_by_side, method=args.method,
+        device=args.device, precision=args.precision, cpu_backend=args.cpu_backend,
+        nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
         source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
         poses=args.poses, background=args.background, overwrite=args.overwrite)
 
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     for message in result.warnings:
-        print(f"warning: {message}", file=sys.stderr)
+        warn(message)
     extra = f", {result.side_by_side}" if result.side_by_side else ""
     print(f"{args.output}: {result.frame_count} frames in {result.frames_dir}, {result.video}{extra}",
           file=sys.stderr)

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..normalize import compute_stats
-from ..pose.track import PoseTrack
+from ..normalize import NormalizationStats, compute_stats
+from ..output_paths import check_output_file, refuse_foreign_file
+from ..pose.track import PoseTrack, require_person
 from .common import add_progress_argument
 
 
@@ -25,7 +26,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    stats = compute_stats(PoseTrack.load(args.poses), alpha=args.alpha)
+    check_output_file(args.output, ".json", "statistics file")
+    refuse_foreign_file(args.output, NormalizationStats.load, "statistics file")
+    track = PoseTrack.load(args.poses)
+    require_person(track, args.poses, "there is nobody to measure")
+    stats = compute_stats(track, alpha=args.alpha)
     stats.save(args.output)
     print(f"{args.output}: {stats.method} statistics", file=sys.stderr)
     return 0

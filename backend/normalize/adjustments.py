@@ -12,7 +12,9 @@ small JSON file::
   work at any resolution.
 
 Each value is one number for the whole clip or one per frame of the source track; missing keys
-keep the defaults (no change).
+keep the defaults (no change). Values must be finite and within `LIMITS` (scale 0.05 to 10,
+offsets -2 to 2 frame heights): beyond them the figure is far outside the frame or too
+small to draw, which is never what a user meant, and extreme values would overflow.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import numpy as np
 from ..errors import InputError
 
 FIELDS = ("scale", "offset_x", "offset_y")
+# The allowed range of each field, ends included (offsets in target frame heights).
+LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,10 +46,7 @@ class Adjustments:
             value = np.asarray(getattr(self, name), dtype=np.float64)
             if value.ndim > 1:
                 raise ValueError(f"adjustment {name} must be a number or a list of numbers")
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"adjustment {name} has values that are not finite numbers")
-            if name == "scale" and np.any(value <= 0):
-                raise ValueError("adjustment scale must be > 0")
+            _check_range(name, value)
             if value.ndim == 1:
                 lengths.add(len(value))
             object.__setattr__(self, name, value)
@@ -93,3 +94,14 @@ class Adjustments:
         except (ValueError, TypeError, UnicodeDecodeError) as exc:
             raise InputError(path, f"not usable adjustments ({exc})") from exc
         return adjustments
+
+
+def _check_range(name: str, value: np.ndarray) -> None:
+    """ValueError naming the field (and the frame) of a value outside `LIMITS`."""
+    low, high = LIMITS[name]
+    bad = np.flatnonzero(~((value >= low) & (value <= high)))  # NaN is outside too
+    if bad.size:
+        first = np.atleast_1d(value)[bad[0]]
+        where = f" at frame {bad[0]}" if value.ndim else ""
+        raise ValueError(f"adjustment {name} must be a finite number from {low:g} to {high:g}, "
+                         f"got {first:g}{where}")

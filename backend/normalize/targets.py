@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..pose.track import PoseTrack
+from ..pose.track import PoseTrack, require_person
 from .stats import NormalizationStats, compute_stats
 
 
@@ -13,4 +13,6 @@ def load_target_stats(path: str | Path, alpha: float = 0.7) -> NormalizationStat
     path = Path(path)
     if path.suffix.lower() == ".json":
         return NormalizationStats.load(path)
-    return compute_stats(PoseTrack.load(path), alpha=alpha)
+    track = PoseTrack.load(path)
+    require_person(track, path, "the target's size and place cannot be measured")
+    return compute_stats(track, alpha=alpha)

@@ -147,8 +147,13 @@ def _scale_normalized(frames: dict[int, list[FramePose]], size: tuple[int, int] 
                 arr[..., :2] *= scale
 
 
-def _estimated_size(frames: dict[int, list[FramePose]]) -> tuple[int, int]:
+def _estimated_size(frames: dict[int, list[FramePose]], folder: Path) -> tuple[int, int]:
     """A frame size that holds every keypoint, when the caller does not know the real one."""
+    if not any((arr[..., 2] > 0).any() for people in frames.values() for p in people
+               for arr in (p.body, p.face, p.hands)):
+        raise InputError(folder, f"no person was detected in any of its {len(frames)} files, so "
+                                 f"the frame size cannot be estimated from the keypoints; give "
+                                 f"the video (--video) or the size (--size WxH)")
     width = height = 1.0
     for people in frames.values():
         for p in people:
@@ -166,7 +171,8 @@ def load_openpose_folder(folder: str | Path, size: tuple[int, int] | None = None
     Entry ``i`` of the track is the file numbered ``first + i`` (``first``, the lowest
     number, is recorded in the track's detector dict); numbers missing in between become
     undetected frames. ``size`` is the video's (width, height); without it, the smallest
-    size that holds every keypoint is used (and the track records that it was estimated).
+    size that holds every keypoint is used (and the track records that it was estimated; a
+    folder with nobody in it has no size to estimate, an `InputError`).
     ``subject_hint`` picks the person nearest that point as in `detector.HolisticConfig`.
     """
     folder = Path(folder)
@@ -176,7 +182,7 @@ def load_openpose_folder(folder: str | Path, size: tuple[int, int] | None = None
     layouts: set[str] = set()
     frames = {number: read_people(path, layouts) for number, path in files.items()}
     _scale_normalized(frames, size, folder)
-    track_size = size if size is not None else _estimated_size(frames)
+    track_size = size if size is not None else _estimated_size(frames, folder)
     first, last = min(files), max(files)
     record = {"name": "openpose_json", "folder": str(folder), "first_frame": first,
               "files": len(files), "body_layout": "+".join(sorted(layouts)) or "none",

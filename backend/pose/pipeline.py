@@ -16,6 +16,8 @@ from .gaps import DEFAULT_MAX_GAP_S, fill_gaps
 from .smoothing import SmoothingConfig, smooth_track
 from .track import PoseTrack
 
+DEFAULT_OPENPOSE_FPS = 25.0  # OpenPose's JSON files do not say their video's frame rate
+
 
 @dataclass(frozen=True)
 class PoseOptions:
@@ -58,16 +60,21 @@ def video_poses(
     progress: bool = True,
     report: ProgressFn | None = None,
     fps: float | None = None,
+    size: tuple[int, int] | None = None,
 ) -> PoseTrack:
     """The clean pose track of frames [start, stop) of a video, image folder or OpenPose folder.
 
     Detection is cached (see `cache`), so asking again for the same video costs nothing.
-    ``fps`` is the frame rate of an image or OpenPose folder (movies use their own).
+    ``fps`` is the frame rate of an image or OpenPose folder (movies use their own; an
+    OpenPose folder without one gets 25), ``size`` the (width, height) of an OpenPose
+    folder's video (estimated from the keypoints without it).
     """
     if is_openpose_folder(path):
         from .openpose_json import load_openpose_folder
 
-        raw = load_openpose_folder(path, fps=fps or 25.0).slice(start, stop if stop is not None else 10**12)
+        raw = load_openpose_folder(path, size, fps or DEFAULT_OPENPOSE_FPS,
+                                   options.detector.subject_hint)
+        raw = raw.slice(start, stop if stop is not None else 10**12)
     else:
         raw = detect_video(path, options.detector, start, stop, progress=progress, report=report, fps=fps)
     return clean_track(raw, options)

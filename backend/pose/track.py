@@ -162,7 +162,7 @@ class PoseTrack:
                     raise FormatVersionError(
                         path, f"pose track format version {version}, this program reads "
                               f"version {TRACK_FORMAT_VERSION}; run `poses` again to remake it")
-                return PoseTrack(
+                track = PoseTrack(
                     body=data["body"], face=data["face"], hands=data["hands"],
                     detected=data["detected"], fps=float(data["fps"]),
                     size=tuple(int(v) for v in data["size"]),
@@ -172,3 +172,21 @@ class PoseTrack:
             raise
         except Exception as exc:  # zipfile, KeyError, ValueError: all mean "not a track"
             raise InputError(path, f"not a readable pose track ({exc})") from exc
+        if not all(np.isfinite(a).all() for a in (track.body, track.face, track.hands)):
+            raise InputError(path, "holds keypoints that are not finite numbers: not a pose "
+                                   "track this program wrote; make it again with `poses`")
+        return track
+
+
+NO_PERSON = "no person was detected in any frame"
+
+
+def has_person(track: PoseTrack) -> bool:
+    return bool(track.detected.any())
+
+
+def require_person(track: PoseTrack, path: str | Path, why: str) -> None:
+    """Refuse a track in which nobody was ever detected (its poses are all zero): ``why``
+    says what needed a person."""
+    if not has_person(track):
+        raise InputError(path, f"{NO_PERSON}: {why}")

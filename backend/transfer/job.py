@@ -39,6 +39,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..normalize import Adjustments
+from ..oserrors import writing
 from ..paths import atomic_write_json
 from ..normalize import NormalizationStats
 from ..pose.cache import file_identity
@@ -281,7 +282,7 @@ class JobFolder:
         atomic_write_json(self.status_file, {**status, "updated": _now()})
 
     def log(self, message: str) -> None:
-        with open(self.log_file, "a", encoding="utf-8") as f:
+        with writing(self.log_file), open(self.log_file, "a", encoding="utf-8") as f:
             f.write(f"{_now()} {message}\n")
             f.flush()
             os.fsync(f.fileno())

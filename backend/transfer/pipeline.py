@@ -29,12 +29,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendError, Cancelled, InputError
+from ..errors import BackendError, Cancelled, InputError, NoSpaceError
 from ..labels import render_label
 from ..models.bundle import Bundle, read_manifest
 from ..pose.cache import file_identity, video_identity
@@ -161,10 +162,16 @@ class TransferRun:
             raise Cancelled(f"{folder.root}: cancelled after {written} of {n} frames; run the "
                             f"same job again to continue") from None
         except BaseException as exc:
-            status.set(force=True, state="failed", frames_written=folder.frames_done(),
-                       message=str(exc) or type(exc).__name__)
-            folder.log(f"failed: {type(exc).__name__}: {exc}")
-            raise
+            written = folder.frames_done()
+            error = exc.noting(f"{written} frames are kept; free space and run the same "
+                               f"command to continue") if isinstance(exc, NoSpaceError) else exc
+            with suppress(OSError, BackendError):  # a full disk may refuse these too
+                status.set(force=True, state="failed", frames_written=written,
+                           message=str(error) or type(error).__name__)
+                folder.log(f"failed: {type(error).__name__}: {error}")
+            if error is exc:
+                raise
+            raise error from exc
         status.set(force=True, state="done", stage="finish", done=n, frames_written=n,
                    timings=self.times.to_dict(), message=f"{n} frames")
         folder.log(f"done: {n} frames, {folder.video.name}"
@@ -277,9 +284,12 @@ class TransferRun:
             inputs = Prefetch(self._inputs(plan, done, labels_from), QUEUE_DEPTH,
                               "transfer-inputs")
             failed = True
+            reporter = self.hooks.reporter("generate", status)
+            if done:  # a resumed job's progress starts past the frames already written
+                reporter(done, n)
             try:
                 counted = progress_bar(inputs, n, "transfer", self.hooks.progress,
-                                       self.hooks.reporter("generate", status))
+                                       lambda k, total: reporter(k, total) if k > done else None)
                 for i, item in enumerate(counted):
                     if self.hooks.cancel.is_set():
                         raise Cancelled("cancelled")

@@ -100,8 +100,11 @@ def given_track(path: Path, source_path: Path, frame_count: int, size: tuple[int
     (``frame_count`` entries, sliced here) or of exactly those frames, in its pixels (``size``)."""
     track = PoseTrack.load(path)
     if tuple(track.size) != tuple(size):
+        guessed = track.detector.get("size_estimated")  # an OpenPose import without its video
         raise InputError(path, f"the poses are of a {track.size[0]}x{track.size[1]} video but "
-                               f"{source_path} is {size[0]}x{size[1]}")
+                               f"{source_path} is {size[0]}x{size[1]}" + (
+                                   f" (the size was guessed: import the poses again with "
+                                   f"`poses JSON_DIR --video {source_path}`)" if guessed else ""))
     if len(track) == frame_count:
         return track.slice(start, stop)
     if len(track) == stop - start:

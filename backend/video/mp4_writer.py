@@ -2,7 +2,8 @@
 
 The file is written under a temporary name in the output folder and renamed into place
 only when the ``with`` block ends without an exception, so a crash or a cancelled job never
-leaves a partial video at the final path nor clobbers an existing one.
+leaves a partial video at the final path nor clobbers an existing one. A full disk raises
+`NoSpaceError` naming the video.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace
 
+from backend.oserrors import writing
 from backend.video.audio import open_audio_track
 
 # Tags for BT.709 (HD) colour, limited range: what players assume for HD H.264. The
@@ -81,7 +83,8 @@ class Mp4Writer:
         # faststart: the index goes before the data (rewritten at close), so players and
         # Blender can start reading before the whole file is loaded.
         options = {"movflags": "+faststart"}
-        self._container = av.open(str(self._tmp), mode="w", format="mp4", options=options)
+        with writing(self.path):
+            self._container = av.open(str(self._tmp), mode="w", format="mp4", options=options)
         self._audio = None
         try:
             self._stream = self._add_video_stream(crf, preset)
@@ -125,11 +128,12 @@ class Mp4Writer:
             format="yuv420p", dst_colorspace=Colorspace.ITU709, dst_color_range=ColorRange.MPEG
         )
         video_frame.pts = self.frames_written
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
-        self.frames_written += 1
-        if self._audio is not None:
-            self._audio.mux_until(self.duration_s)
+        with writing(self.path):
+            for packet in self._stream.encode(video_frame):
+                self._container.mux(packet)
+            self.frames_written += 1
+            if self._audio is not None:
+                self._audio.mux_until(self.duration_s)
 
     @property
     def duration_s(self) -> float:
@@ -140,11 +144,12 @@ class Mp4Writer:
         if self._container is None:
             return
         try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            if self._audio is not None:
-                self._audio.finish(self.duration_s)
-            self._container.close()
+            with writing(self.path):
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                if self._audio is not None:
+                    self._audio.finish(self.duration_s)
+                self._container.close()
             self._container = None
             os.replace(self._tmp, self.path)
         except BaseException:

@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import dataclass
 from typing import BinaryIO, Iterator, TextIO
 
-from .protocol import Message
+from .protocol import MAX_LINE_BYTES, Message
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,32 @@ class Channel:
         return True
 
 
-def read_lines(stream: BinaryIO) -> Iterator[str]:
+@dataclass(frozen=True)
+class OversizedLine:
+    """A line longer than the limit, read to its end and dropped: only its size is kept."""
+
+    size: int
+
+
+def read_lines(stream: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[str | OversizedLine]:
     """The lines of ``stream`` as text until EOF; undecodable bytes become U+FFFD (and then
-    fail JSON or field validation, which replies ``bad_message``)."""
+    fail JSON or field validation, which replies ``bad_message``). A line of more than
+    ``limit`` bytes is never held in memory whole: it comes as an `OversizedLine`."""
     while True:
-        raw = stream.readline()
+        raw = stream.readline(limit + 1)
         if not raw:
             return
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            yield OversizedLine(len(raw) + _skip_line(stream))
+            continue
         yield raw.decode("utf-8", errors="replace")
+
+
+def _skip_line(stream: BinaryIO, chunk: int = 1 << 20) -> int:
+    """Read the rest of the current line and drop it; the number of bytes read."""
+    skipped = 0
+    while True:
+        raw = stream.readline(chunk)
+        skipped += len(raw)
+        if not raw or raw.endswith(b"\n"):
+            return skipped

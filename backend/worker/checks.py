@@ -7,7 +7,7 @@ import math
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from .protocol import ProtocolError, Request, Run
+from .protocol import MAX_JOB_ID_CHARS, ProtocolError, Request, Run, quote
 
 if TYPE_CHECKING:
     from backend.normalize import Adjustments
@@ -22,21 +22,24 @@ def check_request(request: Request) -> None:
     kind = request.type
     if not request.job_id.strip():
         raise ProtocolError(f"{kind}.job_id must not be empty")
+    if len(request.job_id) > MAX_JOB_ID_CHARS:
+        raise ProtocolError(f"{kind}.job_id has {len(request.job_id)} characters; at most "
+                            f"{MAX_JOB_ID_CHARS} are allowed")
     for name in ("source", "model", "output_dir"):
         if not getattr(request, name).strip():
             raise ProtocolError(f"{kind}.{name} must not be empty")
     if request.frame_start < 0:
-        raise ProtocolError(f"{kind}.frame_start must be >= 0, got {request.frame_start}")
+        raise ProtocolError(f"{kind}.frame_start must be >= 0, got {quote(request.frame_start)}")
     if request.frame_stop is not None and request.frame_stop <= request.frame_start:
-        raise ProtocolError(f"{kind}.frame_stop ({request.frame_stop}) must be greater than "
-                            f"{kind}.frame_start ({request.frame_start})")
+        raise ProtocolError(f"{kind}.frame_stop ({quote(request.frame_stop)}) must be greater "
+                            f"than {kind}.frame_start ({quote(request.frame_start)})")
     if request.fps is not None and not (math.isfinite(request.fps) and request.fps > 0):
-        raise ProtocolError(f"{kind}.fps must be a positive number, got {request.fps}")
+        raise ProtocolError(f"{kind}.fps must be a positive number, got {quote(request.fps)}")
     if isinstance(request, Run):
         _check_method(request)
     elif request.frame_format not in PREVIEW_FORMATS:
         raise ProtocolError(f"preview.frame_format must be one of {list(PREVIEW_FORMATS)}, got "
-                            f"{request.frame_format!r}")
+                            f"{quote(request.frame_format)}")
     n_frames = to_adjustments(request).n_frames
     if n_frames is not None and request.frame_stop is not None \
             and n_frames != request.frame_stop - request.frame_start:
@@ -46,7 +49,7 @@ def check_request(request: Request) -> None:
 
 def _check_method(run: Run) -> None:
     if run.method not in METHODS:
-        raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {run.method!r}")
+        raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {quote(run.method)}")
     if run.method == "nearest" and not (run.nearest_run or "").strip():
         raise ProtocolError("run.nearest_run (a prepared training run folder) is needed by "
                             "method 'nearest'")

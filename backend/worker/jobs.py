@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from backend.errors import BackendError
 from backend.errors import Cancelled as JobCancelled
+from backend.oserrors import as_backend_error
 
 from .checks import to_adjustments
 from .protocol import (Cancelled, Done, Error, Message, Preview, Progress, ProtocolError, Request,
@@ -199,20 +200,14 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
         return Cancelled(job_id=job_id)
     except ProtocolError as exc:
         return Error(code="bad_message", message=str(exc), job_id=job_id)
-    except BackendError as exc:
-        log.info("job %s failed: %s", job_id, exc)
-        return Error(code=exc.code, message=str(exc), job_id=job_id)
+    except (BackendError, OSError) as exc:
+        error = as_backend_error(exc)  # a full disk, a name too long: the user's to fix
+        if error is None:
+            return _unexpected(exc, job_id, cache, settings)
+        log.info("job %s failed: %s", job_id, error)
+        return Error(code=error.code, message=str(error), job_id=job_id)
     except Exception as exc:  # noqa: BLE001 - any failure must become a reply, not a dead worker
-        if _out_of_memory(exc):
-            cache.clear()
-            log.warning("job %s ran out of memory: %s", job_id, exc)
-            return Error(code="out_of_memory", job_id=job_id,
-                         message=f"The {settings.device.upper()} ran out of memory while running "
-                                 f"the job. Close other programs using it, or use a smaller "
-                                 f"model or the CPU. ({exc})")
-        log.exception("job %s failed unexpectedly", job_id)
-        return Error(code="internal", job_id=job_id,
-                     message=f"Unexpected {type(exc).__name__}: {exc} (details in the worker log)")
+        return _unexpected(exc, job_id, cache, settings)
     log.info("job %s done: %d frames in %.1f s", job_id, reply.frame_count,
              time.monotonic() - started)
     return reply
@@ -221,6 +216,7 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
 def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
               settings: JobSettings) -> Done:
     from backend.models import read_manifest
+    from backend.output_paths import check_output_folder
     from backend.transfer import run_transfer
 
     # The model first: a missing or incompatible bundle is reported before anything else.
@@ -228,9 +224,24 @@ def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
     # backend: PyTorch on the worker's device, or on the CPU the job's backend.
     if run.method == "generator":
         read_manifest(Path(run.model))
+    check_output_folder(Path(run.output_dir))
     job = to_transfer_job(run, settings)
     result = run_transfer(job, report=report, cancel=cancel, models=cache, progress=False)
     return Done(job_id=run.job_id, frames_dir=str(result.frames_dir),
                 frame_count=result.frame_count,
                 video=None if result.video is None else str(result.video),
                 side_by_side=None if result.side_by_side is None else str(result.side_by_side))
+
+
+def _unexpected(exc: Exception, job_id: str, cache: ModelCache, settings: JobSettings) -> Error:
+    """The reply to a failure that is not the user's: out of memory, or a bug."""
+    if _out_of_memory(exc):
+        cache.clear()
+        log.warning("job %s ran out of memory: %s", job_id, exc)
+        return Error(code="out_of_memory", job_id=job_id,
+                     message=f"The {settings.device.upper()} ran out of memory while running "
+                             f"the job. Close other programs using it, or use a smaller "
+                             f"model or the CPU. ({exc})")
+    log.exception("job %s failed unexpectedly", job_id)
+    return Error(code="internal", job_id=job_id,
+                 message=f"Unexpected {type(exc).__name__}: {exc} (details in the worker log)")

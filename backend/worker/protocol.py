@@ -18,6 +18,10 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 PROTOCOL_VERSION = 1
+MAX_LINE_BYTES = 16 * 2**20  # longer lines are refused unread (docs/protocol.md)
+MAX_JOB_ID_CHARS = 200
+MAX_QUOTE_CHARS = 80  # what an error message quotes of a value it received
+MAX_MESSAGE_CHARS = 2000  # an error message longer than this is cut (a huge path, say)
 
 
 class ProtocolError(ValueError):
@@ -155,21 +159,38 @@ MESSAGES: dict[str, type[Message]] = {
 }
 
 
+def shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text``, cut to about ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def quote(value: Any) -> str:
+    """``repr(value)`` for an error message, cut short: replies never echo large input."""
+    if isinstance(value, (list, dict, str)) and len(value) > MAX_QUOTE_CHARS:
+        kind = {list: "a list", dict: "an object", str: "a string"}[type(value)]
+        return f"{kind} of length {len(value)}"
+    return shorten(repr(value), MAX_QUOTE_CHARS)
+
+
 def parse_line(line: str) -> Message:
     """The message in one line; `ProtocolError` saying what is wrong otherwise."""
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"not JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of 5000 digits, [[[[...]]]]
+        raise ProtocolError(f"not usable JSON: {shorten(str(exc), MAX_QUOTE_CHARS)}") from None
     if not isinstance(data, dict):
         raise ProtocolError("a message must be a JSON object")
     version = data.pop("protocol", None)
     if type(version) is not int or version != PROTOCOL_VERSION:  # not true, not 1.0
-        raise ProtocolError(f"protocol version {version!r}, expected {PROTOCOL_VERSION}")
+        raise ProtocolError(f"protocol version {quote(version)}, expected {PROTOCOL_VERSION}")
     kind = data.pop("type", None)
-    cls = MESSAGES.get(kind)
+    cls = MESSAGES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown message type {kind!r}")
+        raise ProtocolError(f"unknown message type {quote(kind)}")
     return _build(cls, data)
 
 
@@ -177,7 +198,9 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
     names = {f.name: f for f in fields(cls)}
     unknown = set(data) - set(names)
     if unknown:
-        raise ProtocolError(f"{cls.__name__.lower()}: unknown fields {sorted(unknown)}")
+        shown = ", ".join(quote(name) for name in sorted(unknown)[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise ProtocolError(f"{cls.__name__.lower()}: unknown fields {shown}{more}")
     values = dict(data)
     if cls in (Run, Preview) and isinstance(values.get("adjust"), dict):
         values["adjust"] = _build(Adjust, values["adjust"])
@@ -209,4 +232,5 @@ def _check_types(message: Any) -> None:
                     isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
                 ok = True
         if not ok:
-            raise ProtocolError(f"{type(message).__name__.lower()}.{f.name}: {value!r} is not {f.type}")
+            raise ProtocolError(f"{type(message).__name__.lower()}.{f.name}: {quote(value)} is "
+                                f"not {f.type}")

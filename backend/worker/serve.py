@@ -19,12 +19,12 @@ import logging
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from .channel import Channel, claim_stdout, read_lines
-from .protocol import (Cancel, Cancelled, Error, Message, Preview, ProtocolError, Request, Run,
-                       Shutdown, parse_line)
+from .channel import Channel, OversizedLine, claim_stdout, read_lines
+from .protocol import (MAX_JOB_ID_CHARS, MAX_LINE_BYTES, Cancel, Cancelled, Error, Message,
+                       Preview, ProtocolError, Request, Run, Shutdown, parse_line, shorten)
 
 log = logging.getLogger("backend.worker")
 
@@ -59,8 +59,13 @@ class Worker:
 
     # ---------------------------------------------------------------- messages from the client
 
-    def handle_line(self, line: str) -> bool:
+    def handle_line(self, line: str | OversizedLine) -> bool:
         """Act on one line from the client; False when the worker should stop (shutdown)."""
+        if isinstance(line, OversizedLine):
+            log.warning("bad message: a line of %d bytes, over the limit", line.size)
+            self._send(Error(code="bad_message", message=f"malformed message: a line of "
+                             f"{line.size} bytes; lines may have at most {MAX_LINE_BYTES} bytes"))
+            return True
         if not line.strip():
             return True  # blank lines carry nothing; tolerate them
         try:
@@ -89,12 +94,12 @@ class Worker:
         still to come)."""
         try:
             data = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # see parse_line
             return None
         job_id = data.get("job_id") if isinstance(data, dict) else None
         if not isinstance(job_id, str) or self._known(job_id):
             return None
-        return job_id
+        return reply_id(job_id)
 
     def _known(self, job_id: str) -> bool:
         with self._cond:
@@ -111,7 +116,7 @@ class Worker:
         try:
             check_request(request)
         except ProtocolError as exc:
-            self._send(Error(code="bad_message", message=str(exc), job_id=request.job_id))
+            self._send(Error(code="bad_message", message=str(exc), job_id=reply_id(request.job_id)))
             return
         with self._cond:
             self._queue.append(request)
@@ -189,7 +194,14 @@ class Worker:
             log.warning("the running job did not stop within %.0f s", STOP_JOIN_TIMEOUT_S)
 
     def _send(self, message: Message) -> None:
+        if isinstance(message, Error):  # a reply never echoes large input back
+            message = replace(message, message=shorten(message.message))
         self._channel.send(message)
+
+
+def reply_id(job_id: str) -> str | None:
+    """The job id to put in a reply: None for one too long to be a client's (it is refused)."""
+    return job_id if len(job_id) <= MAX_JOB_ID_CHARS else None
 
 
 def serve(options: ServeOptions = ServeOptions(), stdin: BinaryIO | None = None) -> int:

@@ -43,6 +43,7 @@ from backend.target.prepared import (LABELS_DONE, PREPARED_FORMAT, PreparedManif
                                      read_manifest_file)
 
 from .plate import Background, estimate_background, sample_indices
+from .split import checked_split
 
 
 @dataclass
@@ -81,15 +82,6 @@ class PrepareOptions:
                  "preset": self.preset}
         return {"options": sizes, "label_style": self.style.to_dict(),
                 "smoothing": None if self.smoothing is None else self.smoothing.to_dict()}
-
-
-def time_split(n_frames: int, holdout: float) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(train, eval) frame ranges: the last ``holdout`` of the video is held out."""
-    n_eval = int(round(n_frames * holdout))
-    if n_frames - n_eval < 2:
-        raise ValueError(f"{n_frames} frames leave fewer than 2 training frames after holding "
-                         f"out {holdout:.0%}")
-    return (0, n_frames - n_eval), (n_frames - n_eval, n_frames)
 
 
 def _fingerprint(parts: dict[str, Any]) -> str:
@@ -161,6 +153,7 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
         raise InputError(video, f"frame range [{start}, {stop}) is empty (the video has "
                                 f"{info.frame_count} frames)")
     n_frames = stop - start
+    train, held_out = checked_split(video, n_frames, options.holdout)  # before anything is written
     key = {"video": video_identity(video), "start": start, "stop": stop, **options.key(stop),
            "track": None if track is None else hashlib.sha256(track.to_bytes()).hexdigest(),
            "format": PREPARED_FORMAT}
@@ -186,7 +179,6 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
         raise InputError(video, f"the pose track has {len(track)} frames of {track.size}, the "
                                 f"video range has {n_frames} of {info.size}")
     box = Letterbox.fit_into(info.size, options.size, style.fit)
-    train, held_out = time_split(n_frames, options.holdout)
     manifest = PreparedManifest(
         fingerprint=fingerprint, source=_source_record(video), source_size=info.size,
         fps=info.fps, start=start, stop=stop, canvas=options.size, letterbox=box, train=train,

@@ -18,7 +18,7 @@ from backend.errors import InputError
 from backend.labels import LabelStyle, render_label
 from backend.pose.track import PoseTrack
 from backend.target.face import face_centers
-from backend.target.letterbox import Letterbox
+from backend.target.letterbox import Letterbox, resize
 from backend.target.prepared import PreparedRun
 from backend.video import PngSequenceWriter, probe, read_frames
 
@@ -82,6 +82,13 @@ class HeldOutSet:
                 if i >= done:
                     writer.write(frame)
         return folder
+
+    def masks(self):
+        """The person's masks of the held-out frames, cut to the output frame: float32 in
+        [0, 1] (the prepared run's, from its segmentation)."""
+        a = self.first - self.run.manifest.start
+        for index in range(a, a + len(self)):
+            yield self.layout.crop(resize(self.run.mask(index), self.layout.canvas))
 
     def label(self, i: int) -> np.ndarray:
         """The label the generator gets for held-out frame ``i``, cut to the output frame."""

@@ -11,7 +11,12 @@ The methods (the rows of the paper's tables):
 * ``nearest neighbour``: the paper's baseline, the training frame with the closest pose;
 * the model (``ours``), and the same model without its face GAN when it has one (the face
   stage trains only the face generator, so this *is* the model before that stage);
-* further bundles given by the user, e.g. one trained without temporal smoothing.
+* further bundles given by the user, e.g. one trained without temporal smoothing, each also
+  without its face GAN when it has one.
+
+A model with a matte draws the person alone (its job's background is "transparent"): its
+frames are scored over the plate (`composite_frames`, exactly the frames a default job
+writes), and its alpha is compared with the person's masks (`matte_iou`).
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from backend.errors import InputError
-from backend.models.bundle import read_manifest
+from backend.models.bundle import read_manifest, read_plate
 from backend.normalize import NormalizationStats
 from backend.transfer import TransferJob, run_transfer
+from backend.transfer.layers import TRANSPARENT, Layer
+from backend.video import PngSequenceWriter
+from backend.video.images import list_images, read_image
 
 from .heldout_set import HeldOutSet
+
+MATTE_THRESHOLD = 128  # alpha (8-bit) and mask (x 255) values from which a pixel is the person's
 
 
 @dataclass(frozen=True)
@@ -37,17 +49,21 @@ class Method:
     face: bool = True
 
     @property
+    def matte(self) -> bool:
+        return self.bundle is not None and read_manifest(self.bundle).generator.has_matte
+
+    @property
     def slug(self) -> str:
         return re.sub(r"[^a-z0-9]+", "_", self.name.lower()).strip("_") or "method"
 
 
 def standard_methods(bundle: Path, baseline: bool, compare: list[tuple[str, Path]]) -> list[Method]:
-    """The baseline, the model, the model without its face GAN, then the given bundles."""
+    """The baseline, the model and the given bundles, each also without its face GAN."""
     methods = [Method("nearest neighbour", None)] if baseline else []
-    methods.append(Method("ours", bundle))
-    if read_manifest(bundle).face_generator is not None:
-        methods.append(Method("ours, no face GAN", bundle, face=False))
-    methods += [Method(name, path) for name, path in compare]
+    for name, path in [("ours", bundle), *compare]:
+        methods.append(Method(name, path))
+        if read_manifest(path).face_generator is not None:
+            methods.append(Method(f"{name}, no face GAN", path, face=False))
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"two methods share a name: {names}")
@@ -78,7 +94,8 @@ def job_for(method: Method, held_out: HeldOutSet, model: Path, poses: Path, fold
         frame_start=held_out.first, frame_stop=held_out.stop, face=method.face,
         method="generator" if method.bundle is not None else "nearest",
         nearest_run=held_out.run.folder.parent if method.bundle is None else None,
-        device=device, cpu_backend=cpu_backend, source_stats=stats, poses=poses)
+        device=device, cpu_backend=cpu_backend, source_stats=stats, poses=poses,
+        background=TRANSPARENT if method.matte else "target")
 
 
 def make_frames(method: Method, held_out: HeldOutSet, model: Path, poses: Path, folder: Path,
@@ -86,3 +103,28 @@ def make_frames(method: Method, held_out: HeldOutSet, model: Path, poses: Path, 
     """Draw (or finish drawing) ``method``'s held-out frames; returns their folder."""
     job = job_for(method, held_out, model, poses, folder, device, cpu_backend)
     return run_transfer(job, progress=progress).frames_dir
+
+
+def composite_frames(method: Method, held_out: HeldOutSet, layers: Path, folder: Path) -> Path:
+    """A matte method's RGBA frames over its plate, as PNGs in ``folder`` (the frames a job
+    with the default background writes; a rerun keeps those already made)."""
+    assert method.bundle is not None
+    plate = held_out.layout.crop(read_plate(method.bundle, read_manifest(method.bundle)))
+    writer = PngSequenceWriter(folder)
+    done = writer.resume()
+    for i, path in enumerate(list_images(layers)):
+        if i >= done:
+            writer.write(Layer.from_rgba(read_image(path, alpha=True)).over(plate))
+    return folder
+
+
+def matte_iou(layers: Path, held_out: HeldOutSet) -> float:
+    """The mean over the held-out frames of the IoU of the thresholded alpha with the
+    thresholded person mask (frames where both are empty count 1)."""
+    scores = []
+    for path, mask in zip(list_images(layers), held_out.masks()):
+        alpha = read_image(path, alpha=True)[..., 3] >= MATTE_THRESHOLD
+        person = mask * 255 >= MATTE_THRESHOLD
+        union = np.logical_or(alpha, person).sum()
+        scores.append(1.0 if union == 0 else float(np.logical_and(alpha, person).sum() / union))
+    return round(float(np.mean(scores)), 4)

@@ -86,6 +86,12 @@ def markdown(results: dict) -> str:
         "size, the best a method can reach.",
         "",
     ]
+    mattes = {n: s["matte_iou"] for n, s in results["methods"].items() if s.get("matte_iou")}
+    if mattes:
+        lines += ["## The matte", "", "| Method | IoU of alpha and the person's mask ↑ |",
+                  "|---|---|", *[f"| {n} | {v:.4f} |" for n, v in mattes.items()], "",
+                  "Alpha and the mask (MediaPipe's segmentation of the real frame) both "
+                  "thresholded at one half; the mean over the held-out frames.", ""]
     if results.get("strips"):
         lines += ["## Frames", "", "label | real | " + " | ".join(results["methods"]), ""]
         lines += [f"![frame {Path(p).stem}]({p})" for p in results["strips"]]

@@ -26,7 +26,8 @@ from backend.pose.detector import HolisticConfig
 
 from .heldout_set import HeldOutSet
 from .lpips import LPIPS, LpipsWeights, load_lpips
-from .methods import Method, check_bundle, make_frames, standard_methods
+from .methods import (Method, check_bundle, composite_frames, make_frames, matte_iou,
+                      standard_methods)
 from .report import write_report, write_strips
 from .scoring import Regions, image_scores, redetect
 from training.models.weights import WeightsUnavailable
@@ -90,12 +91,16 @@ def evaluate(opts: EvalOptions) -> dict:
     log(f"held-out frames {held_out.first}..{held_out.stop - 1} of {held_out.video}: "
         f"{len(held_out)} frames at {held_out.output_size[0]}x{held_out.output_size[1]}")
     real = held_out.write_real_frames(out / "real")
-    frames = {}
+    frames, mattes = {}, {}
     for method in methods:
         log(f"{method.name}: drawing the held-out frames")
-        frames[method.name] = make_frames(method, held_out, opts.bundle, poses,
-                                          out / "methods" / method.slug, opts.device,
-                                          opts.cpu_backend, opts.progress)
+        folder = out / "methods" / method.slug
+        frames[method.name] = make_frames(method, held_out, opts.bundle, poses, folder,
+                                          opts.device, opts.cpu_backend, opts.progress)
+        if method.matte:
+            mattes[method.name] = matte_iou(frames[method.name], held_out)
+            frames[method.name] = composite_frames(method, held_out, frames[method.name],
+                                                   folder / "composite")
     lpips, lpips_info = open_lpips(opts)
     face_multiple = (manifest.face_generator.size_multiple if manifest.face_generator else 8)
     regions = Regions(held_out.body_boxes(), held_out.face_boxes(face_multiple))
@@ -110,7 +115,8 @@ def evaluate(opts: EvalOptions) -> dict:
         scores = image_scores(frames[method.name], held_out, real, regions, lpips,
                               opts.progress, method.name)
         scores["pose"] = redetect(frames[method.name], held_out, config, opts.progress)
-        scores["job"] = str(frames[method.name].parent)
+        scores["job"] = str(out / "methods" / method.slug)
+        scores["matte_iou"] = mattes.get(method.name)
         results["methods"][method.name] = scores
     results["strips"] = write_strips(out, held_out, real, frames, opts.strips)
     write_report(out, results)

@@ -1,0 +1,152 @@
+"""Bad input through the real worker process (issue 13): huge or hostile lines, paths the
+file system refuses, extreme adjustments, a full disk, and a resumed job's progress.
+
+Every case gets one short ``error`` reply with ``bad_message``, ``bad_input`` or
+``disk_full`` (never ``internal``), and the worker carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backend.worker.protocol import (MAX_LINE_BYTES, Adjust, Done, Error, Hello, Progress, Run,
+                                     parse_line)
+
+from .test_worker import TIMEOUT, RawWorker
+# media: a demo clip and a tiny bundle; client: a worker through the add-on's client
+from .test_worker_jobs import N_FRAMES, client, job, media  # noqa: F401 - fixtures
+
+SHORT_REPLY = 1000  # bytes: what a reply to any malformed line must stay under
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    worker = RawWorker(tmp_path_factory.mktemp("raw") / "raw.log")
+    assert isinstance(parse_line(worker.lines.get(timeout=TIMEOUT).decode()), Hello)
+    yield worker
+    worker.close()
+
+
+def raw_reply(worker: RawWorker) -> bytes:
+    line = worker.lines.get(timeout=TIMEOUT)
+    assert line is not None, f"the worker closed stdout; log:\n{worker.log.read_text()[-3000:]}"
+    return line
+
+
+def job_line(media, out: Path, **fields) -> str:
+    data = {"protocol": 1, "type": "run", "job_id": "j", "source": str(media["clip"]),
+            "model": str(media["bundle"]), "output_dir": str(out), **fields}
+    return json.dumps(data) + "\n"
+
+
+BIG = "x" * 1_000_000
+
+HOSTILE = {
+    "a megabyte in a wrongly typed field": {"frame_start": BIG},
+    "a megabyte-long job id": {"job_id": BIG, "frame_start": -1},
+    "a megabyte-long method": {"method": BIG},
+    "a megabyte-long unknown field": {BIG: 1},
+    "a hundred thousand unknown fields": {f"f{i}": 1 for i in range(100_000)},
+    "a megabyte list for a number": {"fps": [1.0] * 200_000},
+}
+
+
+def test_replies_never_echo_large_input_and_hostile_json_is_answered(raw, media, tmp_path):
+    for what, fields in HOSTILE.items():
+        line = job_line(media, tmp_path / "o", **fields)
+        raw.send(line)
+        reply = raw_reply(raw)
+        assert len(reply) < SHORT_REPLY, (what, reply[:300])
+        message = parse_line(reply.decode())
+        assert isinstance(message, Error) and message.code == "bad_message", (what, message)
+        assert message.job_id in ("j", None), what
+    for what, line in {"a type that is a list": '{"protocol": 1, "type": [1]}\n',
+                       "nesting 100000 deep": "[" * 100_000 + "]" * 100_000 + "\n",
+                       "an integer of 5000 digits": job_line(media, tmp_path / "o").replace(
+                           '"job_id"', '"frame_start": ' + "9" * 5000 + ', "job_id"')}.items():
+        raw.send(line)
+        message = parse_line(raw_reply(raw).decode())
+        assert isinstance(message, Error) and message.code == "bad_message", (what, message)
+    assert raw.log.stat().st_size < 200_000  # the log does not keep the megabytes either
+
+
+def test_a_line_above_the_limit_is_refused_unread_and_the_worker_carries_on(raw, media, tmp_path):
+    huge = job_line(media, tmp_path / "o", adjust={"scale": [1.0] * (MAX_LINE_BYTES // 4)})
+    assert len(huge) > MAX_LINE_BYTES
+    raw.send(huge)
+    reply = raw_reply(raw)
+    message = parse_line(reply.decode())
+    assert isinstance(message, Error) and message.code == "bad_message"
+    assert f"at most {MAX_LINE_BYTES} bytes" in message.message and len(reply) < SHORT_REPLY
+    raw.send(job_line(media, tmp_path / "o", job_id="after", frame_start=-1))
+    after = parse_line(raw_reply(raw).decode())
+    assert (after.code, after.job_id) == ("bad_message", "after")  # still answering
+
+
+@pytest.mark.parametrize("adjust, field", [({"offset_x": 1e300}, "offset_x"),
+                                           ({"scale": 1e400}, "scale"),  # JSON's 1e400 is inf
+                                           ({"offset_y": [0.0, -5.0]}, "offset_y")])
+def test_extreme_adjustments_are_refused_when_the_run_arrives(raw, media, tmp_path, adjust, field):
+    raw.send(job_line(media, tmp_path / "o", job_id="adj", frame_stop=2, adjust=adjust))
+    message = parse_line(raw_reply(raw).decode())
+    assert isinstance(message, Error) and (message.code, message.job_id) == ("bad_message", "adj")
+    assert f"run.adjust: adjustment {field} must be a finite number from" in message.message
+    assert not (tmp_path / "o").exists()
+
+
+def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    cases = {
+        "source": (dict(source=str(tmp_path / ("a" * 300 + ".mp4"))), "file name too long"),
+        "output under a file": (dict(output_dir=str(a_file / "job")), "is a file, not a folder"),
+        "output name": (dict(output_dir=str(tmp_path / ("b" * 300))), "file name too long"),
+    }
+    if sys.platform.startswith("linux"):  # a pseudo file system where nothing can be made
+        cases["output in /proc"] = (dict(output_dir="/proc/job"), "cannot be written in /proc")
+    for what, (fields, problem) in cases.items():
+        run = Run(**{**vars(job(media, tmp_path / "job", what.replace(" ", "-"))), **fields})
+        reply = client.run_job(run, TIMEOUT)
+        assert isinstance(reply, Error) and reply.code == "bad_input", (what, reply)
+        assert problem in reply.message, (what, reply.message)
+    assert a_file.read_text() == "mine"
+
+
+def test_a_resumed_jobs_progress_starts_past_the_frames_already_written(client, media, tmp_path):
+    run = job(media, tmp_path / "job", "resumed", adjust=Adjust(offset_y=0.05))
+    assert isinstance(client.run_job(run, TIMEOUT), Done)
+    frames = sorted((tmp_path / "job" / "frames").glob("*.png"))
+    for path in frames[5:]:  # as if the job had stopped after frame 5
+        path.unlink()
+    (tmp_path / "job" / "result.mp4").unlink()
+    seen: list = []
+    reply = client.run_job(run, TIMEOUT, on_message=seen.append)
+    assert isinstance(reply, Done) and reply.frame_count == N_FRAMES
+    done = [m.done for m in seen if isinstance(m, Progress) and m.stage == "generate"]
+    assert done[0] == 5 and done[-1] == N_FRAMES and done == sorted(done), done
+
+
+@pytest.mark.skipif(os.geteuid() != 0 if hasattr(os, "geteuid") else True,
+                    reason="mounting a small tmpfs needs root (tests/test_disk_full.py covers "
+                           "running out of space without it)")
+def test_a_full_disk_is_disk_full_not_internal(client, media, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr[:200]}")
+    try:
+        reply = client.run_job(job(media, disk / "job", "full"), TIMEOUT)
+        assert isinstance(reply, Error) and reply.code == "disk_full", reply
+        assert reply.message.startswith(f"disk full while writing {disk / 'job'}")
+        assert "free space and run the same command to continue" in reply.message \
+            or "job.json" in reply.message  # full before the first frame: nothing to keep
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
