@@ -367,3 +367,37 @@ def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     assert main(common + ["--model", str(bundle), "--device", "tpu"]) == 2
     assert "unknown device 'tpu'" in capsys.readouterr().err
     assert not (tmp_path / "job").exists()
+
+
+@pytest.mark.footage
+def test_a_rerun_with_a_changed_keyframe_keeps_the_frames_before_it_and_matches_a_fresh_run(
+        tiny_bundle, shared_cache, tmp_path):
+    """The editor's loop: the same job with the scale changed from frame 9 on keeps frames
+    1-8 as they are and makes 9-16 again, byte for byte the frames of a fresh run."""
+    n = JUGGLE_RANGE[1] - JUGGLE_RANGE[0]
+    first = Adjustments(scale=[1.0] * n, offset_x=0.0, offset_y=0.0)
+    changed = Adjustments(scale=[1.0] * 8 + [1.3] * (n - 8), offset_x=0.0, offset_y=0.0)
+    folder = tmp_path / "job"
+    run_transfer(juggle_job(tiny_bundle, folder, adjustments=first))
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes())
+              for p in sorted((folder / "frames").glob("*.png"))}
+    reports: list[tuple[str, int, int]] = []
+    result = run_transfer(juggle_job(tiny_bundle, folder, adjustments=changed),
+                          report=lambda *r: reports.append(r))
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes())
+             for p in sorted((folder / "frames").glob("*.png"))}
+    assert [after[k] == before[k] for k in sorted(after)] == [True] * 8 + [False] * (n - 8)
+    fresh = run_transfer(juggle_job(tiny_bundle, tmp_path / "fresh", adjustments=changed))
+    assert frame_bytes(folder) == frame_bytes(tmp_path / "fresh") and result.frame_count == n
+    assert count_frames(result.video) == n == count_frames(fresh.video)
+    generate = [done for stage, done, _ in reports if stage == "generate"]
+    assert generate[0] == 8 and generate[-1] == n  # the progress starts past the kept frames
+    log = (folder / "log.txt").read_text()
+    assert "8 of the 16 frames made before are kept" in log
+    assert "generate: 8 new frames" in log and "8 kept from before" in log
+    # ... and the folder now holds the revised job: running it again changes nothing.
+    again = run_transfer(juggle_job(tiny_bundle, folder, adjustments=changed))
+    assert frame_bytes(folder) == frame_bytes(tmp_path / "fresh") and again.frame_count == n
+    # Another change in the source range is not a revision: refused, as before.
+    with pytest.raises(InputError, match="other parameters"):
+        run_transfer(juggle_job(tiny_bundle, folder, adjustments=changed, face=False))

@@ -251,17 +251,17 @@ def test_background_sink_keeps_order_and_reports_errors():
 
 def test_job_folder_resumes_the_same_job_and_refuses_another(tmp_path):
     root = tmp_path / "job"
-    folder, resumed = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
+    folder, resumed, _ = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
     assert not resumed and folder.frames_dir.is_dir()
     (folder.frames_dir / "000001.png").write_bytes(b"x")
     (folder.frames_dir / ".000002.png.abc.tmp").write_bytes(b"half")
-    again, resumed = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
+    again, resumed, _ = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
     assert resumed and not (folder.frames_dir / ".000002.png.abc.tmp").exists()
     with pytest.raises(InputError, match=r"other parameters \(range differ\).*--overwrite"):
         JobFolder.claim(root, {"p": 2}, {"source": "a", "range": [0, 6]})
     assert (folder.frames_dir / "000001.png").exists()  # nothing lost by the refusal
     (root / "notes.txt").write_text("mine")
-    _, resumed = JobFolder.claim(root, {"p": 2}, {"source": "a", "range": [0, 6]}, overwrite=True)
+    _, resumed, _ = JobFolder.claim(root, {"p": 2}, {"source": "a", "range": [0, 6]}, overwrite=True)
     assert not resumed and not (folder.frames_dir / "000001.png").exists()
     assert (root / "notes.txt").read_text() == "mine"  # only the job's own files go
     assert json.loads((root / "job.json").read_text())["identity"]["range"] == [0, 6]
@@ -276,7 +276,7 @@ def test_a_folder_of_other_files_is_never_used(tmp_path):
 
 
 def test_status_is_rewritten_atomically(tmp_path):
-    folder, _ = JobFolder.claim(tmp_path / "job", {}, {})
+    folder, _, _ = JobFolder.claim(tmp_path / "job", {}, {})
     stop = threading.Event()
     seen = []
 

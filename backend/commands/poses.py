@@ -11,7 +11,8 @@ from ..pose.pipeline import DEFAULT_OPENPOSE_FPS, is_openpose_folder, video_pose
 from ..pose.track import NO_PERSON, PoseTrack, has_person
 from ..user_warnings import warn
 from .common import (add_pose_arguments, add_progress_argument, add_range_arguments,
-                     check_track_output, parse_size, pose_options_from_args)
+                     check_track_output, pose_options_from_args)
+from .parsing import parse_size
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

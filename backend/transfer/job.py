@@ -18,7 +18,11 @@ The job folder (``output_dir``)::
 Resuming: frames are written one by one under their final name only when complete, so the
 frames on disk are always 1..k without a gap. Running the same job again continues at frame
 k + 1 (the previous-frame input restored from frame k) and writes the videos again from all
-frames. "The same job" means the same *identity*: the source's content, the model's
+frames.
+
+Revising: the same job with other adjustments (an editor moved a keyframe) keeps the frames
+before the first frame whose normalized pose changed, and makes the rest again: each frame
+depends only on the poses up to it, so they are the frames a new run would make. "The same job" means the same *identity*: the source's content, the model's
 content, the frame range, the adjustments, the face and method choices and the pose
 settings (or the given pose track's content). Device and precision are not part of it (a job may move to another machine).
 A folder holding another job is refused unless ``overwrite`` is set, which discards it.
@@ -35,7 +39,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import InputError
 from ..normalize import Adjustments
@@ -51,6 +55,7 @@ JOB_KIND = "everybody-dance-transfer-job"
 JOB_FORMAT_VERSION = 1
 METHODS = ("generator", "nearest")
 
+ADJUSTMENTS = "adjustments"  # the identity's field an editor changes most (see "Revising")
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
 LOG_FILE = "log.txt"
@@ -174,14 +179,16 @@ class JobFolder:
 
     @staticmethod
     def claim(root: str | Path, parameters: dict[str, Any], identity: dict[str, Any],
-              overwrite: bool = False, start_again: bool = False) -> tuple["JobFolder", bool]:
-        """The job folder for a job with ``identity``, and whether it continues an earlier run.
+              overwrite: bool = False, start_again: bool = False) -> "Claim":
+        """The job folder for a job with ``identity``, and how it relates to what is there.
 
         A new or empty folder starts the job; a folder of the same job continues it; a folder
-        of another job is refused (InputError), or emptied first with ``overwrite``; anything
-        else is refused, to never write into a folder of the user's own files.
-        ``start_again`` (with ``overwrite``) discards even the same job (its frames were
-        made by another inference backend, see `inference`).
+        of the same job with other adjustments is revised (its job.json is rewritten by
+        `record` once the frames to keep are known); a folder of another job is refused
+        (InputError), or emptied first with ``overwrite``; anything else is refused, to never
+        write into a folder of the user's own files. ``start_again`` (with ``overwrite``)
+        discards even the same job (its frames were made by another inference backend, see
+        `inference`).
         """
         folder = JobFolder(root)
         existing = folder.read_job()
@@ -190,21 +197,26 @@ class JobFolder:
         if existing is None and folder.root.is_dir() and any(folder.root.iterdir()):
             raise InputError(folder.root, "is not empty and holds no transfer job (no job.json); "
                                           "give a new or empty folder")
-        resumed = (existing is not None and existing.get("identity") == identity
-                   and not start_again)
-        if existing is not None and not resumed:
+        old = None if existing is None else existing.get("identity")
+        resumed = old == identity and not start_again
+        revising = not (resumed or start_again) and revises(old, identity)
+        if existing is not None and not (resumed or revising):
             if not overwrite:
                 raise InputError(folder.root, "holds a transfer job with other parameters ("
-                                 f"{_differences(existing.get('identity'), identity)}); "
+                                 f"{_differences(old, identity)}); "
                                  "use another output folder, or --overwrite to discard it")
             folder.discard()
         folder.frames_dir.mkdir(parents=True, exist_ok=True)
-        if not resumed:
-            atomic_write_json(folder.job_file, {
-                "kind": JOB_KIND, "format_version": JOB_FORMAT_VERSION, "identity": identity,
-                "parameters": parameters, "created": _now()})
+        if not (resumed or revising):
+            folder.record(identity, parameters)
         folder.remove_partial_files()
-        return folder, resumed
+        return Claim(folder, resumed, revising)
+
+    def record(self, identity: dict[str, Any], parameters: dict[str, Any]) -> None:
+        """Write job.json: the folder now holds the job with ``identity``."""
+        atomic_write_json(self.job_file, {
+            "kind": JOB_KIND, "format_version": JOB_FORMAT_VERSION, "identity": identity,
+            "parameters": parameters, "created": _now()})
 
     def read_job(self) -> dict[str, Any] | None:
         """job.json, or None when there is none; unreadable or foreign counts as another job."""
@@ -263,10 +275,12 @@ class JobFolder:
                     path.unlink()
 
     def recorded_backend(self, identity: dict[str, Any]) -> str | None:
-        """The backend that made the frames of the job with ``identity`` in this folder so far
-        ("onnx" or "torch"), or None when the folder holds no frames of that job."""
+        """The backend that made the frames of the job with ``identity`` (or of the job it
+        revises) in this folder so far ("onnx" or "torch"), or None when the folder holds no
+        frames of that job."""
         existing = self.read_job()
-        if existing is None or existing.get("identity") != identity or self.frames_done() == 0:
+        old = None if existing is None else existing.get("identity")
+        if (old != identity and not revises(old, identity)) or self.frames_done() == 0:
             return None
         backend = self.read_status().get("backend", LEGACY_BACKEND)
         return backend if backend in BACKEND_NAMES else None  # else: unreadable, no constraint
@@ -286,6 +300,24 @@ class JobFolder:
             f.write(f"{_now()} {message}\n")
             f.flush()
             os.fsync(f.fileno())
+
+
+class Claim(NamedTuple):
+    """A claimed job folder: ``resumed`` continues the same job, ``revising`` the same job
+    with other adjustments (see the module docstring)."""
+
+    folder: JobFolder
+    resumed: bool
+    revising: bool
+
+
+def revises(old: Any, new: dict[str, Any]) -> bool:
+    """Whether a job of identity ``new`` is the job of identity ``old`` with other
+    adjustments (and nothing else changed)."""
+    if not isinstance(old, dict) or old == new:
+        return False
+    return ({k: v for k, v in old.items() if k != ADJUSTMENTS}
+            == {k: v for k, v in new.items() if k != ADJUSTMENTS})
 
 
 def _differences(old: Any, new: dict[str, Any]) -> str:

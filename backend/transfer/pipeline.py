@@ -39,6 +39,7 @@ from ..errors import BackendError, Cancelled, InputError, NoSpaceError
 from ..labels import render_label
 from ..models.bundle import Bundle, read_manifest
 from ..pose.cache import file_identity, video_identity
+from ..pose.track import PoseTrack
 from ..progress import progress_bar
 from ..runtime import Runtime
 from ..target.face import box_of
@@ -52,7 +53,8 @@ from .job import JobFolder, TransferJob, TransferResult, bundle_identity
 from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
-from .plan import FramePlan, Placement, SourceRange, Watch, given_track, plan_frames
+from .plan import (FramePlan, Placement, SourceRange, Watch, first_change, given_track,
+                   plan_frames)
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
 from .target_spec import TargetSpec
@@ -126,8 +128,12 @@ class TransferRun:
             assert job.model is not None
             self.networks = load_networks(models, job.model, self.runtime, self.backend)
         self.load_seconds = time.perf_counter() - began  # ONNX Runtime sessions take a while
-        self.folder, self.resumed = JobFolder.claim(job.output_dir, job.parameters(), identity,
-                                                    job.overwrite, start_again=restart)
+        claim = JobFolder.claim(job.output_dir, job.parameters(), identity, job.overwrite,
+                                start_again=restart)
+        self.folder, self.resumed, self.identity = claim.folder, claim.resumed, identity
+        # A revision compares its poses with those the earlier run drew (saved in the folder).
+        self.earlier = _earlier_poses(claim.folder) if claim.revising else None
+        self.revising = claim.revising
         self.times = StageTimes()
 
     @property
@@ -142,13 +148,15 @@ class TransferRun:
                                 folder.side_by_side if job.side_by_side else None)
         done = folder.frames_done(layers=self.showing.keeps_layers)
         folder.remove_frames_from(done)
-        if is_finished(folder, job, n, done):
+        if not self.revising and is_finished(folder, job, n, done):
             result.warnings = list(folder.read_status().get("warnings", []))
             return result
         status = self._start_status(done)
         try:
             plan = self._plan(status)
             result.warnings = plan.warnings
+            if self.revising:
+                done = self._revise(plan, done, status)
             self._generate(plan, done, status)
         except (Cancelled, KeyboardInterrupt) as exc:
             written = folder.frames_done()
@@ -189,9 +197,11 @@ class TransferRun:
             "backend": self.backend, "method": job.method,
             "load_seconds": round(self.load_seconds, 3), "warnings": []})
         start, stop = self.source.start, self.source.stop
+        how = (f"resumed at frame {done + 1}" if self.resumed
+               else "revising the earlier run" if self.revising else "started")
         self.folder.log(
-            f"{'resumed at frame ' + str(done + 1) if self.resumed else 'started'}: "
-            f"{job.method}, frames {start}..{stop - 1} of {job.source}, on {runtime.describe()}"
+            f"{how}: {job.method}, frames {start}..{stop - 1} of {job.source}, on "
+            f"{runtime.describe()}"
             + (f" with {describe_backend(self.backend, self.networks)}; networks ready in "
                f"{self.load_seconds:.1f} s" if self.backend else ""))
         if self.recorded is not None and self.recorded != self.backend and done:
@@ -221,6 +231,18 @@ class TransferRun:
         for message in plan.warnings:
             folder.log(f"warning: {message}")
         return plan
+
+    def _revise(self, plan: FramePlan, done: int, status: StatusWriter) -> int:
+        """Keep the frames before the first one whose poses changed, and record the job
+        (see `job`, "Revising"); returns how many frames are kept."""
+        kept = min(done, first_change(self.earlier, plan, self.target))
+        self.folder.remove_frames_from(kept)
+        self.folder.record(self.identity, self.job.parameters())
+        self.revising = False
+        status.set(force=True, frames_written=kept, resumed_from=kept)
+        self.folder.log(f"revised: the adjustments changed; the first changed frame is "
+                        f"{kept + 1}, so {kept} of the {done} frames made before are kept")
+        return kept
 
     # -- the frames ----------------------------------------------------------------------
 
@@ -314,7 +336,7 @@ class TransferRun:
                 self.hooks.report("finish", 0, 1)
         seconds = time.monotonic() - began
         folder.log(f"generate: {made} new frames in {seconds:.1f} s "
-                   f"({made / max(seconds, 1e-9):.2f} fps), {done} written before; each stage "
+                   f"({made / max(seconds, 1e-9):.2f} fps), {done} kept from before; each stage "
                    f"alone: {times.describe()}")
         written = folder.frames_done()
         if written != n or folder.frame_path(n).exists():
@@ -454,6 +476,14 @@ def is_finished(folder: JobFolder, job: TransferJob, n: int, done: int) -> bool:
     wanted = [folder.video] + ([folder.side_by_side] if job.side_by_side else [])
     return (done == n and folder.read_status().get("state") == "done"
             and all(p.is_file() for p in wanted))
+
+
+def _earlier_poses(folder: JobFolder) -> PoseTrack | None:
+    """The normalized poses a job folder's earlier run drew (None: none readable)."""
+    try:
+        return PoseTrack.load(folder.normalized) if folder.normalized.is_file() else None
+    except InputError:
+        return None
 
 
 def _close(sink: BackgroundSink, quietly: bool) -> None:

@@ -94,6 +94,21 @@ def plan_frames(source: SourceRange, target: TargetSpec, placement: Placement = 
     return FramePlan(track, normalized, boxes, messages)
 
 
+def first_change(earlier: PoseTrack | None, plan: FramePlan, target: TargetSpec) -> int:
+    """The first frame whose drawing inputs (normalized pose, face box) differ from those an
+    ``earlier`` normalized track of the same frames gave; ``len(plan)`` when none does.
+    A frame's face box may come from a later frame (one without a head takes the nearest
+    one's), so the boxes are compared too."""
+    new = plan.normalized
+    if earlier is None or len(earlier) != len(new) or earlier.size != new.size:
+        return 0
+    boxes = target.layout.face_boxes(face_centers(earlier), target.face_multiple)
+    same = ((earlier.body == new.body).all(axis=(1, 2)) & (earlier.face == new.face).all(axis=(1, 2))
+            & (earlier.hands == new.hands).all(axis=(1, 2, 3)) & (boxes == plan.boxes).all(axis=1))
+    changed = np.flatnonzero(~same)
+    return int(changed[0]) if len(changed) else len(new)
+
+
 def given_track(path: Path, source_path: Path, frame_count: int, size: tuple[int, int],
                 start: int, stop: int) -> PoseTrack:
     """Frames [start, stop) of the pose track in ``path``: a track of the source's whole video
