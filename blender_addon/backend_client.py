@@ -315,7 +315,7 @@ class BackendClient:
         Paths must be absolute (the worker runs in another folder). Raises `ValueError` for a
         relative path or a job id still pending, `WorkerError` when the worker is gone.
         """
-        for name in ("source", "model", "output_dir", "nearest_run", "source_stats"):
+        for name in ("source", "model", "output_dir", "nearest_run", "source_stats", "reuse"):
             path = getattr(run, name, None)
             if path is not None and not os.path.isabs(path):
                 raise ValueError(f"{run.type}.{name} must be an absolute path, got {path!r}")

@@ -186,7 +186,7 @@ def build_job(scene, strip, runner):
               output_dir=str(output_root(scene) / job_id), frame_start=frames.start,
               frame_stop=frames.stop, fps=frames.fps, adjust=frames.adjust,
               face=settings.use_face, side_by_side=settings.side_by_side,
-              source_stats=_stats_override(strip))
+              source_stats=_stats_override(strip), reuse=_earlier_job(scene, strip))
     placement = _placement(scene, strip, frames, runner, RESULT)
     return Job(id=job_id, label=strip.name, run=run, placement=placement)
 
@@ -205,6 +205,18 @@ def build_preview_job(scene, strip, runner):
     placement = replace(_placement(scene, strip, frames, runner, PREVIEW),
                         image_ext=PREVIEW_FORMAT)
     return Job(id=job_id, label=f"{strip.name} (preview)", run=preview, placement=placement)
+
+
+def _earlier_job(scene, strip):
+    """The job folder of the result an earlier retarget of ``strip`` shows, if any: the new
+    job starts from it and keeps the frames before the first changed one (the backend
+    decides which; the earlier folder stays for undo)."""
+    result = made_strip(scene, strip.name, RESULT)
+    if result is None:
+        return None
+    frames = compat.abspath(result.directory, result.id_data).rstrip("/\\")
+    job = os.path.dirname(frames)
+    return job if os.path.isfile(os.path.join(job, "job.json")) else None
 
 
 def _model(scene):

@@ -255,6 +255,14 @@ def test_retarget_again_replaces_the_result_strip_in_place_and_undo_restores_it(
                                                                                 tmp_path):
     result = run_scenario(kind, "rerun", assets, tmp_path)
     assert result["states"] == ["done", "done"], result["messages"]
+    # Regenerate only what changed: the second job started from the first one's folder and
+    # kept the frames before the first changed one (timeline 12..14 of 12..17: 3 of 6); the
+    # first folder is as it was (undo shows it).
+    assert result["reuse"] == [None, result["job_dirs"][0]]
+    first, second = result["frames"]
+    assert first == result["first_frames"] and len(first) == len(second) == 6
+    assert second[:3] == first[:3] and all(a != b for a, b in zip(first[3:], second[3:]))
+    assert "3 of the 6 frames made before are kept" in result["log"], result["log"]
     [first], [second] = result["first"], result["second"]  # never a second result strip
     frames = [Path(d) / "frames" for d in result["job_dirs"]]
     assert [Path(first["directory"]), Path(second["directory"])] == frames

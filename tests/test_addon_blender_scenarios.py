@@ -287,10 +287,19 @@ def preview_record(folder):
             "last": hashlib.sha256(frames[-1].read_bytes()).hexdigest()}
 
 
+def frame_hashes(job_dir):
+    """The sha256 of every frame of a job folder, in order."""
+    import hashlib
+
+    frames = sorted((Path(job_dir) / "frames").glob("*.png"))
+    return [hashlib.sha256(f.read_bytes()).hexdigest() for f in frames]
+
+
 def scenario_rerun(cfg):
     """Retarget Dance, the editor sets the result strip up (name, blend, opacity, a modifier),
-    a keyframe changes, Retarget Dance again: the same strip gets the new frames and keeps
-    what the editor set. Undo brings the first frames back."""
+    keys the scale in the middle of the strip and changes the last key (only the second half
+    changes), Retarget Dance again: the same strip gets the new frames and keeps what the
+    editor set; the new job keeps the first half's frames. Undo brings the first frames back."""
     import bpy
 
     module, _ = enable_addon(cfg)
@@ -301,19 +310,26 @@ def scenario_rerun(cfg):
     result.name, result.blend_type, result.blend_alpha = "my dance", 'ADD', 0.6
     result.modifiers.new("grade", 'BRIGHT_CONTRAST')
     first = result_strips(compat, scene)
+    first_frames = frame_hashes(session.get().runner.queue.jobs[-1].run.output_dir)
     bpy.ops.ed.undo_push(message="the editor's settings")
+    scene.frame_set(14)  # the strip shows timeline 12..17: key 14 as it is now, then move 17
+    strip.keyframe_insert("dance_scale", frame=14)
     rekey_scale(scene, strip, 17, 0.5)
     # undo=True: an undo step, as when the button is pressed (scripts' calls make none).
     assert bpy.ops.sequencer.retarget_dance('EXEC_DEFAULT', True) == {'FINISHED'}
     second = result_strips(compat, scene)
     jobs = session.get().runner.queue.jobs
+    frames = [frame_hashes(j.run.output_dir) for j in jobs]
+    log = (Path(jobs[-1].run.output_dir) / "log.txt").read_text()
     undone = bpy.ops.ed.undo()
     scene = bpy.context.scene  # undo replaced every data-block: look them up again
     write_result(cfg, {"first": first, "second": second, "undo": sorted(undone),
                        "after_undo": result_strips(compat, scene),
                        "states": [j.state.value for j in jobs],
                        "messages": [j.message for j in jobs],
-                       "job_dirs": [j.run.output_dir for j in jobs]})
+                       "job_dirs": [j.run.output_dir for j in jobs],
+                       "first_frames": first_frames, "frames": frames, "log": log,
+                       "reuse": [j.run.reuse for j in jobs]})
     session.shutdown()
 
 

@@ -401,3 +401,25 @@ def test_a_rerun_with_a_changed_keyframe_keeps_the_frames_before_it_and_matches_
     # Another change in the source range is not a revision: refused, as before.
     with pytest.raises(InputError, match="other parameters"):
         run_transfer(juggle_job(tiny_bundle, folder, adjustments=changed, face=False))
+
+
+@pytest.mark.footage
+def test_a_job_started_from_an_earlier_folder_keeps_its_frames_and_leaves_it_as_it_was(
+        tiny_bundle, shared_cache, tmp_path):
+    """``reuse``: the add-on's way (a new folder per retarget, for undo): the earlier folder's
+    files are linked in, the unchanged frames kept, the earlier folder untouched."""
+    n = JUGGLE_RANGE[1] - JUGGLE_RANGE[0]
+    first = Adjustments(scale=[1.0] * n, offset_x=0.0, offset_y=0.0)
+    changed = Adjustments(scale=[1.0] * 10 + [0.8] * (n - 10), offset_x=0.0, offset_y=0.0)
+    earlier = tmp_path / "earlier"
+    run_transfer(juggle_job(tiny_bundle, earlier, adjustments=first))
+    snapshot = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in earlier.rglob("*")
+                if p.is_file()}
+    later = run_transfer(juggle_job(tiny_bundle, tmp_path / "later", adjustments=changed,
+                                    reuse=earlier))
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in earlier.rglob("*")
+            if p.is_file()} == snapshot
+    fresh = run_transfer(juggle_job(tiny_bundle, tmp_path / "fresh", adjustments=changed))
+    assert frame_bytes(tmp_path / "later") == frame_bytes(tmp_path / "fresh")
+    assert later.frame_count == fresh.frame_count == n
+    assert "10 of the 16 frames made before are kept" in (tmp_path / "later" / "log.txt").read_text()

@@ -68,6 +68,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "frames (their pixels differ slightly)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard another job found in the output folder instead of refusing")
+    p.add_argument("--reuse", type=Path, default=None, metavar="EARLIER_JOB_DIR",
+                   help="start a new output folder from an earlier job of this source: its "
+                        "frames before the first one whose pose changed are kept (the earlier "
+                        "folder is left as it is). Running a job again in its own folder with "
+                        "other --adjust values does the same in place"),
     add_range_arguments(p)
     add_pose_arguments(p)
     add_progress_argument(p)
@@ -87,7 +92,8 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         device=args.device, precision=args.precision, cpu_backend=args.cpu_backend,
         nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
         source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
-        poses=args.poses, background=args.background, overwrite=args.overwrite)
+        poses=args.poses, background=args.background, overwrite=args.overwrite,
+        reuse=args.reuse)
 
 
 def run(args: argparse.Namespace) -> int:

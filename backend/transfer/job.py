@@ -22,7 +22,9 @@ frames.
 
 Revising: the same job with other adjustments (an editor moved a keyframe) keeps the frames
 before the first frame whose normalized pose changed, and makes the rest again: each frame
-depends only on the poses up to it, so they are the frames a new run would make. "The same job" means the same *identity*: the source's content, the model's
+depends only on the poses up to it, so they are the frames a new run would make. A job can
+also start from an earlier job's folder (``reuse``): its files are linked into the new,
+empty folder first, so the earlier folder stays as it was (an editor's undo shows it). "The same job" means the same *identity*: the source's content, the model's
 content, the frame range, the adjustments, the face and method choices and the pose
 settings (or the given pose track's content). Device and precision are not part of it (a job may move to another machine).
 A folder holding another job is refused unless ``overwrite`` is set, which discards it.
@@ -107,6 +109,9 @@ class TransferJob:
     # background plate), "transparent" (RGBA frames) or the path of an image or a video.
     background: str = "target"
     overwrite: bool = False  # discard another job found in output_dir instead of refusing
+    # An earlier job folder of this source whose frames may be kept (see "Revising"); used
+    # when output_dir is new or empty.
+    reuse: Path | None = None
 
     def __post_init__(self) -> None:
         self.source = Path(self.source)
@@ -114,6 +119,7 @@ class TransferJob:
         self.model = None if self.model is None else Path(self.model)
         self.nearest_run = None if self.nearest_run is None else Path(self.nearest_run)
         self.poses = None if self.poses is None else Path(self.poses)
+        self.reuse = None if self.reuse is None else Path(self.reuse)
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         check_cpu_backend(self.cpu_backend)
@@ -139,6 +145,7 @@ class TransferJob:
             "source_stats": None if self.source_stats is None else self.source_stats.to_dict(),
             "poses": None if self.poses is None else str(self.poses),
             "background": str(self.background),
+            "reuse": None if self.reuse is None else str(self.reuse),
         }
 
 
@@ -211,6 +218,25 @@ class JobFolder:
             folder.record(identity, parameters)
         folder.remove_partial_files()
         return Claim(folder, resumed, revising)
+
+    def seed_from(self, earlier: str | Path) -> bool:
+        """Link (or copy) an earlier job folder's job, poses and frames into this folder when
+        it is new or empty and ``earlier`` holds a job; True when it did. Frames are later
+        replaced by renaming, never written through a link, so ``earlier`` stays as it was."""
+        source = JobFolder(earlier)
+        if (self.root.is_dir() and any(self.root.iterdir())) or source.read_job() is None:
+            return False
+        kept = [(source.job_file, self.job_file), (source.status_file, self.status_file),
+                (source.poses, self.poses), (source.normalized, self.normalized)]
+        for src_dir, dst_dir in ((source.frames_dir, self.frames_dir),
+                                 (source.layers_dir, self.layers_dir)):
+            if src_dir.is_dir():
+                kept += [(p, dst_dir / p.name) for p in src_dir.glob("*.png")]
+        for src, dst in kept:
+            if src.is_file():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(src, dst)
+        return True
 
     def record(self, identity: dict[str, Any], parameters: dict[str, Any]) -> None:
         """Write job.json: the folder now holds the job with ``identity``."""
@@ -326,6 +352,13 @@ def _differences(old: Any, new: dict[str, Any]) -> str:
         return str(old)
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return f"{', '.join(keys)} differ"
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed
+        shutil.copy2(src, dst)
 
 
 def _now() -> str:

@@ -120,6 +120,8 @@ class TransferRun:
                                 bundle.folder if bundle is not None else job.model)
         if self.showing.background.kind != TARGET:
             identity["background"] = self.showing.background.identity()
+        # An earlier job's files linked in are this job's to keep or discard.
+        seeded = job.reuse is not None and JobFolder(job.output_dir).seed_from(job.reuse)
         self.recorded = JobFolder(job.output_dir).recorded_backend(identity)
         self.backend, restart = choose_target_backend(job, self.runtime, self.recorded)
         began = time.perf_counter()
@@ -128,8 +130,8 @@ class TransferRun:
             assert job.model is not None
             self.networks = load_networks(models, job.model, self.runtime, self.backend)
         self.load_seconds = time.perf_counter() - began  # ONNX Runtime sessions take a while
-        claim = JobFolder.claim(job.output_dir, job.parameters(), identity, job.overwrite,
-                                start_again=restart)
+        claim = JobFolder.claim(job.output_dir, job.parameters(), identity,
+                                job.overwrite or seeded, start_again=restart)
         self.folder, self.resumed, self.identity = claim.folder, claim.resumed, identity
         # A revision compares its poses with those the earlier run drew (saved in the folder).
         self.earlier = _earlier_poses(claim.folder) if claim.revising else None

@@ -55,6 +55,7 @@ def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
         nearest_run=None if run.nearest_run is None else Path(run.nearest_run),
         source_stats=None if run.source_stats is None else NormalizationStats.load(run.source_stats),
         background=run.background,
+        reuse=None if run.reuse is None else Path(run.reuse),
     )
 
 

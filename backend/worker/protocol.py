@@ -84,6 +84,9 @@ class Run(Message):
     # Behind the person (a model with a matte): "target" (its background plate),
     # "transparent" (RGBA frames), or the path of an image or video
     background: str = "target"
+    # An earlier job folder of this source (absolute): the frames it can keep are kept (its
+    # files are linked into output_dir when that is new or empty; it stays as it was)
+    reuse: str | None = None
 
 
 @dataclass
