@@ -82,6 +82,14 @@ class DANCE_PG_scene(PropertyGroup):
                            description="Refine faces with the model's face GAN where it has one")
     side_by_side: BoolProperty(name="Side by Side", default=False,
                                description="Also write a video of source | pose | result")
+    background: EnumProperty(
+        name="Background", default='TARGET',
+        items=[('TARGET', "Target's Own", "The target's own room behind the dancer (the "
+                                          "model's background plate, or whole frames)"),
+               ('TRANSPARENT', "Transparent", "The dancer alone (needs a model with a matte): "
+                                              "the result strip blends Alpha Over, so the "
+                                              "channels below it are the background")],
+        description="What the result shows behind the dancer")
     output_dir: StringProperty(
         name="Output", subtype='DIR_PATH', default="//dance_output/",
         description="Where job folders and synthesized frames go ('//' = next to the .blend "

@@ -79,8 +79,19 @@ def place_result(job, file_generation):
         replace_media(strip, frames_dir, files, p.frame_start)
         if p.role == PREVIEW:
             _forget_older_preview(strip, shown_before)
+    if p.transparent:
+        show_over_channels_below(strip)
     job.placed = True
     return strip
+
+
+def show_over_channels_below(strip):
+    """A strip of the dancer alone (RGBA, straight alpha) over whatever the channels below
+    show. A blend mode the editor chose is kept; the default one becomes Alpha Over."""
+    strip.alpha_mode = 'STRAIGHT'
+    if strip.blend_type in ('REPLACE', 'CROSS'):  # Blender's defaults for a new strip
+        strip.blend_type = 'ALPHA_OVER'
+
 
 
 def _mark(strip, placement):

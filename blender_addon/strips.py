@@ -186,8 +186,10 @@ def build_job(scene, strip, runner):
               output_dir=str(output_root(scene) / job_id), frame_start=frames.start,
               frame_stop=frames.stop, fps=frames.fps, adjust=frames.adjust,
               face=settings.use_face, side_by_side=settings.side_by_side,
-              source_stats=_stats_override(strip), reuse=_earlier_job(scene, strip))
-    placement = _placement(scene, strip, frames, runner, RESULT)
+              source_stats=_stats_override(strip), reuse=_earlier_job(scene, strip),
+              background="transparent" if settings.background == 'TRANSPARENT' else "target")
+    placement = replace(_placement(scene, strip, frames, runner, RESULT),
+                        transparent=run.background == "transparent")
     return Job(id=job_id, label=strip.name, run=run, placement=placement)
 
 

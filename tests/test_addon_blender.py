@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -87,9 +88,16 @@ def assets(tmp_path_factory) -> dict:
     manifest = BundleManifest(name="tiny-test-target", generator=config, resolution=(64, 32),
                               label_style=LabelStyle().to_dict(), normalization=stats.to_dict())
     save_bundle(folder / "bundle", manifest, build_generator(config))
+    # A model with a matte whose alpha is 0 everywhere: its frames are all background.
+    matte = GeneratorConfig(output_nc=4, ngf=8, n_downsample_global=2, n_blocks_global=2)
+    generator = build_generator(matte)
+    with torch.no_grad():
+        generator.model[-2].bias[3] = -30.0  # the last convolution, alpha channel: tanh -> -1
+    plate = np.full((32, 64, 3), (20, 160, 40), np.uint8)
+    save_bundle(folder / "matte", replace(manifest, generator=matte), generator, plate=plate)
     return {"repo": str(REPO), "clip": str(folder / "dancer.mp4"),
             "clip2": str(folder / "dancer2.mp4"), "bundle": str(folder / "bundle"),
-            "frames": str(folder / "frames"),
+            "matte_bundle": str(folder / "matte"), "frames": str(folder / "frames"),
             "backend_python": sys.executable}
 
 
@@ -276,6 +284,24 @@ def test_retarget_again_replaces_the_result_strip_in_place_and_undo_restores_it(
     [restored] = result["after_undo"]
     assert Path(restored["directory"]) == frames[0]
     assert {k: restored[k] for k in kept} == {k: first[k] for k in kept}
+
+
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
+@pytest.mark.parametrize("kind", BLENDERS)
+def test_a_transparent_result_shows_the_channels_below_it(kind, assets, tmp_path):
+    from backend.video.images import read_image
+
+    result = run_scenario(kind, "composite", assets, tmp_path)
+    assert result["state"] == "done", result["message"]
+    assert result["background"] == "transparent"
+    assert (result["blend"], result["alpha_mode"]) == ("ALPHA_OVER", "STRAIGHT")
+    assert result["channel"] > result["blocker_channel"]  # the colour strip lies below it
+    frames = sorted(Path(result["frames"]).glob("*.png"))
+    rgba = read_image(frames[0], alpha=True)
+    assert rgba.shape[2] == 4 and rgba[..., 3].max() == 0  # the dancer alone: here, nothing
+    rendered = read_image(tmp_path / "composite.png").astype(int)
+    colour = np.round(np.array(result["blocker_color"]) * 255).astype(int)
+    assert np.abs(rendered.reshape(-1, 3) - colour).max() <= 2  # the colour strip, all over
 
 
 @pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs

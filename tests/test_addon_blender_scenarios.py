@@ -231,6 +231,38 @@ def scenario_retarget(cfg):
     session.shutdown()
 
 
+def scenario_composite(cfg):
+    """Background "Transparent" with a model that has a matte: the result strip holds RGBA
+    frames of the dancer alone and blends Alpha Over, so the channels below it are the
+    background. The model's alpha is 0 everywhere (see the assets), so a render of a frame
+    where the colour strip lies below shows the colour strip."""
+    import bpy
+
+    module, _ = enable_addon(cfg)
+    compat, session = addon_part(module, "compat"), addon_part(module, "session")
+    scene, strip = set_up_scene(cfg, compat)
+    scene.dance.model_path = cfg["matte_bundle"]
+    scene.dance.background = 'TRANSPARENT'
+    assert bpy.ops.sequencer.retarget_dance() == {'FINISHED'}
+    job = session.get().runner.queue.jobs[-1]
+    [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
+    blocker = compat.editor(scene).sequences_all["blocker"] if hasattr(
+        compat.editor(scene), "sequences_all") else compat.editor(scene).strips_all["blocker"]
+    scene.view_settings.view_transform = 'Standard'
+    scene.render.image_settings.file_format = 'PNG'
+    scene.render.use_sequencer = True
+    scene.frame_set(15)
+    scene.render.filepath = str(Path(cfg["work"]) / "composite.png")
+    bpy.ops.render.render(write_still=True)
+    write_result(cfg, {"state": job.state.value, "message": job.message,
+                       "background": job.run.background, "blend": result.blend_type,
+                       "alpha_mode": result.alpha_mode, "channel": result.channel,
+                       "blocker_channel": blocker.channel,
+                       "blocker_color": list(blocker.color),
+                       "frames": str(Path(job.run.output_dir) / "frames")})
+    session.shutdown()
+
+
 def rekey_scale(scene, strip, frame, value):
     """What an editor does to fix the size: a new value on an existing scale key."""
     strip.dance_scale = value

@@ -55,6 +55,7 @@ class Placement:
     source: str = ""
     role: str = RESULT  # RESULT or PREVIEW
     image_ext: str = "png"  # of the job's frames (a preview's are JPEGs)
+    transparent: bool = False  # RGBA frames of the dancer alone: the strip blends Alpha Over
 
 
 @dataclass

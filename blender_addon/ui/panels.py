@@ -111,6 +111,7 @@ class DANCE_PT_retarget(_DancePanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.prop(scene.dance, "use_face", toggle=True)
         row.prop(scene.dance, "side_by_side", toggle=True)
+        layout.prop(scene.dance, "background")
         layout.prop(scene.dance, "output_dir")
         layout.operator("sequencer.preview_dance_poses", icon='HIDE_OFF')
         col = layout.column(align=True)
