@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 from . import __version__
-from .errors import BackendError
-from .oserrors import as_backend_error
-from .user_warnings import plain_warnings
+from .command_line import run_command
 
 # Sub-command name -> module in backend.commands. Order is the order of --help.
 COMMANDS = {
@@ -44,16 +41,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        with plain_warnings():
-            return int(args.run(args) or 0)
-    except (BackendError, OSError) as exc:
-        error = as_backend_error(exc)  # a full disk, a read-only folder: the user's to fix
-        if error is None:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_command(build_parser().parse_args(argv))

@@ -11,11 +11,19 @@ another precision with the same networks. Training at fp16 needs loss scaling
 On CUDA, convolutions run in channels_last memory (faster with tensor cores; on the CPU it
 measured slower with oneDNN) and cuDNN picks its fastest kernels once per input size.
 A process of a distributed training run (``torchrun``) also knows its rank.
+
+On the CPU, how many threads each network operation uses (``cpu_threads``): PyTorch's default
+is one per core, and its OpenMP threads wait for each other at every operation; when another
+process (a browser, or our own label and video threads) holds a core, every operation waits
+for it. Measured on 2 cores (benchmarks/bench_threads.py): see the figures there; the rule
+below keeps one thread where the frames are small or the cores few, and otherwise half the
+cores, leaving the rest to the pipeline's other threads and the rest of the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +31,28 @@ import torch
 from .choices import DEVICES, LEGACY_PRECISIONS, PRECISIONS
 from .errors import BackendError
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+SMALL_FRAME = 256 * 128  # canvas pixels (cpu-small's): up to this, one thread per operation
+FEW_CORES = 2  # on this many cores or fewer, one thread per operation
+MAX_THREADS = 8
+
+
+def cpu_threads(requested: int, pixels: int, cores: int | None = None) -> int:
+    """Intra-op threads for networks on ``pixels``-sized frames on the CPU: ``requested``
+    when above 0; else one for small frames or few cores, else half the cores (at most 8)."""
+    if requested > 0:
+        return requested
+    cores = cores or os.cpu_count() or 1
+    if cores <= FEW_CORES or pixels <= SMALL_FRAME:
+        return 1
+    return max(1, min(cores // 2, MAX_THREADS))
+
+
+def use_cpu_threads(requested: int, pixels: int) -> int:
+    """Set torch's (and so the ONNX Runtime sessions made after this) thread count by
+    `cpu_threads`; returns it."""
+    threads = cpu_threads(requested, pixels)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def mps_available() -> bool:

@@ -25,6 +25,12 @@ its peak memory (VmHWM; on CUDA also the GPU's peak allocation) is its own. Prin
     end       frames / seconds of the whole run_transfer call (loading the networks, the
               pose pass, generating, writing and finishing the video)
 
+and two ratios: ``overlap``, the frames/s of labels + generate + write running together (the
+job's ``frames_wall``) over the slowest of the three alone (1: the slowest sets the pace, the
+others run beside it), and ``end_over_slowest``, the whole job over its slowest stage with the
+pose pass included (which must end before the first frame is drawn; see backend/transfer/
+pipeline.py: below 1 by the pose pass's share of the time unless its poses are cached).
+
 paper-global runs at several seconds a frame on a laptop CPU, so it runs only a few frames
 (8, or 3 with --quick): its per-frame figures are fine, its end-to-end figure carries the
 fixed costs of a short job. The scaling check runs cpu-small as a transfer does by default
@@ -55,6 +61,7 @@ from benchmarks.common import cuda_peak_mb, peak_rss_mb, run_child, start, write
 CONFIGS = ("cpu-small", "paper-global")
 BACKENDS = ("torch", "onnx")  # on the CPU; "cuda" joins them where there is a GPU
 STAGES = ("poses", "labels", "generate", "write")
+THREADED = ("labels", "generate", "write")  # the stages that run at once, in three threads
 SOURCE_SIZE = (640, 360)
 FRAMES = {"cpu-small": 60, "paper-global": 8}
 QUICK_FRAMES = {"cpu-small": 20, "paper-global": 3}
@@ -132,6 +139,7 @@ def child(args: list[str]) -> None:
         "frames": result.frame_count, "seconds": round(seconds, 3),
         "end_fps": round(result.frame_count / seconds, 3),
         "stages": {s: status["timings"][s]["fps"] for s in STAGES},
+        "frames_fps": round(status["frames_wall"]["frames"] / status["frames_wall"]["seconds"], 3),
         "load_seconds": status["load_seconds"],
         "baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
         "cuda_peak_mb": cuda_peak_mb(),
@@ -150,6 +158,13 @@ def merge_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     merged["stages"] = {s: round(statistics.median(r["stages"][s] for r in rounds), 3)
                         for s in STAGES}
     merged["end_fps"] = round(statistics.median(r["end_fps"] for r in rounds), 3)
+    merged["frames_fps"] = round(statistics.median(r["frames_fps"] for r in rounds), 3)
+    slowest = min(merged["stages"][s] for s in THREADED)
+    # How well labels, G and the encoders overlap: 1 when the slowest of them sets the pace.
+    merged["overlap"] = round(merged["frames_fps"] / slowest, 3)
+    # The whole job against its slowest stage, the pose pass included (which runs first).
+    merged["end_over_slowest"] = round(merged["end_fps"] / min(slowest,
+                                                               merged["stages"]["poses"]), 3)
     merged["load_seconds"] = round(statistics.median(r["load_seconds"] for r in rounds), 3)
     merged["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rounds)
     gpu = [r["cuda_peak_mb"] for r in rounds if r.get("cuda_peak_mb") is not None]
@@ -231,6 +246,11 @@ def print_row(name: str, r: dict[str, Any]) -> None:
               + _gpu(b))
     print(f"{'':>12} ONNX Runtime / PyTorch: generate {r['generate_speedup']}x, "
           f"end to end {r['end_speedup']}x", flush=True)
+    for backend in r.get("backends", BACKENDS):
+        b = r[backend]
+        print(f"{'':>12} {backend}: labels+generate+write at {b['frames_fps']:.2f} fps = "
+              f"{b['overlap']:.2f} x their slowest stage; the whole job at "
+              f"{b['end_over_slowest']:.2f} x the slowest stage (poses included)")
 
 
 def print_memory(m: dict[str, Any]) -> None:

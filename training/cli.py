@@ -16,12 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from backend.errors import BackendError, Cancelled
-from backend.oserrors import as_backend_error
-from backend.output_paths import check_output_folder
-from backend.user_warnings import plain_warnings
-
+from backend.command_line import run_command
 from backend.commands.parsing import parse_size
+from backend.output_paths import check_output_folder
 
 from .options import PRESETS, STAGES, add_option_arguments, apply_overrides, preset
 
@@ -216,22 +213,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        with plain_warnings():
-            return int(args.run(args) or 0)
-    except Cancelled as exc:
-        print(f"stopped: {exc}", file=sys.stderr)
-        return 130
-    except (BackendError, OSError) as exc:
-        error = as_backend_error(exc)  # a full disk, a read-only folder: the user's to fix
-        if error is None:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        return run_command(build_parser().parse_args(argv))
     finally:
         if "training.distributed" in sys.modules:  # only when training ran (no torch import)
             sys.modules["training.distributed"].teardown()

@@ -18,20 +18,21 @@ from dataclasses import replace
 import torch
 import torch.distributed as dist
 
-from backend.runtime import Runtime
+from backend.runtime import Runtime, use_cpu_threads
 
 
 def setup(device: str = "auto", precision: str = "auto", channels_last: bool = True,
-          threads: int = 0) -> Runtime:
+          threads: int = 0, pixels: int = 0) -> Runtime:
     """Join the process group when launched by torchrun, and choose device and precision.
-    ``threads`` > 0 sets torch's CPU thread count."""
+    On the CPU, torch's thread count is ``threads``, or with 0 chosen for the cores and the
+    frames' ``pixels`` (``backend.runtime.cpu_threads``)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     runtime = replace(Runtime.resolve(device, precision, channels_last, local_rank),
                       rank=rank, world=world)
-    if threads > 0:
-        torch.set_num_threads(threads)
+    if runtime.device.type == "cpu" or threads > 0:
+        use_cpu_threads(threads, pixels)
     if runtime.device.type == "cuda":
         torch.cuda.set_device(runtime.device)
     if world > 1 and not dist.is_initialized():

@@ -161,7 +161,7 @@ class RuntimeOptions:
     precision: str = "auto"
     channels_last: bool = True  # CUDA only
     device: str = "auto"  # auto | cpu | mps | cuda | cuda:N
-    threads: int = 0  # CPU threads for torch (0: torch's default, one per core)
+    threads: int = 0  # CPU threads per operation (0: chosen for the cores and the frame size)
     tensorboard: bool = True
     progress: bool = True
 

@@ -528,7 +528,7 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
            should_stop: Callable[[], bool] | None) -> list[dict]:
     run = RunFolder(Path(run_dir))
     runtime = setup(opts.runtime.device, opts.runtime.precision, opts.runtime.channels_last,
-                    opts.runtime.threads)
+                    opts.runtime.threads, pixels=opts.size[0] * opts.size[1])
     status = StatusFile(run.status, enabled=runtime.is_main)
     stages = list(stages or opts.schedule.stages)
     for stage in stages:

@@ -66,6 +66,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the faster, where installed; $EVERYBODY_DANCE_CPU_BACKEND overrides), "
                         "onnx or torch. A resumed job continues on the backend that made its "
                         "frames (their pixels differ slightly)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="threads per network operation on the CPU (default 0: one for small "
+                        "models or on 2 cores, where more only wait for each other; else half "
+                        "the cores)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard another job found in the output folder instead of refusing")
     p.add_argument("--reuse", type=Path, default=None, metavar="EARLIER_JOB_DIR",
@@ -90,6 +94,7 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         frame_stop=args.stop, fps=args.fps, adjustments=adjustments_from_args(args),
         face=not args.no_face, side_by_side=args.side_by_side, method=args.method,
         device=args.device, precision=args.precision, cpu_backend=args.cpu_backend,
+        threads=args.threads,
         nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
         source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
         poses=args.poses, background=args.background, overwrite=args.overwrite,

@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="numeric precision of the networks for every job (default auto: "
                         "bf16/fp16 on a GPU, fp32 on the CPU)")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="threads per network operation on the CPU (default 0: chosen per job "
+                        "for the cores and the model's frame size)")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="stderr log detail")
     p.set_defaults(run=run)
@@ -30,5 +33,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..worker.serve import ServeOptions, serve  # claims stdout: import only when serving
 
-    return serve(ServeOptions(device=args.device, precision=args.precision,
+    return serve(ServeOptions(device=args.device, precision=args.precision, threads=args.threads,
                               log_level=args.log_level))

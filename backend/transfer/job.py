@@ -96,6 +96,7 @@ class TransferJob:
     # On the CPU at fp32: "auto" (ONNX Runtime where installed), "onnx" or "torch"; a job
     # with frames continues on the backend that made them (see `inference`).
     cpu_backend: str = "auto"
+    threads: int = 0  # per network operation on the CPU (0: for the cores and the frame size)
     nearest_run: Path | None = None
     pose_options: PoseOptions = field(default_factory=PoseOptions)
     # The source's normalization statistics, instead of those measured on the job's frames
@@ -140,6 +141,7 @@ class TransferJob:
             "adjustments": None if self.adjustments is None else self.adjustments.to_dict(),
             "face": self.face, "side_by_side": self.side_by_side, "method": self.method,
             "device": self.device, "precision": self.precision, "cpu_backend": self.cpu_backend,
+            "threads": self.threads,
             "nearest_run": None if self.nearest_run is None else str(self.nearest_run),
             "pose_options": self.pose_options.to_dict(),
             "source_stats": None if self.source_stats is None else self.source_stats.to_dict(),

@@ -20,7 +20,16 @@ same job run again continues where it stopped.
 
 The log and status.json say which backend ran the networks and how long each stage's own
 work took (``timings``: poses, labels, generate, write; the last three overlap in their
-threads, so their sum exceeds the run's time and the slowest one sets the pace).
+threads, so their sum exceeds the run's time and the slowest one sets the pace;
+``frames_wall`` is the wall time of the three together).
+
+Why detection does not run ahead of generation: the pose pass must end before the first
+frame is drawn, because normalization (paper appendix 8.5) places every frame with the
+source's statistics over the whole range (its closest and farthest ankle positions and body
+heights), which the last frame can change. What overlaps is everything after it: labels,
+the networks and the encoders, in three threads. The pose pass itself is cached per video
+(a preview fills the cache, so the editor's retarget skips it) and runs in several processes
+on a long video (see backend/pose).
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ from ..models.bundle import Bundle, read_manifest
 from ..pose.cache import file_identity, video_identity
 from ..pose.track import PoseTrack
 from ..progress import progress_bar
-from ..runtime import Runtime
+from ..runtime import Runtime, use_cpu_threads
 from ..target.face import box_of
 from ..target.prepared import PreparedRun
 from ..video import VideoInfo, probe, read_frames
@@ -115,6 +124,9 @@ class TransferRun:
         check_adjustments(job, self.n)
         self.runtime = Runtime.resolve(job.device, job.precision)
         self.target = load_target(job, bundle)
+        width, height = self.target.resolution
+        self.threads = (use_cpu_threads(job.threads, width * height)
+                        if self.runtime.device.type == "cpu" else None)
         self.showing = Showing.for_job(job, self.target)
         identity = job_identity(job, self.info, self.target,
                                 bundle.folder if bundle is not None else job.model)
@@ -196,14 +208,17 @@ class TransferRun:
             "state": "running", "stage": "poses", "done": 0, "total": self.n,
             "frame_count": self.n, "frames_written": done,
             "resumed_from": done if self.resumed else None, "device": runtime.describe(),
+            "threads": self.threads,
             "backend": self.backend, "method": job.method,
             "load_seconds": round(self.load_seconds, 3), "warnings": []})
         start, stop = self.source.start, self.source.stop
         how = (f"resumed at frame {done + 1}" if self.resumed
                else "revising the earlier run" if self.revising else "started")
+        threads = "" if self.threads is None else \
+            f" ({self.threads} thread{'s' if self.threads != 1 else ''} per operation)"
         self.folder.log(
             f"{how}: {job.method}, frames {start}..{stop - 1} of {job.source}, on "
-            f"{runtime.describe()}"
+            f"{runtime.describe()}{threads}"
             + (f" with {describe_backend(self.backend, self.networks)}; networks ready in "
                f"{self.load_seconds:.1f} s" if self.backend else ""))
         if self.recorded is not None and self.recorded != self.backend and done:
@@ -337,6 +352,9 @@ class TransferRun:
             if self.hooks.report is not None:
                 self.hooks.report("finish", 0, 1)
         seconds = time.monotonic() - began
+        # The three threads' wall time together: against each stage's own rate, how well
+        # they overlap (benchmarks/bench_transfer.py prints the ratio).
+        status.set(frames_wall={"frames": n, "seconds": round(seconds, 4)})
         folder.log(f"generate: {made} new frames in {seconds:.1f} s "
                    f"({made / max(seconds, 1e-9):.2f} fps), {done} kept from before; each stage "
                    f"alone: {times.describe()}")

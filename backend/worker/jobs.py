@@ -40,6 +40,7 @@ class JobSettings:
 
     device: str = "cpu"  # already resolved ("cuda", "mps" or "cpu")
     precision: str = "auto"
+    threads: int = 0  # per network operation on the CPU (0: chosen per job)
     progress_interval: float = PROGRESS_INTERVAL_S
 
 
@@ -52,6 +53,7 @@ def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
         frame_start=run.frame_start, frame_stop=run.frame_stop, fps=run.fps,
         adjustments=to_adjustments(run), face=run.face, side_by_side=run.side_by_side,
         method=run.method, device=settings.device, precision=settings.precision,
+        threads=settings.threads,
         nearest_run=None if run.nearest_run is None else Path(run.nearest_run),
         source_stats=None if run.source_stats is None else NormalizationStats.load(run.source_stats),
         background=run.background,

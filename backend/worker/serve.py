@@ -35,6 +35,7 @@ STOP_JOIN_TIMEOUT_S = 60.0  # how long a cancelled job may take to reach its nex
 class ServeOptions:
     device: str = "auto"  # "auto", "cuda", "mps" or "cpu"
     precision: str = "auto"
+    threads: int = 0
     log_level: str = "INFO"
 
 
@@ -216,7 +217,8 @@ def serve(options: ServeOptions = ServeOptions(), stdin: BinaryIO | None = None)
     hello = make_hello(device)
     log.info("worker %s started: %s", hello.pid, hello)
     channel.send(hello)
-    worker = Worker(channel, JobSettings(device=device, precision=options.precision))
+    worker = Worker(channel, JobSettings(device=device, precision=options.precision,
+                                         threads=options.threads))
     worker.start()
     reason = "stdin closed"
     try:
