@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real footage: ../shared/data next to the checkout, or where $EVERYBODY_DANCE_FOOTAGE says
+# (a checkout elsewhere, e.g. a git worktree).
+SHARED_DATA = Path(os.environ.get("EVERYBODY_DANCE_FOOTAGE") or REPO.parent / "shared" / "data")
 
 
 def peak_rss_mb() -> float:

@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from backend.commands.workers import add_workers_argument
 from backend.errors import BackendError, Cancelled
 
 from .options import PRESETS, STAGES, add_option_arguments, apply_overrides, parse_size, preset
@@ -38,6 +39,7 @@ def _prepare_parser(sub: argparse._SubParsersAction) -> None:
                    help="use this pose track (covering the frame range) instead of detecting")
     p.add_argument("--smoothing", default=None,
                    help="pose smoothing method (median = the official code's, default)")
+    add_workers_argument(p)
     p.add_argument("--force", action="store_true",
                    help="prepare again although the folder was prepared from other inputs")
     p.add_argument("--no-progress", action="store_true")
@@ -142,7 +144,8 @@ def _run_prepare(args: argparse.Namespace) -> int:
         smoothing = SmoothingConfig(method=args.smoothing)
     options = PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed()),
                              holdout=args.holdout, start=args.start, stop=args.stop,
-                             frame_format=args.frame_format, preset=args.preset)
+                             frame_format=args.frame_format, preset=args.preset,
+                             pose_workers=args.workers)
     track = PoseTrack.load(args.poses) if args.poses else None
     prepared = prepare(args.video, args.output, options, track=track, smoothing=smoothing,
                        progress=not args.no_progress, force=args.force)

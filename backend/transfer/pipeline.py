@@ -50,7 +50,7 @@ from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTim
 from .job import JobFolder, TransferJob, TransferResult, bundle_identity
 from .nearest import NearestRenderer, TargetFrames
 from .outputs import OutputFrame, Outputs, VideoSettings
-from .plan import FramePlan, given_track, plan_frames
+from .plan import FramePlan, given_track, plan_frames, saved_track
 from .streams import BackgroundSink, Prefetch
 
 Report = Callable[[str, int, int], None]
@@ -108,6 +108,8 @@ def run_transfer(job: TransferJob, report: Report | None = None,
     load_seconds = time.perf_counter() - began  # ONNX Runtime's sessions take a while to make
     folder, resumed = JobFolder.claim(job.output_dir, job.parameters(), identity, job.overwrite,
                                       start_again=restart)
+    if resumed and given is None:
+        given = saved_track(folder.poses, n)  # the poses its first frames were made from
     result = TransferResult(folder.frames_dir, n, folder.video,
                             folder.side_by_side if job.side_by_side else None)
     done = folder.frames_done()

@@ -60,6 +60,8 @@ def check_run(run: Run) -> None:
                             f"run.frame_start ({run.frame_start})")
     if run.fps is not None and not (math.isfinite(run.fps) and run.fps > 0):
         raise ProtocolError(f"run.fps must be a positive number, got {run.fps}")
+    if run.pose_workers is not None and run.pose_workers < 1:
+        raise ProtocolError(f"run.pose_workers must be at least 1, got {run.pose_workers}")
     if run.method not in METHODS:
         raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {run.method!r}")
     if run.method == "nearest" and not (run.nearest_run or "").strip():
@@ -85,6 +87,8 @@ def to_adjustments(run: Run) -> Adjustments:
 
 def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
     from backend.normalize import NormalizationStats
+    from backend.pose.detector import HolisticConfig
+    from backend.pose.pipeline import PoseOptions
     from backend.transfer import TransferJob
 
     return TransferJob(
@@ -94,6 +98,7 @@ def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
         method=run.method, device=settings.device, precision=settings.precision,
         nearest_run=None if run.nearest_run is None else Path(run.nearest_run),
         source_stats=None if run.source_stats is None else NormalizationStats.load(run.source_stats),
+        pose_options=PoseOptions(detector=HolisticConfig(workers=run.pose_workers)),
     )
 
 

@@ -77,6 +77,7 @@ class Run(Message):
     method: str = "generator"  # or "nearest" (the paper's nearest-neighbour baseline)
     source_stats: str | None = None  # a statistics JSON overriding the source's measured ones
     nearest_run: str | None = None  # the prepared training run folder "nearest" searches
+    pose_workers: int | None = None  # pose detection processes; None: automatic (per core)
 
 
 @dataclass

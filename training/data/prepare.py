@@ -60,6 +60,9 @@ class PrepareOptions:
     frame_format: str = "jpg"  # jpg (quality 95) or png
     jpeg_quality: int = 95
     preset: str | None = None  # the training preset these sizes come from (a default for train)
+    # Pose detection processes (None: automatic; see backend.pose.chunks). Not part of what
+    # identifies a preparation: a finished one keeps its own poses whatever this is.
+    pose_workers: int | None = None
 
     def __post_init__(self) -> None:
         self.size = (int(self.size[0]), int(self.size[1]))
@@ -172,6 +175,13 @@ def _fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _identifying(options: PrepareOptions) -> dict[str, Any]:
+    """The options that decide what a preparation holds (how fast poses are found does not)."""
+    values = asdict(options)
+    del values["pose_workers"]
+    return values
+
+
 def time_split(n_frames: int, holdout: float) -> tuple[tuple[int, int], tuple[int, int]]:
     """(train, eval) frame ranges: the last ``holdout`` of the video is held out."""
     n_eval = int(round(n_frames * holdout))
@@ -190,13 +200,14 @@ def _write_image(path: Path, rgb: np.ndarray, fmt: str, quality: int) -> None:
 
 
 def detect_track(video: Path, start: int, stop: int | None, progress: bool,
-                 report: ProgressFn | None, smoothing: Any = None) -> PoseTrack:
+                 report: ProgressFn | None, smoothing: Any = None,
+                 workers: int | None = None) -> PoseTrack:
     """The target's pose track for frames [start, stop): detect, fill gaps, smooth."""
-    from backend.pose.detector import detect_video
+    from backend.pose.detector import HolisticConfig, detect_video
     from backend.pose.gaps import fill_gaps
     from backend.pose.smoothing import SmoothingConfig, smooth_track
 
-    raw = detect_video(video, start=start, stop=stop, progress=progress, report=report)
+    raw = detect_video(video, HolisticConfig(workers=workers), start, stop, progress, report)
     if len(raw) and not raw.detected.any():
         raise InputError(video, "no person was found in any frame; a target video must show "
                                 "the person to learn")
@@ -235,7 +246,7 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
     n_frames = stop - start
     key = {
         "video": _file_identity(video), "start": start, "stop": stop,
-        "options": {**asdict(options), "stop": stop}, "label_style": style.to_dict(),
+        "options": {**_identifying(options), "stop": stop}, "label_style": style.to_dict(),
         "smoothing": None if smoothing is None else smoothing.to_dict(),
         "track": None if track is None else hashlib.sha256(track.to_bytes()).hexdigest(),
         "format": PREPARED_FORMAT,
@@ -254,7 +265,7 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
     folder.mkdir(parents=True)
 
     if track is None:
-        track = detect_track(video, start, stop, progress, report, smoothing)
+        track = detect_track(video, start, stop, progress, report, smoothing, options.pose_workers)
     if len(track) != n_frames or tuple(track.size) != info.size:
         raise InputError(video, f"the pose track has {len(track)} frames of {track.size}, the "
                                 f"video range has {n_frames} of {info.size}")
