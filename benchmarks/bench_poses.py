@@ -56,7 +56,8 @@ def child(args: list[str]) -> None:
 
 def detect_child(source: Path, frames: int, workers: int, save: str | None) -> dict:
     """Detection of ``frames`` frames by ``workers`` processes: speed, this process's peak
-    memory and the largest worker process's (0 for one process: it detects here)."""
+    memory and the largest worker process's (0 for one process: it detects here), and the CPU
+    seconds of all of them (divided by the wall time: the cores the run had in effect)."""
     import resource
 
     from backend.pose.detector import HolisticConfig, detect_video
@@ -73,9 +74,12 @@ def detect_child(source: Path, frames: int, workers: int, save: str | None) -> d
         return len(track)
 
     result = timed(detect)
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage)
     # ru_maxrss of the children: the largest child's peak (KiB on Linux), once they are joined
-    largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
-    return {**result, **chunks, "workers": workers,
+    largest = usage[1].ru_maxrss / 1024.0
+    return {**result, **chunks, "workers": workers, "cpu_seconds": round(cpu, 1),
+            "cores_used": round(cpu / result["seconds"], 2),
             "worker_peak_rss_mb": round(largest, 1) if workers > 1 else 0.0}
 
 
@@ -87,9 +91,11 @@ def parallel(script: Path, long_video: Path, n_frames: int, workers: int, rounds
         for w in (1, workers):
             runs[w].append(run_child(script, ["detect", str(long_video), str(n_frames), str(w)]))
     best = {w: min(r, key=lambda x: x["seconds"]) for w, r in runs.items()}
+    seconds = {str(w): [r["seconds"] for r in rs] for w, rs in runs.items()}
     short = run_child(script, ["detect", str(long_video), str(max(n_frames // 10, 60)), str(workers)])
     long = best[workers]
-    return {"workers": workers, "frames": n_frames, "rounds": rounds, "one": best[1], "many": long,
+    return {"workers": workers, "frames": n_frames, "rounds": rounds, "seconds": seconds,
+            "one": best[1], "many": long,
             "speedup": round(best[1]["seconds"] / long["seconds"], 2),
             "memory": {"short": short, "long": long,
                        "parent_ratio": round(long["peak_rss_mb"] / short["peak_rss_mb"], 3),
@@ -103,6 +109,9 @@ def print_parallel(p: dict) -> None:
           f"rounds): 1 process {one['per_second']:.2f} frames/s, {p['workers']} processes "
           f"{many['per_second']:.2f} frames/s ({many['chunks']} chunks, detected again: "
           f"{many['detected_again'] or 'none'}): {p['speedup']}x")
+    print(f"  CPU seconds {one['cpu_seconds']} vs {many['cpu_seconds']} (the split's own cost); "
+          f"cores in effect {one['cores_used']} vs {many['cores_used']} (the speed-up's ceiling "
+          f"on a shared machine)")
     print(f"  memory with {p['workers']} processes, {mem['short']['items']} vs "
           f"{mem['long']['items']} frames: parent {mem['short']['peak_rss_mb']} vs "
           f"{mem['long']['peak_rss_mb']} MiB (ratio {mem['parent_ratio']}), largest worker "

@@ -2,7 +2,9 @@
 
 `detect_video` streams a video through `HolisticDetector` and returns a `PoseTrack` with one
 entry per frame (``detected`` False where the subject was not found; gaps are filled by a
-later stage). Results are cached by video content and settings (see `cache`).
+later stage). Results are cached by video content and settings (see `cache`). A long video
+is split into chunks detected side by side in worker processes and joined so that the same
+subject runs through (see `chunks`).
 
 How one subject is kept when several people are in view: Holistic itself follows one
 person from frame to frame. Each of its detections is checked against where the subject was
@@ -320,7 +322,8 @@ def detect_video(
     called per frame (it may raise `Cancelled`). With ``use_cache`` a track made before for
     the same video content, settings and range is returned without detecting again. ``fps``
     is the frame rate of an image-sequence folder (movies use their own). Long videos are
-    detected in several processes (``config.workers``, see `chunks`).
+    detected in several processes (``config.workers``, see `chunks`), started by "spawn": a
+    script that calls this needs Python's ``if __name__ == "__main__":`` guard.
     """
     info = probe(path, fps)
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
