@@ -25,6 +25,11 @@ class InputError(BackendError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple:
+        # Rebuilt from (path, problem), so the error crosses process boundaries (pickling
+        # would otherwise call __init__ with the one formatted message).
+        return (type(self), (self.path, self.problem))
+
 
 class FormatVersionError(InputError):
     """A file written by another (incompatible) version of this project."""

@@ -38,3 +38,38 @@ def progress_bar(
                 report(done, total or done)
     finally:
         bar.close()
+
+
+class ProgressCounter:
+    """A bar on ``stream`` and ``report(done, total)`` calls driven by counts, for work whose
+    items are not iterated here (frames detected in other processes).
+
+    ``report`` may raise (`Cancelled`); the bar is closed by `close` or the ``with`` block.
+    The total can grow (work found to be needed on the way).
+    """
+
+    def __init__(self, total: int, desc: str, enabled: bool = True,
+                 report: ProgressFn | None = None, stream: TextIO | None = None) -> None:
+        self.total, self.done, self.report = total, 0, report
+        self._bar = tqdm(total=total, desc=desc, unit="frame", file=stream or sys.stderr,
+                         disable=not enabled, dynamic_ncols=True, leave=False)
+
+    def __enter__(self) -> "ProgressCounter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_total(self, n: int) -> None:
+        self.total += n
+        self._bar.total = self.total
+        self._bar.refresh()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        self._bar.update(n)
+        if self.report is not None:
+            self.report(self.done, self.total)
+
+    def close(self) -> None:
+        self._bar.close()

@@ -75,9 +75,10 @@ GROWTH_TOLERANCE_MB = 32.0  # allocator noise, MediaPipe's and the encoders' buf
 # --------------------------------------------------------------------------------------------
 
 
-def make_bundle(name: str, folder: Path) -> Path:
+def make_bundle(name: str, folder: Path, export: bool = True) -> Path:
     """An untrained bundle of preset ``name`` (its last stage's G and its face G), with the
-    demo target's normalization statistics, exported to ONNX."""
+    demo target's normalization statistics, exported to ONNX (unless not ``export``: a GPU
+    runs PyTorch)."""
     import torch
 
     from backend.demo import target_motion
@@ -95,7 +96,8 @@ def make_bundle(name: str, folder: Path) -> Path:
                               normalization=stats.to_dict())
     face_net = None if face is None else build_face_generator(face)
     bundle = save_bundle(folder / name, manifest, build_generator(config), face_net)
-    export_bundle_onnx(bundle)
+    if export:
+        export_bundle_onnx(bundle)
     return bundle
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real footage: ../shared/data next to the checkout, or where $EVERYBODY_DANCE_FOOTAGE says
+# (a checkout elsewhere, e.g. a git worktree).
+SHARED_DATA = Path(os.environ.get("EVERYBODY_DANCE_FOOTAGE") or REPO.parent / "shared" / "data")
 
 
 def peak_rss_mb() -> float:
@@ -48,13 +51,27 @@ def timed(fn: Callable[[], int]) -> dict[str, float]:
             "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def run_child(script: Path, args: list[str]) -> dict[str, Any]:
-    """Run ``script --child ARGS`` in a new interpreter; it prints one JSON line last."""
-    out = subprocess.run([sys.executable, str(script), "--child", *args], cwd=REPO,
-                         capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise RuntimeError(f"benchmark child {args} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_child(script: Path, args: list[str], timeout: float | None = None,
+              launcher: list[str] | None = None) -> dict[str, Any]:
+    """Run ``script --child ARGS`` in a new interpreter; it prints one JSON line last.
+
+    ``launcher`` replaces the plain interpreter (e.g. ``torchrun`` for several processes).
+    After ``timeout`` seconds the child and everything it started are killed (they run in a
+    session of their own, so that torchrun's workers go too) and RuntimeError says so."""
+    command = [*(launcher or [sys.executable]), str(script), "--child", *args]
+    child = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, start_new_session=True)
+    try:
+        stdout, stderr = child.communicate(timeout=timeout)
+    except BaseException as exc:  # the timeout, or Ctrl-C (which its own session does not get)
+        os.killpg(child.pid, signal.SIGKILL)
+        child.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise RuntimeError(f"benchmark child {args[:1]} timed out after {timeout:.0f} s") from None
+        raise
+    if child.returncode != 0:
+        raise RuntimeError(f"benchmark child {args} failed:\n{stderr[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def machine() -> dict[str, Any]:
@@ -117,3 +134,14 @@ def write_json(path: Path | None, results: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {path}")
+
+
+def print_table(rows: list[tuple[str, str, str]], title: str = "summary") -> None:
+    """Rows (what, figure, detail) as aligned columns under ``=== title``."""
+    print(f"\n=== {title}")
+    if not rows:
+        return
+    width = max(len(r[0]) for r in rows)
+    value = max(len(r[1]) for r in rows)
+    for what, figure, detail in rows:
+        print(f"{what:<{width}}  {figure:>{value}}  {detail}")

@@ -35,7 +35,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_compare, bench_onnx, bench_poses, bench_train, bench_transfer  # noqa: E402
-from benchmarks.common import REPO, start, write_json  # noqa: E402
+from benchmarks.common import REPO, print_table, start, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -81,11 +81,7 @@ def print_summary(results: dict[str, Any]) -> None:
             rows.append((name, "FAILED", figures["error"]))
             continue
         rows += SCRIPTS[name].summary(figures)
-    width = max(len(r[0]) for r in rows)
-    value = max(len(r[1]) for r in rows)
-    print("\n=== summary")
-    for what, figure, detail in rows:
-        print(f"{what:<{width}}  {figure:>{value}}  {detail}")
+    print_table(rows)
 
 
 def main() -> None:

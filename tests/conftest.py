@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# Real footage: ../shared/data next to the checkout, or where $EVERYBODY_DANCE_FOOTAGE says
+# (a checkout elsewhere, e.g. a git worktree).
+SHARED_DATA = Path(os.environ.get("EVERYBODY_DANCE_FOOTAGE") or REPO.parent / "shared" / "data")
 
 
 def footage_path(name: str) -> Path:

@@ -129,3 +129,93 @@ def test_summaries_name_every_figure(train_figures, compare_figures):
     assert all(row[1].endswith("s/step") for row in train_rows)
     (row,) = bench_compare.summary(compare_figures[0])
     assert row[0] == "ours vs plain G tiny" and row[1].endswith("x")
+
+
+# --------------------------------------------------------------------------------------------
+# The device check (benchmarks/device_check.py), as CI can run it: --dry-run on the CPU
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def device_dry_run(tmp_path_factory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench") / "device.json"
+    return run_script("device_check.py", ["--dry-run"], out)
+
+
+def finite_losses(losses: dict) -> bool:
+    return bool(losses) and all(math.isfinite(v) for v in losses.values())
+
+
+def test_device_check_dry_run_runs_every_part_with_finite_losses(device_dry_run):
+    results, stdout = device_dry_run
+    check_machine_line(results, stdout)
+    assert results["dry_run"] is True
+    parts = results["parts"]
+    assert list(parts) == ["generator", "train", "train_50", "transfer", "ddp"]
+    assert not [name for name, part in parts.items() if "error" in part or "skipped" in part]
+    g = parts["generator"]["presets"]["tiny"]
+    assert g["size"] == "64x32" and positive(g["fp32"]["median_ms"]) and positive(g["bf16"]["fps"])
+    assert 0 < g["max_abs_diff"] < 0.25  # bf16 differs from fp32, a little
+    train = parts["train"]
+    assert set(train) == {"tiny/global", "tiny/local", "wall_s"}
+    assert (train["tiny/global"]["size"], train["tiny/local"]["size"]) == ("32x16", "64x32")
+    for key in ("tiny/global", "tiny/local"):
+        r = train[key]
+        assert r["timed_steps"] == 2 and positive(r["median_s"]) and r["losses_finite"]
+        assert finite_losses(r["final_losses"]) and r["amp"] == "fp32"
+    fifty = parts["train_50"]
+    assert fifty["steps"] == 50 and len(fifty["l1_per_step"]) == 50
+    assert fifty["losses_finite"] and finite_losses(fifty["final_losses"])
+    assert all(math.isfinite(v) for v in (fifty["l1_first_10"], fifty["l1_last_10"]))
+    job = parts["transfer"]["job"]
+    assert job["frames"] == 48 and set(job["stages"]) == {"poses", "labels", "generate", "write"}
+    assert job["limited_by"] in ("labels", "generate", "write") and positive(job["end_fps"])
+    detection = parts["transfer"]["detection"]["workers"]["2"]
+    assert detection["frames"] == 48 and detection["chunks"] == 2
+    ddp = parts["ddp"]
+    assert (ddp["processes"], ddp["world"]) == (2, 2) and ddp["losses_finite"]
+    for row in ("G tiny 64x32", "train tiny/global", "50 steps tiny", "transfer tiny 48 frames",
+                "pose detection (CPU)", "train ddp tiny/global", "goals"):
+        assert re.search(rf"^{re.escape(row)}", stdout, re.MULTILINE), row
+    assert "=== device check" in stdout
+
+
+def test_device_check_skips_what_the_budget_leaves_no_time_for(tmp_path):
+    results, stdout = run_script("device_check.py", ["--dry-run", "--budget-s", "1"],
+                                 tmp_path / "device.json")
+    assert all("time budget" in part["skipped"] for part in results["parts"].values())
+    assert re.search(r"^generator\s+skipped", stdout, re.MULTILINE)
+
+
+def test_device_check_records_a_failing_part_and_goes_on(tmp_path):
+    from benchmarks.device_check import Check, make_plan, run_parts, summary
+
+    check = Check(make_plan(dry_run=True), tmp_path, budget_s=120, in_process=True)
+    missing = tmp_path / "missing"
+    check.inputs = {name: str(missing / name) for name in ("prepared", "bundle", "source", "poses")}
+    parts: dict = {}
+    run_parts(check, parts)
+    assert "error" not in parts["generator"]  # needs no inputs
+    for name in ("train_50", "transfer", "ddp"):
+        assert str(missing) in parts[name]["error"], name
+    assert all(str(missing) in r["error"] for r in parts["train"].values() if isinstance(r, dict))
+    rows = summary({"parts": parts, "dry_run": True})
+    assert [row[1] for row in rows if row[0] in ("train_50", "transfer", "ddp")] == ["ERROR"] * 3
+
+
+def test_device_check_summary_judges_the_goals_of_a_gpu_run(device_dry_run):
+    """The rows only a GPU run has (goals, DDP scaling), from the dry run's figures relabelled."""
+    from benchmarks.device_check import summary
+
+    results = json.loads(json.dumps(device_dry_run[0]))
+    parts = results["parts"]
+    results["dry_run"] = False
+    parts["train"]["paper-global/global"] = {**parts["train"]["tiny/global"], "steps_per_s": 12.5,
+                                             "preset": "paper-global", "median_s": 0.08}
+    parts["ddp"].update(preset="paper-global", world=2, median_s=0.1)
+    parts["transfer"]["job"].update(end_fps=80.0, limited_by="write")
+    rows = {row[0]: row for row in summary(results)}
+    assert rows["goal: transfer >= 100 frames/s"][1:] == (
+        "NOT met", "80.0 frames/s end to end, poses given; limited by write")
+    assert rows["goal: training >= 10 steps/s at 512x256"][1] == "met"
+    assert rows["ddp scaling x2"][1] == "1.60x"  # 2 x 0.08 s / 0.1 s

@@ -169,3 +169,18 @@ def test_bad_video_gets_one_clear_error(tmp_path):
     assert result.returncode == 2
     assert str(bad) in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_workers_flag_splits_detection_and_bad_counts_are_refused(tmp_path):
+    clip = footage_path("hard_two_people.avi")
+    out = tmp_path / "two.npz"
+    cli("poses", str(clip), "-o", str(out), "--workers", "2", cache=tmp_path / "cache")
+    track = PoseTrack.load(out)
+    assert len(track) == probe(clip).frame_count
+    assert track.detector["chunks"] == [[0, 36], [36, 72]]
+    for command in (["-m", "backend", "poses", str(clip), "-o", str(tmp_path / "x.npz")],
+                    ["-m", "training", "prepare", str(clip), "-o", str(tmp_path / "run")]):
+        result = subprocess.run([sys.executable, *command, "--workers", "0"], cwd=REPO,
+                                capture_output=True, text=True)
+        assert result.returncode == 2 and "workers must be at least 1" in result.stderr
+    assert not (tmp_path / "x.npz").exists() and not (tmp_path / "run").exists()

@@ -4,6 +4,7 @@ prepare (cache, split) and the frame-pair dataset. Fast: no training here."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import time
@@ -258,6 +259,10 @@ def test_prepare_is_cached_and_letterboxed(demo_clip, tmp_path):
     again = prepare(video, tmp_path, options, track=track, progress=False)
     assert time.perf_counter() - t0 < min(0.5, first)
     assert again.fingerprint == prepared.fingerprint
+    # How many processes detect the poses does not make it another preparation.
+    workers = prepare(video, tmp_path, dataclasses.replace(options, pose_workers=3), track=track,
+                      progress=False)
+    assert workers.fingerprint == prepared.fingerprint
     with pytest.raises(InputError, match="another video or other settings"):
         prepare(video, tmp_path, PrepareOptions(size=(64, 32), holdout=0.3,
                                                 label_sizes=((64, 32),)), track=track,

@@ -24,6 +24,8 @@ from backend.labels import LabelStyle
 from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig,
                             build_face_generator, build_generator, save_bundle)
 from backend.normalize import Adjustments, compute_stats
+from backend.pose.detector import HolisticConfig
+from backend.pose.pipeline import PoseOptions
 from backend.pose.track import PoseTrack
 from backend.target.letterbox import Letterbox
 from backend.target.prepared import PreparedRun
@@ -215,7 +217,8 @@ def test_kill_and_resume_gives_the_frames_of_an_uninterrupted_run(juggle_referen
 
 
 @pytest.mark.footage
-def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_cache, tmp_path):
+def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_cache, tmp_path,
+                                         monkeypatch):
     reference, _, _ = juggle_reference
     out = tmp_path / "job"
     cancel = threading.Event()
@@ -229,7 +232,15 @@ def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "cancelled" and 5 <= status["frames_written"] < 16
     assert not (out / "result.mp4").exists() and not list(out.glob(".*"))
-    result = run_transfer(juggle_job(tiny_bundle, out))
+    poses = (out / "poses.npz").read_bytes()
+    # The resumed run goes on with the poses it saved, detecting nothing: not even with the
+    # cache gone and another worker count (which would split detection into chunks).
+    empty = tmp_path / "empty-cache"
+    monkeypatch.setenv("EVERYBODY_DANCE_CACHE", str(empty))
+    options = PoseOptions(detector=HolisticConfig(workers=2))
+    result = run_transfer(juggle_job(tiny_bundle, out, pose_options=options))
+    assert not list(empty.rglob("*.npz"))
+    assert (out / "poses.npz").read_bytes() == poses
     assert frame_bytes(out) == frame_bytes(reference)
     assert count_frames(result.video) == 16 and result.side_by_side is None
 

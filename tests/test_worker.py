@@ -25,7 +25,7 @@ import torch
 import backend
 from backend.models import BundleManifest, GeneratorConfig, build_generator, save_bundle
 from backend.worker.checks import check_request
-from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle
+from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle, to_transfer_job
 from backend.worker.protocol import (Adjust, Cancelled, Error, Hello, Progress, ProtocolError,
                                      Run, parse_line)
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail
@@ -327,10 +327,24 @@ def test_check_run_accepts_good_runs_and_names_the_bad_field():
         "adjust": Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_stop=2,
                       adjust=Adjust(scale=[1.0, 1.0, 1.0])),
         "source": Run(job_id="a", source="", model="/m", output_dir="/o"),
+        "pose_workers": Run(job_id="a", source="/s", model="/m", output_dir="/o", pose_workers=0),
     }
     for name, run in bad.items():
         with pytest.raises(ProtocolError, match=name):
             check_request(run)
+
+
+def test_pose_workers_reach_the_job_but_not_its_identity():
+    """How many processes detect the poses is the worker's choice per run; the job (and so a
+    resumed job's identity) records the detector's settings without it."""
+    jobs = [to_transfer_job(parse_line(Run(job_id="a", source="/s", model="/m", output_dir="/o",
+                                           pose_workers=workers).to_line()), JobSettings())
+            for workers in (3, None)]
+    assert [job.pose_options.detector.workers for job in jobs] == [3, None]
+    assert jobs[0].parameters() == jobs[1].parameters()
+    with pytest.raises(ProtocolError, match="pose_workers"):
+        parse_line(Run(job_id="a", source="/s", model="/m", output_dir="/o",
+                       pose_workers=2.5).to_line())  # type: ignore[arg-type]
 
 
 def test_progress_is_rate_limited_but_every_stage_starts_and_ends():

@@ -19,6 +19,7 @@ from pathlib import Path
 from backend.command_line import run_command
 from backend.commands.parsing import parse_size
 from backend.output_paths import check_output_folder
+from backend.commands.workers import add_workers_argument
 
 from .options import PRESETS, STAGES, add_option_arguments, apply_overrides, preset
 
@@ -41,6 +42,7 @@ def _prepare_parser(sub: argparse._SubParsersAction) -> None:
                    help="use this pose track (covering the frame range) instead of detecting")
     p.add_argument("--smoothing", default=None,
                    help="pose smoothing method (median = the official code's, default)")
+    add_workers_argument(p)
     p.add_argument("--force", action="store_true",
                    help="prepare again although the folder was prepared from other inputs")
     p.add_argument("--no-progress", action="store_true")
@@ -147,7 +149,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
     options = PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed()),
                              holdout=args.holdout, start=args.start, stop=args.stop,
                              frame_format=args.frame_format, preset=args.preset,
-                             smoothing=smoothing)
+                             smoothing=smoothing, pose_workers=args.workers)
     track = PoseTrack.load(args.poses) if args.poses else None
     if track is not None:
         require_person(track, args.poses, "a target video must show the person to learn")

@@ -13,6 +13,7 @@ from ..pose.pipeline import PoseOptions
 from ..pose.smoothing import METHODS, SmoothingConfig
 from ..pose.track import PoseTrack
 from .parsing import parse_point
+from .workers import add_workers_argument
 
 
 def add_range_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +40,14 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
                         "fast moves), savgol, or none")
     g.add_argument("--smooth-window", type=int, default=7, metavar="FRAMES",
                    help="window of median/savgol in frames (odd, default 7)")
+    add_workers_argument(g)
 
 
 def pose_options_from_args(args: argparse.Namespace) -> PoseOptions:
     detector = HolisticConfig(
         refine_face_landmarks=not args.no_face_refine,
         subject_hint=args.subject,
+        workers=args.workers,
     )
     smoothing = SmoothingConfig(method=args.smooth, window=args.smooth_window)
     return PoseOptions(detector=detector, fill_gaps=not args.no_fill_gaps,

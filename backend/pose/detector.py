@@ -2,7 +2,9 @@
 
 `detect_video` streams a video through `HolisticDetector` and returns a `PoseTrack` with one
 entry per frame (``detected`` False where the subject was not found; gaps are filled by a
-later stage). Results are cached by video content and settings (see `cache`).
+later stage). Results are cached by video content and settings (see `cache`). A long video
+is split into chunks detected side by side in worker processes and joined so that the same
+subject runs through (see `chunks`).
 
 How one subject is kept when several people are in view: Holistic itself follows one
 person from frame to frame. Each of its detections is checked against where the subject was
@@ -15,20 +17,23 @@ greyed out, so that it locks onto the subject and then tracks them on unmasked f
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import copy
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import mediapipe as mp
 import numpy as np
 
 from ..errors import BackendError
-from ..progress import ProgressFn, progress_bar
+from ..progress import ProgressCounter, ProgressFn
 from ..video import probe, read_frames
 from . import cache
+from .chunks import ChunkPlan, plan_chunks, put, same_subject
 from .mediapipe_map import frame_pose_from_results, landmark_array
 from .native_logs import native_logs_hidden
+from .processes import run_in_processes
 from .subject import Person, SubjectTracker, box_iou, find_people, mask_boxes, person_from_pose
 from .track import FramePose, PoseTrack
 
@@ -61,6 +66,10 @@ class HolisticConfig:
     # no faster at 640 or 960 px than at 720p, nor at 1280 px than at 4K), while the face
     # and hands lose detail (on target_taiji.mp4 at 640 px, 10% fewer faces and hands found).
     max_side: int | None = None
+    # Detector processes for one video, each on a chunk of it (see `chunks`); None: one per
+    # core for long videos, one for short ones (`chunks.auto_workers`). How the work is split
+    # is recorded in the track (and so in its cache key), not this number.
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.model_complexity not in _POSE_MODELS:
@@ -71,17 +80,24 @@ class HolisticConfig:
             raise ValueError(f"max_side must be at least 64 pixels, got {self.max_side}")
         if self.max_people < 1:
             raise ValueError(f"max_people must be at least 1, got {self.max_people}")
+        if self.workers is not None and self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
 
     def settings(self) -> dict[str, Any]:
-        """The settings as plain JSON values (for the track's detector record and the cache)."""
+        """The settings as plain JSON values (for the track's detector record and the cache).
+
+        ``workers`` is left out: the chunks it makes are recorded instead (`detector_record`)."""
         values = asdict(self)
+        del values["workers"]
         if self.subject_hint is not None:
             values["subject_hint"] = [float(v) for v in self.subject_hint]
         return values
 
 
-def detector_record(config: HolisticConfig, start: int, stop: int) -> dict[str, Any]:
-    """What a track records about the detector that made it, and the frames it covers."""
+def detector_record(config: HolisticConfig, start: int, stop: int,
+                    plan: ChunkPlan | None = None) -> dict[str, Any]:
+    """What a track records about the detector that made it, the frames it covers and, where
+    they ran in several processes, the chunks (a track of one process records none)."""
     return {
         "name": DETECTOR_NAME,
         "version": DETECTOR_VERSION,
@@ -89,6 +105,7 @@ def detector_record(config: HolisticConfig, start: int, stop: int) -> dict[str, 
         "settings": config.settings(),
         "start": int(start),
         "stop": int(stop),
+        **(plan.record() if plan is not None else {}),
     }
 
 
@@ -109,10 +126,13 @@ class HolisticDetector:
     manager or call `close`.
     """
 
-    def __init__(self, config: HolisticConfig, fps: float) -> None:
+    def __init__(self, config: HolisticConfig, fps: float,
+                 tracker: SubjectTracker | None = None) -> None:
+        """``tracker``: the subject as seen before the first frame (a chunk continuing the
+        one before it); None chooses the subject afresh."""
         check_model_available(config.model_complexity)
         self.config = config
-        self.tracker = SubjectTracker(fps=fps)
+        self.tracker = tracker if tracker is not None else SubjectTracker(fps=fps)
         self._holistic = mp.solutions.holistic.Holistic(
             static_image_mode=False,
             model_complexity=config.model_complexity,
@@ -214,6 +234,77 @@ def _size(image: np.ndarray) -> tuple[int, int]:
     return (image.shape[1], image.shape[0])
 
 
+@dataclass(frozen=True)
+class RangeTask:
+    """Detect frames [begin, end) of one video: what a detector process needs (picklable)."""
+
+    path: Path
+    config: HolisticConfig
+    fps: float | None  # the frame rate of an image folder (movies use their own)
+    info_fps: float  # the video's frame rate, as the subject tracker counts time
+    size: tuple[int, int]  # (width, height) of the frames
+    begin: int
+    end: int
+    origin: int  # the frame that tracker times count from (the whole track's first)
+    tracker: SubjectTracker | None = None  # the subject before ``begin``; None: choose afresh
+    snapshot: int | None = None  # keep the subject as it is after this frame (see RangeResult)
+
+
+@dataclass
+class RangeResult:
+    track: PoseTrack  # frames [begin, end)
+    # The subject after frame ``snapshot``: where the next chunk's detector starts when it has
+    # to carry this chunk's subject on (it starts before this chunk ends; see `chunks`).
+    snapshot: SubjectTracker | None = None
+
+
+def detect_range(task: RangeTask, tick: Callable[[int], None]) -> RangeResult:
+    """Detect the subject in ``task``'s frames, calling ``tick(1)`` after each frame.
+
+    Runs in this process or in a worker process (see `processes`): frames are streamed from
+    the file (a chunk seeks to its first keyframe), so memory does not grow with the range."""
+    result = RangeResult(PoseTrack.empty(task.end - task.begin, task.info_fps, task.size))
+    frames = read_frames(task.path, task.begin, task.end, task.fps)  # a bad file fails here
+    with HolisticDetector(task.config, task.info_fps, copy.deepcopy(task.tracker)) as detector:
+        for i, frame in enumerate(frames, task.begin):
+            pose, found = detector.process(frame, i - task.origin)
+            result.track.set_frame(i - task.begin, pose)
+            result.track.detected[i - task.begin] = found
+            if i == task.snapshot:
+                result.snapshot = copy.deepcopy(detector.tracker)
+            tick(1)
+    return result
+
+
+def detect_in_chunks(task: RangeTask, plan: ChunkPlan,
+                     counter: ProgressCounter) -> tuple[PoseTrack, list[int]]:
+    """`detect_range` over ``task``'s frames, one process per chunk of ``plan``, joined; and
+    the chunks detected twice.
+
+    A chunk whose fresh subject is not the previous chunk's (see `chunks.same_subject`) is
+    detected again here, from the same first frame, with the previous chunk's subject as it
+    was there carried on: what one process would have done, up to Holistic's own state."""
+    last = len(plan) - 1
+    tasks = [replace(task, begin=plan.detect_from(k), end=end,
+                     snapshot=plan.detect_from(k + 1) - 1 if k < last else None)
+             for k, (_, end) in enumerate(plan.chunks)]
+    results = run_in_processes(detect_range, tasks, counter.advance)
+    track = PoseTrack.empty(task.end - task.begin, task.info_fps, task.size)
+    put(track, 0, results[0].track)
+    again = []
+    for k in range(1, len(plan)):
+        begin = plan.chunks[k][0]
+        lead = begin - tasks[k].begin
+        ours = track.slice(tasks[k].begin - task.begin, begin - task.begin)
+        if not same_subject(ours, results[k].track.slice(0, lead)):
+            counter.add_total(len(results[k].track))
+            results[k] = detect_range(replace(tasks[k], tracker=results[k - 1].snapshot),
+                                      counter.advance)
+            again.append(k)
+        put(track, begin - task.begin, results[k].track.slice(lead, len(results[k].track)))
+    return track, again
+
+
 def detect_video(
     path: str | Path,
     config: HolisticConfig = HolisticConfig(),
@@ -230,24 +321,28 @@ def detect_video(
     pixels of the full frame. ``progress`` shows a bar on stderr; ``report(done, total)`` is
     called per frame (it may raise `Cancelled`). With ``use_cache`` a track made before for
     the same video content, settings and range is returned without detecting again. ``fps``
-    is the frame rate of an image-sequence folder (movies use their own).
+    is the frame rate of an image-sequence folder (movies use their own). Long videos are
+    detected in several processes (``config.workers``, see `chunks`), started by "spawn": a
+    script that calls this needs Python's ``if __name__ == "__main__":`` guard.
     """
     info = probe(path, fps)
     stop = info.frame_count if stop is None else min(stop, info.frame_count)
     if not 0 <= start <= stop:
         raise ValueError(f"frame range [{start}, {stop}) is not within the video's {info.frame_count} frames")
-    record = detector_record(config, start, stop)
+    plan = plan_chunks(start, stop, config.workers)
+    record = detector_record(config, start, stop, plan)
     key = cache.track_key(path, record) if use_cache else None
     if key is not None and (cached := cache.load_cached(key)) is not None:
         return cached
-    track = PoseTrack.empty(stop - start, info.fps, info.size, record)
-    frames = read_frames(path, start, stop, fps)  # a bad file fails here, before any graph is built
-    with native_logs_hidden() as terminal, HolisticDetector(config, info.fps) as detector:
-        for i, frame in enumerate(progress_bar(frames, stop - start, "poses", progress, report,
-                                               stream=terminal)):
-            pose, found = detector.process(frame, i)
-            track.set_frame(i, pose)
-            track.detected[i] = found
+    task = RangeTask(Path(path), config, fps, info.fps, info.size, start, stop, start)
+    with native_logs_hidden() as terminal, \
+            ProgressCounter(plan.frames_detected(), "poses", progress, report, terminal) as counter:
+        if len(plan) == 1:
+            track = detect_range(task, counter.advance).track
+            track.detector = record
+        else:
+            track, again = detect_in_chunks(task, plan, counter)
+            track.detector = {**record, "detected_again": again}  # not in the key: it follows
     if key is not None:
         cache.store(key, track)
     return track

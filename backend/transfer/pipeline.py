@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +63,7 @@ from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
 from .plan import (FramePlan, Placement, SourceRange, Watch, first_change, given_track,
-                   plan_frames)
+                   plan_frames, saved_track)
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
 from .target_spec import TargetSpec
@@ -145,6 +145,10 @@ class TransferRun:
         claim = JobFolder.claim(job.output_dir, job.parameters(), identity,
                                 job.overwrite or seeded, start_again=restart)
         self.folder, self.resumed, self.identity = claim.folder, claim.resumed, identity
+        if (claim.resumed or claim.revising) and self.source.given is None:
+            # The poses its first frames were made from (see `plan.saved_track`).
+            saved = saved_track(claim.folder.poses, self.n)
+            self.source = replace(self.source, given=saved) if saved is not None else self.source
         # A revision compares its poses with those the earlier run drew (saved in the folder).
         self.earlier = _earlier_poses(claim.folder) if claim.revising else None
         self.revising = claim.revising

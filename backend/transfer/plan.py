@@ -126,3 +126,18 @@ def given_track(path: Path, source_path: Path, frame_count: int, size: tuple[int
         return track
     raise InputError(path, f"has poses for {len(track)} frames, but the job has {stop - start} "
                            f"(frames {start}..{stop - 1}) and {source_path} {frame_count}")
+
+
+def saved_track(path: Path, n_frames: int) -> PoseTrack | None:
+    """The source's poses that an earlier run of the same job saved in its folder (``path``),
+    or None when absent, unreadable or not of ``n_frames`` frames.
+
+    A resumed job goes on with these rather than detecting again: detection is cached, but the
+    cache may have been cleared, and the split into worker processes follows the machine's
+    cores (see `pose.chunks`), which can move a keypoint by detector noise; frames made before
+    and after the interruption must come from the same poses."""
+    try:
+        track = PoseTrack.load(path)
+    except InputError:
+        return None
+    return track if len(track) == n_frames else None

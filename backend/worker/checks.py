@@ -48,6 +48,8 @@ def check_request(request: Request) -> None:
 
 
 def _check_method(run: Run) -> None:
+    if run.pose_workers is not None and run.pose_workers < 1:
+        raise ProtocolError(f"run.pose_workers must be at least 1, got {quote(run.pose_workers)}")
     if run.method not in METHODS:
         raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {quote(run.method)}")
     if run.method == "nearest" and not (run.nearest_run or "").strip():

@@ -46,6 +46,8 @@ class JobSettings:
 
 def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
     from backend.normalize import NormalizationStats
+    from backend.pose.detector import HolisticConfig
+    from backend.pose.pipeline import PoseOptions
     from backend.transfer import TransferJob
 
     return TransferJob(
@@ -58,6 +60,7 @@ def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
         source_stats=None if run.source_stats is None else NormalizationStats.load(run.source_stats),
         background=run.background,
         reuse=None if run.reuse is None else Path(run.reuse),
+        pose_options=PoseOptions(detector=HolisticConfig(workers=run.pose_workers)),
     )
 
 

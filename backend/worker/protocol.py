@@ -87,6 +87,7 @@ class Run(Message):
     # An earlier job folder of this source (absolute): the frames it can keep are kept (its
     # files are linked into output_dir when that is new or empty; it stays as it was)
     reuse: str | None = None
+    pose_workers: int | None = None  # pose detection processes; None: automatic (per core)
 
 
 @dataclass

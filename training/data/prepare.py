@@ -61,6 +61,9 @@ class PrepareOptions:
     label_style: LabelStyle | None = None  # None: the paper's
     smoothing: SmoothingConfig | None = None  # of detected poses; None: the official median
     matte: bool = True  # also make the person's masks and the background plate
+    # Pose detection processes (None: automatic; see backend.pose.chunks). Not part of what
+    # identifies a preparation: a finished one keeps its own poses whatever this is.
+    pose_workers: int | None = None
 
     def __post_init__(self) -> None:
         self.size = (int(self.size[0]), int(self.size[1]))
@@ -98,13 +101,14 @@ def _write_image(path: Path, rgb: np.ndarray, fmt: str, quality: int) -> None:
 
 
 def detect_track(video: Path, start: int, stop: int | None, progress: bool,
-                 report: ProgressFn | None, smoothing: SmoothingConfig | None = None) -> PoseTrack:
-    """The target's pose track for frames [start, stop): detect, then clean as transfer
-    cleans a source's (backend.pose.pipeline)."""
-    from backend.pose.detector import detect_video
+                 report: ProgressFn | None, smoothing: SmoothingConfig | None = None,
+                 workers: int | None = None) -> PoseTrack:
+    """The target's pose track for frames [start, stop): detect (in ``workers`` processes;
+    None: automatic), then clean as transfer cleans a source's (backend.pose.pipeline)."""
+    from backend.pose.detector import HolisticConfig, detect_video
     from backend.pose.pipeline import PoseOptions, clean_track
 
-    raw = detect_video(video, start=start, stop=stop, progress=progress, report=report)
+    raw = detect_video(video, HolisticConfig(workers=workers), start, stop, progress, report)
     if len(raw) and not raw.detected.any():
         raise InputError(video, "no person was found in any frame; a target video must show "
                                 "the person to learn")
@@ -174,7 +178,8 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
     folder.mkdir(parents=True)
 
     if track is None:
-        track = detect_track(video, start, stop, progress, report, options.smoothing)
+        track = detect_track(video, start, stop, progress, report, options.smoothing,
+                             options.pose_workers)
     if len(track) != n_frames or tuple(track.size) != info.size:
         raise InputError(video, f"the pose track has {len(track)} frames of {track.size}, the "
                                 f"video range has {n_frames} of {info.size}")
