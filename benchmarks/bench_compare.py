@@ -37,7 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import cuda_sync, peak_rss_mb, run_child, start, write_json  # noqa: E402
+from benchmarks.common import (cuda_sync, peak_rss_mb, run_child, script_arguments,  # noqa: E402
+                               start, write_json)
 
 PRESETS = ("tiny", "cpu-small", "paper-global", "paper-local")
 DEFAULT_PRESETS = ("tiny", "cpu-small")
@@ -220,10 +221,9 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
+    parser = script_arguments(__doc__, child)
+    if parser is None:
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(DEFAULT_PRESETS))
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per method")
     parser.add_argument("--runs", type=int, default=None,
@@ -237,7 +237,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU threads of both (default 0: torch's default, as transfer)")
     parser.add_argument("--quick", action="store_true", help="2 rounds, fewer CPU frames")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
         args.rounds = min(args.rounds, 2)

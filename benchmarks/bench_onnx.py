@@ -20,7 +20,6 @@ cpu-small only, one round of fewer frames.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import peak_rss_mb, run_child, start, write_json  # noqa: E402
+from benchmarks.common import (peak_rss_mb, run_child, script_arguments, start,  # noqa: E402
+                               write_json)
 
 
 CONFIGS = ("tiny", "cpu-small", "paper-global")
@@ -185,10 +185,9 @@ def print_row(name: str, r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
+    parser = script_arguments(__doc__, child)
+    if parser is None:
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per backend")
     parser.add_argument("--runs", type=int, default=None,
@@ -197,7 +196,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help=f"configs {' '.join(QUICK_CONFIGS)} (unless given), 1 round, "
                              f"frames {QUICK_RUNS}")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
         args.rounds = 1

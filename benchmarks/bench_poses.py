@@ -18,7 +18,6 @@ one round.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.pose.chunks import available_cores  # noqa: E402
-from benchmarks.common import SHARED_DATA, run_child, start, timed, write_json  # noqa: E402
+from benchmarks.common import (SHARED_DATA, run_child, script_arguments, start,  # noqa: E402
+                               timed, write_json)
 
 LABEL_SIZES = ("1024x512", "512x256", "256x128")
 
@@ -150,10 +150,9 @@ def default_video(folder: Path) -> Path:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
+    parser = script_arguments(__doc__, child)
+    if parser is None:
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--video", type=Path, default=None)
     parser.add_argument("--frames", type=int, default=120, help="frames for the speed figures")
     parser.add_argument("--long", type=int, default=1200, help="frames of the long input")
@@ -164,7 +163,6 @@ def main() -> None:
                         help="alternating rounds of 1 and --workers processes")
     parser.add_argument("--quick", action="store_true",
                         help="--frames 30 --labels 100 --long 300 --rounds 1")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     if args.quick:
         args.frames, args.labels, args.long, args.rounds = 30, 100, 300, 1

@@ -14,7 +14,6 @@ factor the rule saves (above 1: the rule is faster).
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ from typing import Any, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import run_child, start, write_json  # noqa: E402
+from benchmarks.common import run_child, script_arguments, start, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TRAIN_STEPS, QUICK_TRAIN_STEPS = 12, 4
@@ -92,10 +91,10 @@ def cases(folder: Path, quick: bool) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_arguments(__doc__)
+    assert parser is not None
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per count")
     parser.add_argument("--quick", action="store_true", help="cpu-small only, fewer steps")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     results: dict[str, Any] = start({})
     print(f"{'what':>28} {'competitor':>10} {'threads':>8} {'default s':>10} {'rule s':>9} "

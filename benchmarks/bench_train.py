@@ -40,7 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (cuda_peak_mb, cuda_sync, peak_rss_mb, run_child,  # noqa: E402
-                               start, write_json)
+                               script_arguments, start, write_json)
 from backend.choices import PRECISIONS  # noqa: E402
 from training.options import PRESETS, preset  # noqa: E402
 
@@ -205,10 +205,9 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
+    parser = script_arguments(__doc__, child)
+    if parser is None:
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
                         default=list(DEFAULT_PRESETS))
     parser.add_argument("--stages", nargs="+", choices=("global", "local", "face"), default=None,
@@ -224,7 +223,6 @@ def main() -> None:
     parser.add_argument("--vgg-weights", type=Path, default=None,
                         help="VGG19 weights: include the perceptual loss (default: none)")
     parser.add_argument("--quick", action="store_true", help=f"fewer steps ({QUICK_STEPS})")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     results: dict[str, Any] = start({})
     results.update({"perceptual": "vgg" if args.vgg_weights else "none", "steps": {}})

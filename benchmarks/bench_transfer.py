@@ -44,7 +44,6 @@ machine; the figures are the median over the rounds.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -56,7 +55,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.bench_onnx import preset_networks  # noqa: E402
-from benchmarks.common import cuda_peak_mb, peak_rss_mb, run_child, start, write_json  # noqa: E402
+from benchmarks.common import (cuda_peak_mb, peak_rss_mb, run_child,  # noqa: E402
+                               script_arguments, start, write_json)
 
 CONFIGS = ("cpu-small", "paper-global")
 BACKENDS = ("torch", "onnx")  # on the CPU; "cuda" joins them where there is a GPU
@@ -289,10 +289,9 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2:])
+    parser = script_arguments(__doc__, child)
+    if parser is None:
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     parser.add_argument("--quick", action="store_true",
                         help="fewer frames (" + ", ".join(f"{k} {v}" for k, v in
@@ -302,7 +301,6 @@ def main() -> None:
                         help="threads of both backends (default 1: steadiest on a shared CPU)")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per backend")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory check")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     frames = QUICK_FRAMES if args.quick else FRAMES
     results: dict[str, Any] = start({})

@@ -6,6 +6,7 @@ the largest of everything measured before it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -21,6 +22,19 @@ REPO = Path(__file__).resolve().parents[1]
 # Real footage: ../shared/data next to the checkout, or where $EVERYBODY_DANCE_FOOTAGE says
 # (a checkout elsewhere, e.g. a git worktree).
 SHARED_DATA = Path(os.environ.get("EVERYBODY_DANCE_FOOTAGE") or REPO.parent / "shared" / "data")
+
+
+def script_arguments(doc: str, child: Callable[[list[str]], None] | None = None
+                     ) -> argparse.ArgumentParser | None:
+    """How every benchmark script starts: ``--child ARGS`` runs its measurement part
+    (``child``) and gives None; else its argument parser, described by the first paragraph
+    of ``doc``, with ``--json PATH``."""
+    if child is not None and len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+        return None
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    return parser
 
 
 def peak_rss_mb() -> float:

@@ -34,6 +34,19 @@ def private_cache(tmp_path_factory, monkeypatch):
     return root
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny networks on shared cores: one thread is fastest (more only wait on each other),
+    and subprocesses use one too, so frames made in and out of the test's process are the
+    same bytes."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory) -> Path:
     """A cache root shared within the session, for expensive detections reused by many tests."""

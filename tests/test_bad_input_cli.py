@@ -22,8 +22,9 @@ from backend.pose.track import PoseTrack
 from backend.video import Mp4Writer
 
 from .conftest import REPO
-from .test_transfer import one_thread  # noqa: F401 - autouse fixture: one torch thread
 from .test_worker import make_tiny_bundle
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ANKLE_POINTS = ("RAnkle", "LAnkle", "RHeel", "LHeel", "RBigToe", "LBigToe", "RSmallToe",
                 "LSmallToe")

@@ -48,13 +48,7 @@ def tiny(perceptual: str = "none", stages: tuple[str, ...] = ("global",)) -> Tra
     return opts
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on shared cores: one thread is fastest (more only wait on each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

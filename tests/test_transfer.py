@@ -43,14 +43,7 @@ JUGGLE_RANGE = (100, 116)  # 16 frames, the juggler in full view
 BACKEND = "onnx"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on shared cores: one thread is fastest, and subprocesses use one too, so
-    that frames made in and out of this process are the same bytes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_bundle(folder: Path, normalization: dict, resolution=(128, 64), face=True) -> Path:

@@ -31,14 +31,10 @@ N_FRAMES = 10
 
 
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch):
-    """One thread (tiny networks on shared cores; ONNX Runtime takes torch's count), and the
-    default backend not overridden from outside."""
+def default_backend(monkeypatch, one_thread):
+    """One thread (ONNX Runtime takes torch's count), and the default backend not
+    overridden from outside."""
     monkeypatch.delenv(CPU_BACKEND_ENV, raising=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

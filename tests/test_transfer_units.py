@@ -25,13 +25,7 @@ from backend.transfer.nearest import MISSING_PENALTY, nearest_frames, pose_dista
 from backend.transfer.streams import BackgroundSink, Prefetch
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks on shared cores: one thread is fastest (more only wait on each other)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- device and precision ---------------------------------------------------------------------

@@ -1,12 +1,11 @@
 """``sequencer.dance_cancel_training``: stop a training run (it checkpoints first)."""
 
-from pathlib import Path
-
 import bpy
 from bpy.props import IntProperty
 
-from .. import compat, session
+from .. import session
 from ..core import training_runs
+from .listed_runs import listed_run
 
 
 class SEQUENCER_OT_dance_cancel_training(bpy.types.Operator):
@@ -18,10 +17,10 @@ class SEQUENCER_OT_dance_cancel_training(bpy.types.Operator):
     index: IntProperty(options={'HIDDEN'})
 
     def execute(self, context):
-        runs = compat.sequencer_scene(context).dance.training_runs
-        if not 0 <= self.index < len(runs):
+        run_dir = listed_run(context, self.index)
+        if run_dir is None:
             return {'CANCELLED'}
-        if not training_runs.cancel(Path(runs[self.index].run_dir)):
+        if not training_runs.cancel(run_dir):
             self.report({'WARNING'}, "this run is not running")
         session.get().forget_training_cache()
         return {'FINISHED'}

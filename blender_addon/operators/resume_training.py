@@ -1,12 +1,10 @@
 """``sequencer.dance_resume_training``: continue a stopped, cancelled or failed training run."""
 
-from pathlib import Path
-
 import bpy
 from bpy.props import IntProperty
 
-from .. import compat
 from ..core import training_runs
+from .listed_runs import listed_run
 from .train_from_strip import start_training
 
 
@@ -19,10 +17,9 @@ class SEQUENCER_OT_dance_resume_training(bpy.types.Operator):
     index: IntProperty(options={'HIDDEN'})
 
     def execute(self, context):
-        runs = compat.sequencer_scene(context).dance.training_runs
-        if not 0 <= self.index < len(runs):
+        run_dir = listed_run(context, self.index)
+        if run_dir is None:
             return {'CANCELLED'}
-        run_dir = Path(runs[self.index].run_dir)
         if training_runs.read_status(run_dir).state == "running":
             self.report({'WARNING'}, "this run is still running")
             return {'CANCELLED'}
