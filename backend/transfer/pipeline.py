@@ -218,11 +218,9 @@ class TransferRun:
         start, stop = self.source.start, self.source.stop
         how = (f"resumed at frame {done + 1}" if self.resumed
                else "revising the earlier run" if self.revising else "started")
-        threads = "" if self.threads is None else \
-            f" ({self.threads} thread{'s' if self.threads != 1 else ''} per operation)"
         self.folder.log(
             f"{how}: {job.method}, frames {start}..{stop - 1} of {job.source}, on "
-            f"{runtime.describe()}{threads}"
+            f"{runtime.describe()}"
             + (f" with {describe_backend(self.backend, self.networks)}; networks ready in "
                f"{self.load_seconds:.1f} s" if self.backend else ""))
         if self.recorded is not None and self.recorded != self.backend and done:
