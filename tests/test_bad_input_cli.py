@@ -352,3 +352,21 @@ def test_a_damaged_latest_json_is_reported_when_training_resumes(media, cli, tmp
     with pytest.warns(ckpt.DamagedPointerWarning, match="names 'step_00000099', which is not a "
                                                         "complete checkpoint; using step_00000003"):
         assert ckpt.latest_checkpoint(pointer.parent).name == "step_00000003"
+
+
+# -- the background behind the person ----------------------------------------------------------
+
+
+def test_a_background_that_cannot_be_used_is_refused_before_anything_is_written(media, cli,
+                                                                                 tmp_path):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    cases = [
+        (tmp_path / "missing.jpg", "background image or video not found"),
+        (broken, "not a readable image"),
+        ("transparent", "needs a model with a matte"),  # this model paints whole frames
+    ]
+    for n, (background, problem) in enumerate(cases):
+        out = tmp_path / f"job{n}"
+        refused(cli(*retarget_args(media, out, "--background", str(background))), problem)
+        assert not out.exists()  # nothing written
