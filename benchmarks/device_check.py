@@ -147,8 +147,9 @@ def make_inputs(check: Check) -> dict[str, str]:
     prepare(work / "target.mp4", work / "prepared", PrepareOptions(
         size=plan.canvas, label_sizes=plan.label_sizes, holdout=0.1), track=track, progress=False)
     bundle = make_bundle(plan.transfer_preset, work / "bundles", export=False)
-    make_demo_clip(work / "dance.mp4", "dance", n_frames=plan.frames, fps=30, size=SOURCE_SIZE,
-                   progress=False, track_path=work / "dance_poses.npz")
+    dance = make_demo_clip(work / "dance.mp4", "dance", n_frames=plan.frames, fps=30,
+                           size=SOURCE_SIZE, progress=False)
+    dance.save(work / "dance_poses.npz")
     return {"prepared": str(work / "prepared"), "bundle": str(bundle),
             "source": str(work / "dance.mp4"), "poses": str(work / "dance_poses.npz")}
 

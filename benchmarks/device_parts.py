@@ -124,7 +124,7 @@ def train_options(p: dict[str, Any]) -> Any:
     from training.options import preset
 
     opts = preset(p["preset"])
-    opts.runtime.device, opts.runtime.amp, opts.runtime.channels_last = p["device"], "auto", True
+    opts.runtime.device, opts.runtime.precision, opts.runtime.channels_last = p["device"], "auto", True
     opts.runtime.tensorboard, opts.runtime.progress = False, False
     opts.runtime.log_every = 1  # the step's losses, read by StepClock (one sync per step)
     opts.runtime.checkpoint_every = 10**9  # one checkpoint, at the end
@@ -149,12 +149,11 @@ def train_child(p: dict[str, Any]) -> dict[str, Any] | None:
     try:
         for before in opts.schedule.stages[:opts.schedule.stages.index(stage)]:
             if before != "face":
-                train(run, opts, stages=[before], steps=1, progress=False)
+                train(run, opts, stages=[before], steps=1)
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         clock = StepClock(run / "status.json", main)
-        train(run, opts, stages=[stage], steps=p["warmup"] + p["steps"], progress=False,
-              should_stop=clock)
+        train(run, opts, stages=[stage], steps=p["warmup"] + p["steps"], should_stop=clock)
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

@@ -244,11 +244,12 @@ def test_other_parameters_are_refused_and_overwrite_starts_again(juggle_referenc
     reference, _, _ = juggle_reference
     out = tmp_path / "job"
     shutil.copytree(reference, out)
-    smaller = Adjustments(scale=0.8, offset_y=0.05)
-    with pytest.raises(InputError, match=r"other parameters \(adjustments differ\).*--overwrite"):
-        run_transfer(juggle_job(tiny_bundle, out, adjustments=smaller))
+    # Other adjustments revise the job in place (test_revision); other settings are refused.
+    other = dict(face=False, adjustments=Adjustments(scale=0.8, offset_y=0.05))
+    with pytest.raises(InputError, match=r"other parameters \(adjustments, face differ\).*--overwrite"):
+        run_transfer(juggle_job(tiny_bundle, out, **other))
     assert frame_bytes(out) == frame_bytes(reference)  # nothing touched
-    run_transfer(juggle_job(tiny_bundle, out, adjustments=smaller, overwrite=True))
+    run_transfer(juggle_job(tiny_bundle, out, **other, overwrite=True))
     frames = frame_bytes(out)
     assert len(frames) == 16 and frames != frame_bytes(reference)
     assert not (out / "side_by_side.mp4").exists()  # the old job's outputs went with it

@@ -48,7 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "target's own background plate), transparent (RGBA PNG frames, the "
                         "person alone, to composite), or an image or video (letterboxed to the "
                         "frame; a shorter video loops). result.mp4 shows the person over the "
-                        "plate when transparent"),
+                        "plate when transparent")
     p.add_argument("--side-by-side", action="store_true",
                    help="also write side_by_side.mp4: source | label | result")
     p.add_argument("--method", choices=("generator", "nearest"), default="generator",
@@ -76,7 +76,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start a new output folder from an earlier job of this source: its "
                         "frames before the first one whose pose changed are kept (the earlier "
                         "folder is left as it is). Running a job again in its own folder with "
-                        "other --adjust values does the same in place"),
+                        "other --adjust values does the same in place")
     add_range_arguments(p)
     add_pose_arguments(p)
     add_progress_argument(p)
