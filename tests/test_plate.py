@@ -144,6 +144,26 @@ def test_the_matte_follows_the_camera(demo_run, capsys):
     assert resolve_matte(opts, panned).model.matte == "off"
 
 
+def test_the_matte_reaches_exactly_nothing_and_the_loss_still_pulls_past_the_clamps():
+    import torch
+
+    from backend.models.step import generate_frame
+
+    plate = torch.full((1, 3, 4, 4), 0.25)
+    # G's alpha channel: deep background, slightly unsure background, unsure person, person
+    channel = torch.tensor([-0.95, -0.85, 0.85, 0.95]).repeat(4, 1).view(1, 1, 4, 4)
+    colour = torch.rand(1, 3, 4, 4) * 2 - 1  # anything: it must not show where alpha is 0
+    out = torch.cat([colour, channel], 1).requires_grad_()
+    drawn = generate_frame(lambda _: out, None, torch.zeros(1, 3, 4, 4), None, plate=plate)
+    assert drawn.alpha[..., :2].eq(0).all() and drawn.alpha[..., 2:].eq(1).all()
+    assert torch.equal(drawn.frame[..., :2], plate[..., :2])  # the plate, untouched
+    assert torch.equal(drawn.frame[..., 2:], colour[..., 2:])
+    # The matte loss compares the unclamped alpha: a background pixel keeps being pushed
+    # deeper into the clamp, never back towards the edge where colour would show.
+    drawn.soft_alpha.sum().backward()
+    assert (out.grad[:, 3] > 0).all()
+
+
 @pytest.mark.footage
 @pytest.mark.parametrize("clip,stop,static", [("source_handheld.mp4", None, False),
                                               ("target_taiji.mp4", 120, True)])

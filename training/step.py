@@ -64,7 +64,7 @@ class Generation(nn.Module):
     boxes (needed with a face generator), optionally the previous-frame input to use instead
     of the previous output (``None``: the previous output; zeros for the first frame), and
     the plate for a generator with a matte. It returns the frames and (with a matte) the
-    alphas. Without ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
+    unclamped alphas, for the matte loss. Without ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
 
     def __init__(self, generator: nn.Module, face_generator: nn.Module | None = None,
                  temporal: bool = True) -> None:
@@ -89,8 +89,8 @@ class Generation(nn.Module):
             drawn = generate_frame(self.generator, self.face_generator, label, previous,
                                    boxes[k] if boxes is not None else None, plate=plate)
             frames.append(drawn.frame)
-            if drawn.alpha is not None:
-                alphas.append(drawn.alpha)
+            if drawn.soft_alpha is not None:
+                alphas.append(drawn.soft_alpha)  # for the matte loss (see soft_matte)
         return frames, alphas
 
 
