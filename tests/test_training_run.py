@@ -382,3 +382,17 @@ def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
     assert finite(losses) and losses["G_L1"] == pytest.approx(10.0 * losses["L1"], rel=0.5)
     plain = train(new_run(prepared_demo, tmp_path, "plain"), tiny(), steps=3)
     assert "G_L1" not in plain[0]["losses"]  # the paper's default has no L1 term
+
+
+def test_flicker_term_judges_the_change_between_frames_not_the_frames(prepared_demo, tmp_path):
+    from training.step import _flicker
+
+    real = [torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)]
+    shifted = [r + 0.3 for r in real]  # wrong colours, the right change
+    assert float(_flicker(shifted, real)) == pytest.approx(0.0)
+    still = [real[0], real[0]]  # right first frame, no change at all
+    assert float(_flicker(still, real)) == pytest.approx(0.5)
+    opts = tiny(stages=("global",))
+    opts.loss.lambda_flicker = 10.0
+    losses = train(new_run(prepared_demo, tmp_path), opts, steps=3)[0]["losses"]
+    assert finite(losses) and losses["G_flicker"] > 0

@@ -98,6 +98,10 @@ class LossOptions:
     lambda_l1: float = 0.0
     # With a matte: L1 between G's alpha and the person's mask, so that alpha means "person".
     lambda_matte: float = 10.0
+    # L1 between the change of consecutive generated frames and that of the real ones (not
+    # in the paper: its temporal discriminator alone judges the change, and at a small budget
+    # G's noise differs from frame to frame, which shows as flicker).
+    lambda_flicker: float = 0.0
 
 
 @dataclass

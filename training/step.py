@@ -10,8 +10,10 @@ The paper's temporal scheme (official ``pix2pixHD_model_fullts.forward``)::
 Both updates use the same forward pass, as in the official loop (G's loss is computed with
 D's parameters before D's step). A generator with a matte paints the person and an alpha,
 composited over the target's plate (backend/models/step.py): every loss judges the
-composite, and ``lambda_matte`` x |alpha - the person's mask| makes alpha mean "person". ``chain`` mode extends the pair to ``chain_length``
-frames (D judges every consecutive pair); ``noisy`` conditions the second frame on the
+composite, and ``lambda_matte`` x |alpha - the person's mask| makes alpha mean "person".
+``lambda_flicker`` (not in the paper) x |change of the generated frames - change of the real
+ones| asks consecutive frames to differ only as the real ones do. ``chain`` mode extends the
+pair to ``chain_length`` frames (D judges every consecutive pair); ``noisy`` conditions the second frame on the
 real previous frame plus noise; ``none`` (the ablation without temporal smoothing) makes
 single frames from zeros and D judges each (label, frame) alone.
 
@@ -245,6 +247,9 @@ class TrainStep:
             g_vgg = sum(self._vgg(f, y) for f, y in zip(fakes, batch.images)) * (
                 2.0 / len(fakes)) * self.vgg_frame_factor * loss.lambda_vgg
             terms.append(self._term("G_VGG", g_vgg, losses))
+        if loss.lambda_flicker > 0 and len(fakes) > 1:
+            terms.append(self._term("G_flicker", _flicker(fakes, batch.images)
+                                    * loss.lambda_flicker, losses))
         if alphas and batch.masks is not None and not self.face and loss.lambda_matte > 0:
             terms.append(self._term("G_matte", _l1(alphas, batch.masks) * loss.lambda_matte,
                                     losses))
@@ -310,6 +315,14 @@ class FaceCrops:
         def crop(images: list[Tensor]) -> list[Tensor]:
             return [crop_box(y, b) for y, b in zip(images, batch.boxes)]
         return FaceCrops(crop(batch.labels), crop(fakes), crop(batch.images))
+
+
+def _flicker(outputs: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
+    """Mean |change of the outputs - change of the targets| between consecutive frames: the
+    evaluation's flicker, as a loss."""
+    changes = [b.float() - a.float() for a, b in zip(outputs, outputs[1:])]
+    real_changes = [b.float() - a.float() for a, b in zip(targets, targets[1:])]
+    return _l1(changes, real_changes)
 
 
 def _l1(outputs: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
