@@ -90,6 +90,19 @@ def cases(folder: Path, quick: bool) -> list[dict[str, Any]]:
     return out
 
 
+def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """One row per measured case and load: default / rule (above 1: the rule is faster)."""
+    rows = []
+    for name, loads in results.items():
+        if not isinstance(loads, dict) or "idle" not in loads:
+            continue
+        for load, r in loads.items():
+            rows.append((f"threads: {name}, {'busy' if load == 'busy' else 'idle'}",
+                         f"{r['default_over_rule']:.2f}x",
+                         f"{r['threads']['default']} threads vs the rule's {r['threads']['rule']}"))
+    return rows
+
+
 def main() -> None:
     parser = script_arguments(__doc__)
     assert parser is not None

@@ -1,6 +1,6 @@
 """Run every benchmark, write one JSON with all their figures, and print a summary table.
 
-    python benchmarks/run_all.py [--quick] [--only poses onnx transfer train compare]
+    python benchmarks/run_all.py [--quick] [--only poses onnx transfer train compare threads loop]
                                  [--json runs/benchmarks.json]
     python -m benchmarks --quick            (the same)
 
@@ -15,6 +15,8 @@ configuration (a few minutes on a 2-core laptop CPU):
     transfer   --quick --configs cpu-small   20 frames; the 10 s / 60 s check at 4 fps
     train      --quick   tiny and cpu-small, every stage, 2-3 steps
     compare    --quick   tiny and cpu-small, 2 rounds
+    threads    --quick   cpu-small: default vs the rule's threads, idle and beside a busy process
+    loop       --quick   the editor's loop on 3 s of a clip: previews, full and partial reruns
 
 Without ``--quick`` every script runs its default configuration (paper-global included in
 onnx and transfer: allow tens of minutes on a CPU). A script that fails is reported and the
@@ -34,7 +36,8 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_compare, bench_onnx, bench_poses, bench_train, bench_transfer  # noqa: E402
+from benchmarks import (bench_compare, bench_loop, bench_onnx, bench_poses,  # noqa: E402
+                        bench_threads, bench_train, bench_transfer)
 from benchmarks.common import REPO, print_table, start, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -55,6 +58,8 @@ SCRIPTS = {
     "transfer": Script(bench_transfer, ["--quick", "--configs", "cpu-small"]),
     "train": Script(bench_train, ["--quick"]),
     "compare": Script(bench_compare, ["--quick"]),
+    "threads": Script(bench_threads, ["--quick"]),
+    "loop": Script(bench_loop, ["--quick"]),
 }
 
 
