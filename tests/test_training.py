@@ -48,6 +48,14 @@ def test_paper_defaults():
     assert preset("paper-global").stage_size("global") == (512, 256)
     for name in PRESETS:
         preset(name).validate()
+    # The paper's generator paints whole frames with transposed convolutions, and no loss
+    # beyond the paper's; the CPU preset lays the person over the plate where it can.
+    for name in ("paper-global", "paper-local"):
+        model, loss = preset(name).model, preset(name).loss
+        assert (model.matte, model.upsample) == ("off", "transpose")
+        assert loss.lambda_l1 == loss.lambda_flicker == 0
+    assert (preset("cpu-small").model.matte, preset("cpu-small").model.upsample) == \
+        ("auto", "transpose")
 
 
 def test_options_round_trip_and_overrides():

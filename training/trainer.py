@@ -477,6 +477,10 @@ def resolve_matte(opts: TrainOptions, prepared: PreparedRun, say: bool = True) -
         return opts
     if background is None:
         if mode == "auto":
+            if say:
+                print(f"note: {prepared.folder} was prepared without the person's masks; "
+                      f"training the paper's full-frame generator (`prepare` again adds them)",
+                      file=sys.stderr)
             return replace(opts, model=replace(opts.model, matte="off"))
         raise InputError(prepared.folder, "was prepared without the person's masks and the "
                                           "background plate; run `prepare` again (it adds "
