@@ -15,9 +15,15 @@ A process of a distributed training run (``torchrun``) also knows its rank.
 On the CPU, how many threads each network operation uses (``cpu_threads``): PyTorch's default
 is one per core, and its OpenMP threads wait for each other at every operation; when another
 process (a browser, or our own label and video threads) holds a core, every operation waits
-for it. Measured on 2 cores (benchmarks/bench_threads.py): see the figures there; the rule
-below keeps one thread where the frames are small or the cores few, and otherwise half the
-cores, leaving the rest to the pipeline's other threads and the rest of the machine.
+for it. Measured on 2 cores (benchmarks/bench_threads.py, medians of 3 alternating rounds):
+a ``cpu-small`` training step took 0.19 s with 2 threads and 0.29 s with 1 on an idle
+machine, but 9.7 s against 0.31 s beside one busy process; G at ``paper-global`` in PyTorch
+1.5 s against 2.9 s idle, 4.5 s against 2.9 s beside it. ONNX Runtime's pool (spinning off,
+backend/onnx/session.py) lost nothing beside the busy process (2.17 s against 2.14 s) and
+was twice as fast idle with 2 threads (1.1 s against 2.2 s). Small frames gain nothing in a
+transfer job from a second thread (its other stages use that core). Hence the rule: one
+thread for small frames; for larger ones with ONNX Runtime at least 2 threads (half the
+cores beyond 4), with PyTorch one on 2 cores and half the cores beyond.
 """
 
 from __future__ import annotations
@@ -36,21 +42,26 @@ FEW_CORES = 2  # on this many cores or fewer, one thread per operation
 MAX_THREADS = 8
 
 
-def cpu_threads(requested: int, pixels: int, cores: int | None = None) -> int:
-    """Intra-op threads for networks on ``pixels``-sized frames on the CPU: ``requested``
-    when above 0; else one for small frames or few cores, else half the cores (at most 8)."""
+def cpu_threads(requested: int, pixels: int, cores: int | None = None,
+                backend: str = "torch") -> int:
+    """Intra-op threads for networks on ``pixels``-sized frames on the CPU, run by ``backend``
+    ("torch" or "onnx"): ``requested`` when above 0, else the rule above (at most 8)."""
     if requested > 0:
         return requested
     cores = cores or os.cpu_count() or 1
-    if cores <= FEW_CORES or pixels <= SMALL_FRAME:
+    if pixels <= SMALL_FRAME:
+        return 1
+    if backend == "onnx":
+        return max(1, min(cores, max(2, cores // 2), MAX_THREADS))
+    if cores <= FEW_CORES:
         return 1
     return max(1, min(cores // 2, MAX_THREADS))
 
 
-def use_cpu_threads(requested: int, pixels: int) -> int:
+def use_cpu_threads(requested: int, pixels: int, backend: str = "torch") -> int:
     """Set torch's (and so the ONNX Runtime sessions made after this) thread count by
     `cpu_threads`; returns it."""
-    threads = cpu_threads(requested, pixels)
+    threads = cpu_threads(requested, pixels, backend=backend)
     torch.set_num_threads(threads)
     return threads
 

@@ -86,7 +86,7 @@ def cases(folder: Path, quick: bool) -> list[dict[str, Any]]:
         for backend in ("onnx", "torch"):
             out.append({"name": f"G {preset} {backend} (s/frame)", "kind": "infer",
                         "backend": backend, "bundle": bundle, "frames": frames[preset],
-                        "rule": cpu_threads(0, width * height)})
+                        "rule": cpu_threads(0, width * height, backend=backend)})
     return out
 
 

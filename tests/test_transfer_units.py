@@ -16,7 +16,7 @@ from backend.labels import LabelStyle, render_label
 from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig, Bundle,
                             build_face_generator, build_generator)
 from backend.pose.track import PoseTrack
-from backend.runtime import Runtime, resolve_device, resolve_precision
+from backend.runtime import Runtime, cpu_threads, resolve_device, resolve_precision
 from backend.target.face import box_of, face_centers
 from backend.target.letterbox import Letterbox
 from backend.transfer.generate import FrameGenerator, feather_mask
@@ -44,6 +44,17 @@ def test_auto_device_and_precision_follow_the_hardware():
 def test_missing_cuda_is_a_clear_error():
     with pytest.raises(BackendError, match="no CUDA GPU"):
         resolve_device("cuda")
+
+
+def test_threads_fit_the_frames_the_cores_and_the_backend():
+    small, paper = 256 * 128, 512 * 256
+    assert cpu_threads(3, paper) == 3  # asked for: given
+    for cores in (1, 2, 16):
+        assert cpu_threads(0, small, cores) == cpu_threads(0, small, cores, "onnx") == 1
+    # PyTorch's threads wait for each other beside a busy process: one on few cores
+    assert [cpu_threads(0, paper, c) for c in (1, 2, 4, 16, 64)] == [1, 1, 2, 8, 8]
+    # ONNX Runtime's pool does not: both cores of a laptop, half of many
+    assert [cpu_threads(0, paper, c, "onnx") for c in (1, 2, 4, 16, 64)] == [1, 2, 2, 8, 8]
 
 
 def test_unknown_device_and_precision_are_refused():

@@ -68,8 +68,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "frames (their pixels differ slightly)")
     p.add_argument("--threads", type=int, default=0, metavar="N",
                    help="threads per network operation on the CPU (default 0: one for small "
-                        "models or on 2 cores, where more only wait for each other; else half "
-                        "the cores)")
+                        "models; for larger ones at least 2 with ONNX Runtime, one on 2 cores "
+                        "with PyTorch, whose threads wait for each other; half the cores beyond "
+                        "4)")
     p.add_argument("--overwrite", action="store_true",
                    help="discard another job found in the output folder instead of refusing")
     p.add_argument("--reuse", type=Path, default=None, metavar="EARLIER_JOB_DIR",

@@ -124,9 +124,6 @@ class TransferRun:
         check_adjustments(job, self.n)
         self.runtime = Runtime.resolve(job.device, job.precision)
         self.target = load_target(job, bundle)
-        width, height = self.target.resolution
-        self.threads = (use_cpu_threads(job.threads, width * height)
-                        if self.runtime.device.type == "cpu" else None)
         self.showing = Showing.for_job(job, self.target)
         identity = job_identity(job, self.info, self.target,
                                 bundle.folder if bundle is not None else job.model)
@@ -136,6 +133,9 @@ class TransferRun:
         seeded = job.reuse is not None and JobFolder(job.output_dir).seed_from(job.reuse)
         self.recorded = JobFolder(job.output_dir).recorded_backend(identity)
         self.backend, restart = choose_target_backend(job, self.runtime, self.recorded)
+        width, height = self.target.resolution
+        self.threads = (use_cpu_threads(job.threads, width * height, self.backend or "torch")
+                        if self.runtime.device.type == "cpu" else None)
         began = time.perf_counter()
         self.networks: Networks | None = None
         if self.backend is not None:
