@@ -96,7 +96,8 @@ class LossOptions:
     # role); without VGG weights (--perceptual none) about 10 keeps a small GAN from drifting
     # into high-frequency artifacts.
     lambda_l1: float = 0.0
-    # With a matte: L1 between G's alpha and the person's mask, so that alpha means "person".
+    # With a matte: L1 between G's alpha and the person's mask, so that alpha means "person",
+    # and between its colour layer and the real frame where the person is not (training/step.py).
     lambda_matte: float = 10.0
     # L1 between the change of consecutive generated frames and that of the real ones (not
     # in the paper: its temporal discriminator alone judges the change, and at a small budget

@@ -10,7 +10,8 @@ The paper's temporal scheme (official ``pix2pixHD_model_fullts.forward``)::
 Both updates use the same forward pass, as in the official loop (G's loss is computed with
 D's parameters before D's step). A generator with a matte paints the person and an alpha,
 composited over the target's plate (backend/models/step.py): every loss judges the
-composite, and ``lambda_matte`` x |alpha - the person's mask| makes alpha mean "person".
+composite, and ``lambda_matte`` x (|alpha - the person's mask| + |colour - real frame| where the
+person is not) makes alpha mean "person" and keeps the colour layer clean (`_matte_loss`).
 ``lambda_flicker`` (not in the paper) x |change of the generated frames - change of the real
 ones| asks consecutive frames to differ only as the real ones do. ``chain`` mode extends the
 pair to ``chain_length`` frames (D judges every consecutive pair); ``noisy`` conditions the second frame on the
@@ -66,7 +67,7 @@ class Generation(nn.Module):
     boxes (needed with a face generator), optionally the previous-frame input to use instead
     of the previous output (``None``: the previous output; zeros for the first frame), and
     the plate for a generator with a matte. It returns the frames and (with a matte) the
-    unclamped alphas, for the matte loss. Without ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
+    person layers for the matte loss: N x 4 x H x W, the unclamped alpha and the colour. Without ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
 
     def __init__(self, generator: nn.Module, face_generator: nn.Module | None = None,
                  temporal: bool = True) -> None:
@@ -79,7 +80,7 @@ class Generation(nn.Module):
                 conditions: Sequence[Tensor | None] | None = None,
                 plate: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
         frames: list[Tensor] = []
-        alphas: list[Tensor] = []
+        layers: list[Tensor] = []
         for k, label in enumerate(labels):
             given = conditions[k] if conditions is not None else None
             if given is not None:
@@ -91,9 +92,9 @@ class Generation(nn.Module):
             drawn = generate_frame(self.generator, self.face_generator, label, previous,
                                    boxes[k] if boxes is not None else None, plate=plate)
             frames.append(drawn.frame)
-            if drawn.soft_alpha is not None:
-                alphas.append(drawn.soft_alpha)  # for the matte loss (see soft_matte)
-        return frames, alphas
+            if drawn.soft_alpha is not None:  # for the matte loss (see soft_matte)
+                layers.append(torch.cat([drawn.soft_alpha, drawn.person], 1))
+        return frames, layers
 
 
 @dataclass
@@ -181,7 +182,7 @@ class TrainStep:
         self.opt.discriminator.zero_grad(set_to_none=True)
         losses: dict[str, Tensor] = {}
         with rt.autocast():
-            fakes, alphas = self.gen_runner(batch.labels, batch.boxes if self.face else None,
+            fakes, layers = self.gen_runner(batch.labels, batch.boxes if self.face else None,
                                             self.conditions(batch.images, step), batch.plate)
         fake_pairs = _pairs(batch.labels, fakes, self.temporal)
         real_pairs = _pairs(batch.labels, batch.images, self.temporal)
@@ -200,7 +201,7 @@ class TrainStep:
             d.requires_grad_(False)
         try:
             with rt.autocast():
-                total = self._generator_loss(batch, fakes, alphas, pred_real, fake_pairs, losses)
+                total = self._generator_loss(batch, fakes, layers, pred_real, fake_pairs, losses)
                 if crops is not None:
                     total = total + self._face_generator_loss(crops, losses)
             scaler.scale(total).backward()
@@ -230,7 +231,7 @@ class TrainStep:
         losses["D_fake"], losses["D_real"] = loss_fake.detach(), loss_real.detach()
         return _detach_features(pred_real)
 
-    def _generator_loss(self, batch: Batch, fakes: list[Tensor], alphas: list[Tensor],
+    def _generator_loss(self, batch: Batch, fakes: list[Tensor], layers: list[Tensor],
                         pred_real: list[list[Tensor]], fake_pairs: Tensor,
                         losses: dict[str, Tensor]) -> Tensor:
         """GAN + feature matching (+ L1, VGG, the matte's) on the frames, as the paper."""
@@ -250,9 +251,9 @@ class TrainStep:
         if loss.lambda_flicker > 0 and len(fakes) > 1:
             terms.append(self._term("G_flicker", _flicker(fakes, batch.images)
                                     * loss.lambda_flicker, losses))
-        if alphas and batch.masks is not None and not self.face and loss.lambda_matte > 0:
-            terms.append(self._term("G_matte", _l1(alphas, batch.masks) * loss.lambda_matte,
-                                    losses))
+        if layers and batch.masks is not None and not self.face and loss.lambda_matte > 0:
+            terms.append(self._term("G_matte", _matte_loss(layers, batch)
+                                    * loss.lambda_matte, losses))
         return sum(terms[1:], terms[0])
 
     @staticmethod
@@ -315,6 +316,21 @@ class FaceCrops:
         def crop(images: list[Tensor]) -> list[Tensor]:
             return [crop_box(y, b) for y, b in zip(images, batch.boxes)]
         return FaceCrops(crop(batch.labels), crop(fakes), crop(batch.images))
+
+
+def _matte_loss(layers: Sequence[Tensor], batch: Batch) -> Tensor:
+    """|alpha - the person's mask|, and where the person is not, |colour - the real frame|.
+
+    The second term keeps G's colour layer on the background where alpha is 0: left free, it
+    is noise there, and wherever the alpha is not quite 0 that noise shows over the plate and
+    comes back to G in its previous-frame input, which it never saw in training, and grows
+    (the demo performer's room: a frame on the wall filled with noise within 5 frames)."""
+    alphas = [layer[:, :1] for layer in layers]
+    assert batch.masks is not None
+    away = [1 - mask for mask in batch.masks]
+    colours = [layer[:, 1:] * a for layer, a in zip(layers, away)]
+    reals = [image * a for image, a in zip(batch.images, away)]
+    return _l1(alphas, batch.masks) + _l1(colours, reals)
 
 
 def _flicker(outputs: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
