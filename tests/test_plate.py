@@ -96,6 +96,26 @@ def test_prepare_makes_masks_and_the_plate_of_the_demo_room(demo_run):
     assert masks.shape == (30, 32, 64) and 0.02 < (masks > 0.5).mean() < 0.4
 
 
+def test_with_a_matte_g_is_asked_for_the_person_over_the_plate(demo_run):
+    """The training frames of a matte: the real frame where the person's mask is, the plate
+    where it is not (the frame's own grain is nothing a composite could show)."""
+    import torch
+
+    from training.data.dataset import FrameSequenceDataset
+
+    _, prepared = demo_run
+    size = prepared.canvas
+    plain = FrameSequenceDataset(prepared, size)[3]
+    sample = FrameSequenceDataset(prepared, size, matte=True)[3]
+    mask = sample["masks"]
+    assert torch.allclose(sample["images"], mask * plain["images"] + (1 - mask) * sample["plate"])
+    away, person = (mask == 0).expand_as(plain["images"]), (mask == 1).expand_as(plain["images"])
+    assert away.any() and person.any()
+    assert torch.equal(sample["images"][away], sample["plate"].expand_as(away)[away])
+    assert torch.equal(sample["images"][person], plain["images"][person])
+    assert not torch.equal(sample["images"], plain["images"])
+
+
 def test_a_run_prepared_without_masks_gets_them_on_the_next_prepare(demo_run, tmp_path):
     import shutil
 
@@ -162,6 +182,45 @@ def test_the_matte_reaches_exactly_nothing_and_the_loss_still_pulls_past_the_cla
     # deeper into the clamp, never back towards the edge where colour would show.
     drawn.soft_alpha.sum().backward()
     assert (out.grad[:, 3] > 0).all()
+
+
+def test_with_a_matte_g_sees_the_previous_frame_minus_the_plate():
+    """The room's static edges are not in G's previous-frame input: where the background
+    showed, ``previous - plate`` is exactly 0, the same as the first frame's zeros."""
+    import torch
+
+    from backend.models.config import GeneratorConfig
+    from backend.models.step import generate_frame
+    from training.options import TrainOptions, preset
+
+    plate = torch.rand(1, 3, 4, 4) * 2 - 1
+    previous = plate.clone()
+    previous[..., 1, 1] = 0.5  # the person, somewhere
+    inputs = []
+
+    def g(x):
+        inputs.append(x)
+        return torch.zeros(1, 4, 4, 4)
+
+    label = torch.zeros(1, 3, 4, 4)
+    generate_frame(g, None, label, previous, plate=plate, minus_plate=True)
+    generate_frame(g, None, label, previous, plate=plate)
+    seen = inputs[0][:, 3:]
+    assert torch.count_nonzero(seen) <= 3
+    assert torch.allclose(seen[..., 1, 1], 0.5 - plate[..., 1, 1])
+    assert torch.equal(inputs[1][:, 3:], previous)  # the paper's generator: the frame itself
+    with pytest.raises(ValueError, match="needs the plate"):
+        generate_frame(g, None, label, previous, minus_plate=True)
+    opts = preset("cpu-small")
+    opts.model.matte = "on"
+    assert opts.model.generator(False).previous_input == "minus_plate"
+    saved = opts.to_dict()
+    del saved["model"]["previous_input"]  # a run of an earlier version: trained on frames
+    assert TrainOptions.from_dict(saved).model.generator(False).previous_input == "frame"
+    opts.model.matte = "off"
+    assert opts.model.generator(False).previous_input == "frame"
+    with pytest.raises(ValueError, match="needs a matte"):
+        GeneratorConfig(previous_input="minus_plate")
 
 
 @pytest.mark.footage

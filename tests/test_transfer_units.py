@@ -162,6 +162,36 @@ def test_resuming_from_a_written_frame_gives_the_frames_of_an_uninterrupted_run(
     assert not np.array_equal(fresh(labels[3], box).color, frames[3])
 
 
+@pytest.mark.parametrize("previous_input", ["minus_plate", "frame"])
+def test_a_matte_model_sees_the_written_frame_minus_the_plate(previous_input):
+    """With a matte G is conditioned on the frame it wrote (over the plate) minus the plate, as
+    in training; a matte bundle written before ``previous_input`` existed ("frame") still
+    gets the frame itself."""
+    torch.manual_seed(0)
+    config = GeneratorConfig(output_nc=4, ngf=8, n_downsample_global=2, n_blocks_global=2,
+                             previous_input=previous_input)
+    manifest = BundleManifest(name="t", generator=config, resolution=(64, 32),
+                              label_style=LabelStyle().to_dict(), normalization={})
+    net = build_generator(config).eval()
+    seen: list[torch.Tensor] = []
+
+    def recorded(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.clone())
+        return net(x)
+
+    plate = np.random.default_rng(1).integers(0, 256, (32, 64, 3), dtype=np.uint8)
+    layout = Letterbox.fit_into((640, 360), (64, 32))
+    bundle = Bundle(None, manifest, recorded, None)  # type: ignore[arg-type]
+    run = FrameGenerator(bundle, Runtime.resolve("cpu"), layout, face=False, plate=plate)
+    run.reset()
+    first = run(_labels(1)[0])
+    run(_labels(2)[1])
+    written = run.to_tensor(layout.pad(run.over_plate(first)))
+    expected = written - run.plate if previous_input == "minus_plate" else written
+    assert torch.equal(seen[0][:, 3:], torch.zeros_like(seen[0][:, 3:]))  # the first: zeros
+    assert torch.allclose(seen[1][:, 3:], expected)
+
+
 def test_face_residual_changes_only_the_face_box():
     bundle = _tiny_bundle()
     layout = Letterbox.fit_into((1280, 640), (64, 32))  # full canvas: box coordinates are frame ones

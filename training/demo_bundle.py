@@ -7,7 +7,7 @@ the camera), prepares it exactly as a user's video (real MediaPipe detection), t
 ``cpu-small`` networks at a portrait resolution that suits one standing person, and exports
 the bundle. The perceptual (VGG) loss is off, so that it runs where VGG19's weights cannot be
 downloaded (pix2pix's L1 term instead); the performer's room is static, so the preset trains
-a matte over its plate. On 2 CPU cores it takes about half an hour.
+a matte over its plate. On 2 CPU cores it takes about 20 minutes.
 """
 
 from __future__ import annotations

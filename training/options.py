@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
 from backend.commands.parsing import parse_size
-from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, RGB, RGBA, UPSAMPLES,
-                                   FaceGeneratorConfig, GeneratorConfig)
+from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, PREVIOUS_INPUTS, RGB, RGBA,
+                                   UPSAMPLES, FaceGeneratorConfig, GeneratorConfig)
 from backend.choices import LEGACY_PRECISIONS, PRECISIONS
 
 STAGES = ("global", "local", "face")
@@ -61,15 +61,20 @@ class ModelOptions:
     # whole frame ("off", the paper's); "auto": on where the target's camera is static (the
     # training run decides, and records it, when it starts).
     matte: str = "off"
+    # With a matte, what G sees of its previous frame: the frame minus the plate (the person
+    # alone), or the frame itself ("frame", as runs of earlier versions; see models/step.py).
+    previous_input: str = "minus_plate"
 
     def generator(self, local: bool) -> GeneratorConfig:
         """G's configuration: a global generator, or with ``local`` a local enhancer."""
-        return GeneratorConfig(output_nc=RGBA if self.matte == "on" else RGB, ngf=self.ngf,
+        matte = self.matte == "on"
+        return GeneratorConfig(output_nc=RGBA if matte else RGB, ngf=self.ngf,
                                n_downsample_global=self.n_downsample_global,
                                n_blocks_global=self.n_blocks_global,
                                n_local_enhancers=1 if local else 0,
                                n_blocks_local=self.n_blocks_local, norm=self.norm,
-                               upsample=self.upsample)
+                               upsample=self.upsample,
+                               previous_input=self.previous_input if matte else "frame")
 
     def face_generator(self) -> FaceGeneratorConfig:
         return FaceGeneratorConfig(ngf=self.face_ngf, n_downsampling=self.face_n_downsampling,
@@ -221,6 +226,8 @@ class TrainOptions:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL}")
         if self.model.matte not in MATTE_MODES:
             raise ValueError(f"matte must be one of {MATTE_MODES}")
+        if self.model.previous_input not in PREVIOUS_INPUTS:
+            raise ValueError(f"previous_input must be one of {PREVIOUS_INPUTS}")
         if self.model.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}")
         if self.runtime.precision not in PRECISIONS:
@@ -258,6 +265,8 @@ class TrainOptions:
         """Inverse of ``to_dict``; unknown keys are an error (they mean another version).
         Options of earlier versions (``runtime.amp``) are read in today's words."""
         opts = TrainOptions()
+        if "previous_input" not in data.get("model", {}):
+            opts.model.previous_input = "frame"  # runs of earlier versions
         for key, value in data.items():
             if key in _SECTIONS:
                 section = getattr(opts, key)
@@ -386,7 +395,13 @@ def _bool(text: str) -> bool:
 
 
 CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "precision": PRECISIONS,
-           "norm": ("instance", "batch"), "upsample": UPSAMPLES, "matte": MATTE_MODES}
+           "norm": ("instance", "batch"), "upsample": UPSAMPLES, "matte": MATTE_MODES,
+           "previous_input": PREVIOUS_INPUTS}
+
+
+# Options beyond the paper, whose default is not the paper's.
+HELP = {"previous_input": "model, with a matte: what G sees of its previous frame (default: "
+                          "minus_plate, the person alone; frame: the whole frame)"}
 
 
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
@@ -404,7 +419,7 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
         convert = _bool if kind is bool else kind
         group.add_argument(_flag(name), type=convert, default=None, choices=CHOICES.get(name),
                            metavar=None if name in CHOICES else kind.__name__.upper(),
-                           help=f"{section} (paper: {default})")
+                           help=HELP.get(name, f"{section} (paper: {default})"))
 
 
 def apply_overrides(opts: TrainOptions, args: argparse.Namespace) -> TrainOptions:

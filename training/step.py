@@ -10,8 +10,10 @@ The paper's temporal scheme (official ``pix2pixHD_model_fullts.forward``)::
 Both updates use the same forward pass, as in the official loop (G's loss is computed with
 D's parameters before D's step). A generator with a matte paints the person and an alpha,
 composited over the target's plate (backend/models/step.py): every loss judges the
-composite, and ``lambda_matte`` x (|alpha - the person's mask| + |colour - real frame| where the
-person is not) makes alpha mean "person" and keeps the colour layer clean (`_matte_loss`).
+composite, against the real frame where the person is and the plate elsewhere (see
+data/dataset.py), and ``lambda_matte`` x (|alpha - the person's mask| + |colour - the plate|
+where the person is not) makes alpha mean "person" and keeps the colour layer clean
+(`_matte_loss`).
 ``lambda_flicker`` (not in the paper) x |change of the generated frames - change of the real
 ones| asks consecutive frames to differ only as the real ones do. ``chain`` mode extends the
 pair to ``chain_length`` frames (D judges every consecutive pair); ``noisy`` conditions the second frame on the
@@ -75,6 +77,7 @@ class Generation(nn.Module):
         self.generator = generator
         self.face_generator = face_generator
         self.temporal = temporal
+        self.minus_plate = generator.config.previous_input == "minus_plate"
 
     def forward(self, labels: Sequence[Tensor], boxes: Sequence[Boxes] | None = None,
                 conditions: Sequence[Tensor | None] | None = None,
@@ -90,7 +93,8 @@ class Generation(nn.Module):
             else:
                 previous = frames[-1]
             drawn = generate_frame(self.generator, self.face_generator, label, previous,
-                                   boxes[k] if boxes is not None else None, plate=plate)
+                                   boxes[k] if boxes is not None else None, plate=plate,
+                                   minus_plate=self.minus_plate)
             frames.append(drawn.frame)
             if drawn.soft_alpha is not None:  # for the matte loss (see soft_matte)
                 layers.append(torch.cat([drawn.soft_alpha, drawn.person], 1))
@@ -319,12 +323,12 @@ class FaceCrops:
 
 
 def _matte_loss(layers: Sequence[Tensor], batch: Batch) -> Tensor:
-    """|alpha - the person's mask|, and where the person is not, |colour - the real frame|.
+    """|alpha - the person's mask|, and where the person is not, |colour - the target frame|
+    (the plate there, see data/dataset.py).
 
     The second term keeps G's colour layer on the background where alpha is 0: left free, it
     is noise there, and wherever the alpha is not quite 0 that noise shows over the plate and
-    comes back to G in its previous-frame input, which it never saw in training, and grows
-    (the demo performer's room: a frame on the wall filled with noise within 5 frames)."""
+    comes back to G in its previous-frame input."""
     alphas = [layer[:, :1] for layer in layers]
     assert batch.masks is not None
     away = [1 - mask for mask in batch.masks]

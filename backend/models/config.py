@@ -17,6 +17,10 @@ PADDINGS = ("reflect", "replicate", "zero")
 # nearest-neighbour resize followed by a 3x3 convolution, which cannot leave the checkerboard
 # pattern of uneven kernel overlap (Odena et al., "Deconvolution and Checkerboard Artifacts").
 UPSAMPLES = ("transpose", "resize")
+# What G sees of the previous frame: the frame itself (the paper's), or, with a matte, the frame
+# minus the target's plate: zeros wherever the background showed, so G cannot take the room's
+# static edges for the person (see models/step.py).
+PREVIOUS_INPUTS = ("frame", "minus_plate")
 RGB, RGBA = 3, 4  # output channels: a full frame, or a person layer with its alpha matte
 
 C = TypeVar("C", bound="_Config")
@@ -69,6 +73,8 @@ class GeneratorConfig(_Config):
     Input: ``input_nc`` = 6 channels, the label (3) and the previous generated frame (3).
     Output: ``output_nc`` = 3, the frame (the paper's); or 4, the person's colour and an alpha
     matte, composited over the target's background plate (``has_matte``; see models/step.py).
+    ``previous_input``: how the previous frame enters G (``PREVIOUS_INPUTS``); bundles written
+    before the field existed mean "frame".
     """
 
     input_nc: int = 6
@@ -81,9 +87,16 @@ class GeneratorConfig(_Config):
     norm: str = "instance"
     padding: str = "reflect"
     upsample: str = "transpose"
+    previous_input: str = "frame"
 
     def __post_init__(self) -> None:
         _check(self)
+        if self.previous_input not in PREVIOUS_INPUTS:
+            raise ValueError(f"GeneratorConfig.previous_input must be one of {PREVIOUS_INPUTS}, "
+                             f"got {self.previous_input!r}")
+        if self.previous_input == "minus_plate" and self.output_nc != RGBA:
+            raise ValueError("GeneratorConfig.previous_input 'minus_plate' needs a matte "
+                             f"(output_nc {RGBA}): only then is there a plate")
         if self.output_nc not in (RGB, RGBA):
             raise ValueError(f"GeneratorConfig.output_nc must be {RGB} (a frame) or {RGBA} (a "
                              f"person with its matte), got {self.output_nc}")

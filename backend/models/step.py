@@ -1,10 +1,18 @@
 """One generator step: the frame the model draws for a label, given the previous frame.
 
     out      = G(label, previous)                   # previous: zeros for a first frame
+                                                    # (with a matte: previous - plate)
     person   = out[:3]; alpha = matte(out[3])        # with a matte (4 output channels)
     frame    = alpha * person + (1 - alpha) * plate  # the person over the target's background
     residual = F(label crop, frame crop)            # the face box around the nose
     person   = clamp(person + feather * residual)   # then the frame is composited again
+
+With a matte, G sees the previous frame minus the plate (``GeneratorConfig.previous_input``):
+given the frame itself, G took the room's static edges for the person's (where the person was
+in the previous frame, alpha is 1 in this one: edges in the previous frame mostly are the
+person's), and an alpha grew on a picture frame on the wall and on the skirting within a few
+frames, on the demo performer and on target_taiji alike. Minus the plate, the background is
+exactly 0 and only the person remains; the first frame's zeros mean the same, "no one here".
 
 Without a matte (the paper's generator, 3 output channels) the person layer *is* the frame
 and the face residual is added to it, as in the official code. With a matte the residual
@@ -78,11 +86,18 @@ def composite(person: Tensor, alpha: Tensor | None, plate: Tensor | None) -> Ten
 
 def generate_frame(generator: GeneratorFn, face_generator: FaceGeneratorFn | None,
                    label: Tensor, previous: Tensor | None, box: Box | Sequence[Box] | None = None,
-                   feather: Tensor | None = None, plate: Tensor | None = None) -> DrawnFrame:
+                   feather: Tensor | None = None, plate: Tensor | None = None,
+                   minus_plate: bool = False) -> DrawnFrame:
     """The frame for ``label`` (N x 3 x H x W in [-1, 1]) after ``previous`` (the same shape;
     None: zeros). ``box``: the face box, one or one per sample (needed with a face
     generator); ``feather``: a weight over the box (see above); ``plate``: the background
-    (N x 3 x H x W, or 1 x 3 x H x W for all), needed with a matte."""
+    (N x 3 x H x W, or 1 x 3 x H x W for all), needed with a matte; ``minus_plate``: G sees
+    ``previous - plate`` (its ``previous_input`` is "minus_plate")."""
+    if minus_plate and previous is not None:
+        if plate is None:
+            raise ValueError("a generator that sees the previous frame minus the plate needs "
+                             "the plate")
+        previous = previous - plate
     out = generator(generator_input(label, previous))
     person, alpha, soft = out, None, None
     if out.shape[1] == 4:

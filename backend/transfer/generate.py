@@ -70,6 +70,7 @@ class FrameGenerator:
         self._feathers: dict[int, Tensor] = {}
         self.previous: Tensor | None = None
         self.temporal = networks.manifest.training.uses_previous_frame
+        self.minus_plate = networks.manifest.generator.previous_input == "minus_plate"
         if networks.manifest.generator.has_matte and plate is None:
             raise ValueError("a generator with a matte needs the target's background plate")
         self.plate = None if plate is None else self.to_tensor(plate)
@@ -94,7 +95,7 @@ class FrameGenerator:
         feather = None if box is None else self._feather(box[2] - box[0])
         with self.runtime.autocast():
             drawn = generate_frame(self.generator, self.face_generator, x, previous, box,
-                                   feather, self.plate)
+                                   feather, self.plate, self.minus_plate)
         crop = self.layout.crop
         layer = Layer(np.ascontiguousarray(crop(to_image(drawn.person[0]))),
                       None if drawn.alpha is None

@@ -6,6 +6,13 @@ input contract), and each frame's face box at the stage's resolution; for a gene
 matte also the person's masks (in [0, 1]) and the background plate. Consecutive means
 consecutive in the video: no sample crosses the train / held-out boundary.
 
+With a matte the frames G is asked for are the real ones where the person's mask is, and the
+plate elsewhere (``mask * frame + (1 - mask) * plate``): a composite can only show the plate
+there, and the real background differs from it in the grain of each frame (sensor noise, the
+codec's ringing on edges). Asked for that grain, G learned to paint it where it could see it,
+in its previous-frame input, and alpha grew on the room's edges (a picture on the demo room's
+wall, target_taiji's sign) and fed on itself over a few frames of transfer.
+
 ``EpochSampler`` gives a shuffled order that depends only on (seed, epoch), split between
 the processes of a distributed run, and able to start in the middle of an epoch: with the
 epoch and position stored in a checkpoint, a resumed run sees exactly the samples the
@@ -68,8 +75,9 @@ class FrameSequenceDataset(Dataset):
             "index": torch.tensor(t0),
         }
         if self.plate is not None:
-            sample["masks"] = torch.stack([self.mask(t) for t in frames])  # L x 1 x H x W
-            sample["plate"] = self.plate
+            masks = torch.stack([self.mask(t) for t in frames])  # L x 1 x H x W
+            sample["images"] = masks * sample["images"] + (1 - masks) * self.plate
+            sample["masks"], sample["plate"] = masks, self.plate
         return sample
 
     def mask(self, index: int) -> torch.Tensor:
