@@ -52,6 +52,9 @@ class NoSpaceError(InputError):
         BackendError.__init__(self, f"disk full while writing {self.path}"
                                     + (f"; {note}" if note else ""))
 
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.note))
+
     def noting(self, note: str) -> "NoSpaceError":
         """The same error with ``note`` (what is kept, what to do) added to its message."""
         return NoSpaceError(self.path, note)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from backend.errors import BackendError, InputError
+from backend.errors import BackendError, InputError, NoSpaceError
 from backend.pose import cache
 from backend.pose.chunks import (MIN_AUTO_CHUNK, MIN_CHUNK, OVERLAP, SAME_PERSON, auto_workers,
                                  hip_distances, plan_chunks, same_subject)
@@ -133,6 +133,10 @@ def fail(task: str, tick) -> None:
     tick(1)
     if task == "input":
         raise InputError("/videos/broken.mp4", "decoded 10 frames, expected 20")
+    if task == "space":
+        raise NoSpaceError("/out/poses.npz", "3 chunks are kept")
+    if task == "value":
+        raise ValueError("a library's own error")
     if task == "exit":
         os._exit(3)  # a crash that sends nothing (as a native one would)
     time.sleep(300)  # "slow": killed when another task fails
@@ -153,6 +157,16 @@ def test_a_childs_error_is_raised_here_and_the_others_are_stopped():
     assert time.monotonic() - began < 120  # the sleeping child was stopped, not waited for
     with pytest.raises(BackendError, match=r"task 1 of 1\) stopped without a result \(exit code 3\)"):
         run_in_processes(fail, ["exit"])
+
+
+def test_errors_cross_intact_and_others_as_their_traceback():
+    with pytest.raises(NoSpaceError) as err:
+        run_in_processes(fail, ["space"])
+    assert (str(err.value.path), err.value.note) == ("/out/poses.npz", "3 chunks are kept")
+    assert str(err.value) == "disk full while writing /out/poses.npz; 3 chunks are kept"
+    with pytest.raises(BackendError, match=r"(?s)a worker process failed:.*ValueError: a "
+                                           r"library's own error"):
+        run_in_processes(fail, ["value"])
 
 
 def test_an_error_in_the_parent_stops_the_children():

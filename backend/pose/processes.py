@@ -12,7 +12,6 @@ the parent reads until every task is done. Whatever stops the parent (an error i
 from __future__ import annotations
 
 import multiprocessing
-import pickle
 import queue as queue_module
 import traceback
 from typing import Any, Callable, Sequence
@@ -30,7 +29,7 @@ def run_in_processes(fn: TaskFn, tasks: Sequence[Any],
 
     ``fn`` and the tasks must be picklable (``fn`` a module-level function). ``on_tick(n)``
     is called in this process as the children report progress. An exception in a child is
-    raised here (the same exception where it can be pickled, else a `BackendError` with its
+    raised here (the project's own errors as they are, any other as a `BackendError` with its
     traceback).
     """
     context = multiprocessing.get_context("spawn")
@@ -86,10 +85,10 @@ def _child(fn: TaskFn, index: int, task: Any, messages: Any) -> None:
 
 
 def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a `BackendError` carrying its traceback."""
-    try:
-        pickle.loads(pickle.dumps(exc))
+    """What of ``exc`` crosses to the parent: the project's own errors as they are (each can be
+    rebuilt from its fields, see backend/errors.py), anything else as a `BackendError` carrying
+    its traceback (another library's exception may not survive pickling)."""
+    if isinstance(exc, BackendError):
         return exc
-    except Exception:  # noqa: BLE001 - any failure to pickle means: send the text instead
-        text = "".join(traceback.format_exception(exc))
-        return BackendError(f"a worker process failed:\n{text}")
+    text = "".join(traceback.format_exception(exc))
+    return BackendError(f"a worker process failed:\n{text}")
