@@ -18,8 +18,8 @@ PADDINGS = ("reflect", "replicate", "zero")
 # pattern of uneven kernel overlap (Odena et al., "Deconvolution and Checkerboard Artifacts").
 UPSAMPLES = ("transpose", "resize")
 # What G sees of the previous frame: the frame itself (the paper's), or, with a matte, the frame
-# minus the target's plate: zeros wherever the background showed, so G cannot take the room's
-# static edges for the person (see models/step.py).
+# minus the target's plate: zeros wherever the background showed, so nothing of the room can
+# be copied from it (see models/step.py).
 PREVIOUS_INPUTS = ("frame", "minus_plate")
 RGB, RGBA = 3, 4  # output channels: a full frame, or a person layer with its alpha matte
 

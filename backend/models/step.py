@@ -8,11 +8,10 @@
     person   = clamp(person + feather * residual)   # then the frame is composited again
 
 With a matte, G sees the previous frame minus the plate (``GeneratorConfig.previous_input``):
-given the frame itself, G took the room's static edges for the person's (where the person was
-in the previous frame, alpha is 1 in this one: edges in the previous frame mostly are the
-person's), and an alpha grew on a picture frame on the wall and on the skirting within a few
-frames, on the demo performer and on target_taiji alike. Minus the plate, the background is
-exactly 0 and only the person remains; the first frame's zeros mean the same, "no one here".
+the background is exactly 0 and only the person remains, so nothing of the room can be copied
+from it (given the whole frame, G copied the room's grain onto its edges, and in a transfer
+that grain was its own output: see training/data/dataset.py). The first frame's zeros mean the
+same, "no one here".
 
 Without a matte (the paper's generator, 3 output channels) the person layer *is* the frame
 and the face residual is added to it, as in the official code. With a matte the residual
