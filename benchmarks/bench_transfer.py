@@ -1,14 +1,16 @@
 """Transfer speed and memory on the CPU: PyTorch against ONNX Runtime (and, where there is a
 CUDA GPU, PyTorch on it at the transfer's default precision), per stage and end to end, for
-the ``cpu-small`` and ``paper-global`` networks; and time and peak memory for a 10 s and a
-60 s source: the time should grow with the source's length (about 6x), the memory not.
+the ``cpu-small``, ``cpu-medium`` and ``paper-global`` networks; and time and peak memory for a
+10 s and a 60 s source: the time should grow with the source's length (about 6x), the memory not.
 
-    python benchmarks/bench_transfer.py [--quick] [--configs cpu-small paper-global]
+    python benchmarks/bench_transfer.py [--quick] [--configs cpu-small cpu-medium paper-global]
                                         [--threads 1] [--rounds 1] [--json out.json]
 
 Needs no data: the model bundles have randomly initialised weights built from the training
 presets (speed does not depend on the weights; ``training/options.py``) with the demo
-target's statistics, and the source is the demo performer dancing
+target's statistics; a preset with a matte where the camera is static gets one, over the demo
+room as its plate, and ``cpu-medium`` its person window from the demo target's poses (as
+training places it); and the source is the demo performer dancing
 (``backend.demo.make_demo_clip``, 640x360). Each bundle is exported to ONNX first (into its
 folder, where the transfer finds it), so no run pays for an export.
 
@@ -58,13 +60,13 @@ from benchmarks.bench_onnx import preset_networks  # noqa: E402
 from benchmarks.common import (cuda_peak_mb, peak_rss_mb, run_child,  # noqa: E402
                                script_arguments, start, write_json)
 
-CONFIGS = ("cpu-small", "paper-global")
+CONFIGS = ("cpu-small", "cpu-medium", "paper-global")
 BACKENDS = ("torch", "onnx")  # on the CPU; "cuda" joins them where there is a GPU
 STAGES = ("poses", "labels", "generate", "write")
 THREADED = ("labels", "generate", "write")  # the stages that run at once, in three threads
 SOURCE_SIZE = (640, 360)
-FRAMES = {"cpu-small": 60, "paper-global": 8}
-QUICK_FRAMES = {"cpu-small": 20, "paper-global": 3}
+FRAMES = {"cpu-small": 60, "cpu-medium": 30, "paper-global": 8}
+QUICK_FRAMES = {"cpu-small": 20, "cpu-medium": 10, "paper-global": 3}
 MEMORY_SECONDS = (10, 60)
 MEMORY_FPS, QUICK_MEMORY_FPS = 30.0, 4.0
 GROWTH_TOLERANCE_MB = 32.0  # allocator noise, MediaPipe's and the encoders' buffers
@@ -78,24 +80,41 @@ GROWTH_TOLERANCE_MB = 32.0  # allocator noise, MediaPipe's and the encoders' buf
 def make_bundle(name: str, folder: Path, export: bool = True) -> Path:
     """An untrained bundle of preset ``name`` (its last stage's G and its face G), with the
     demo target's normalization statistics, exported to ONNX (unless not ``export``: a GPU
-    runs PyTorch)."""
+    runs PyTorch); with a matte and the demo room as its plate where the preset has one
+    ("auto": a static camera), and the person window of a preset with one."""
+    from dataclasses import replace
+
     import torch
 
     from backend.demo import target_motion
+    from backend.demo.performer import background
     from backend.labels import LabelStyle
     from backend.models import (BundleManifest, build_face_generator, build_generator,
                                 save_bundle)
+    from backend.models.bundle import TrainingRecord
     from backend.normalize import compute_stats
     from backend.onnx.export import export_bundle_onnx
+    from backend.target.letterbox import Letterbox
+    from backend.target.window import WindowSpec
+    from training.options import preset
 
     torch.manual_seed(0)
     config, face, size = preset_networks(name)
-    stats = compute_stats(target_motion(300, fps=30, size=SOURCE_SIZE, seed=1))
+    model = preset(name).model
+    track = target_motion(300, fps=30, size=SOURCE_SIZE, seed=1)
+    layout = Letterbox.fit_into(SOURCE_SIZE, size)
+    plate = None
+    if model.matte != "off":
+        config = replace(model, matte="on").generator(config.n_local_enhancers > 0)
+        plate = layout.apply(background(SOURCE_SIZE))
+    window = None if model.window == "off" else WindowSpec.for_target(
+        track, layout, config.size_multiple, model.window_margin)
     manifest = BundleManifest(name=f"bench-{name}", generator=config, face_generator=face,
                               resolution=size, label_style=LabelStyle().to_dict(),
-                              normalization=stats.to_dict())
+                              normalization=compute_stats(track).to_dict(),
+                              training=TrainingRecord(window=window))
     face_net = None if face is None else build_face_generator(face)
-    bundle = save_bundle(folder / name, manifest, build_generator(config), face_net)
+    bundle = save_bundle(folder / name, manifest, build_generator(config), face_net, plate)
     if export:
         export_bundle_onnx(bundle)
     return bundle

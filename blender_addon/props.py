@@ -16,6 +16,9 @@ from .core.training_runs import PRESETS
 PRESET_ITEMS = [
     ("cpu-small", "CPU Small", "Narrow networks at 256x128, global stage then face GAN: "
                               "a usable model on a laptop CPU"),
+    ("cpu-medium", "CPU Medium", "512x256 for about twice CPU Small's time: the networks "
+                                 "paint only a window that follows the person, over the "
+                                 "background (static camera)"),
     ("tiny", "Tiny", "64x32 toy networks: only checks that everything runs"),
     ("paper-global", "Paper (Global)", "The paper's networks at 512x256, global stage then "
                                        "face GAN (a GPU is advised)"),

@@ -297,15 +297,51 @@ def test_report_of_a_tiny_model_on_real_footage(tiny_run, tmp_path, monkeypatch)
 
 
 @pytest.mark.footage
-def test_evaluate_refuses_a_bundle_of_another_resolution(tiny_run, tmp_path):
+def test_evaluate_refuses_a_bundle_of_another_shape(tiny_run, tmp_path):
     from training.evaluation import EvalOptions, evaluate
 
     other = tmp_path / "other"
     shutil.copytree(tiny_run / "bundle", other)
     manifest = json.loads((other / "manifest.json").read_text())
-    manifest["resolution"] = [64, 32]
+    manifest["resolution"] = [64, 64]
     del manifest["training"]["letterbox"]  # (else the manifest disagrees with itself)
     (other / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(InputError, match="other.*64x32 frames"):
+    with pytest.raises(InputError, match="other.*64x64 frames, not of the shape"):
         evaluate(EvalOptions(tiny_run / "bundle", tiny_run / "run", tmp_path / "report",
                              compare=[("small", other)], progress=False))
+
+
+@pytest.mark.footage
+def test_a_smaller_model_is_compared_upscaled(tiny_run, tmp_path):
+    """A model of the same target at half the resolution draws at its size; its frames are
+    resized (bicubic) to the evaluated size, and its rows say so."""
+    from training.evaluation import EvalOptions, evaluate
+    from training.export import export_bundle
+    from training.options import preset
+    from training.trainer import train
+
+    run = tmp_path / "small-run"
+    shutil.copytree(tiny_run / "run" / "prepared", run / "prepared")
+    opts = preset("tiny")
+    opts.size = (64, 32)
+    opts.loss.perceptual = "none"
+    opts.schedule.stages = ("global",)
+    opts.runtime.tensorboard = opts.runtime.progress = False
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(run, opts, steps=4)
+    finally:
+        torch.set_num_threads(threads)
+    small = export_bundle(run, tmp_path / "small")
+    results = evaluate(EvalOptions(tiny_run / "bundle", tiny_run / "run", tmp_path / "report",
+                                   compare=[("small", small)], baseline=False, lpips=False,
+                                   strips=1, progress=False))
+    name = "small (64x32, upscaled bicubic)"
+    assert name in results["methods"]
+    job = Path(results["methods"][name]["job"])
+    drawn = cv2.imread(str(job / "frames" / "000001.png"))
+    shown = cv2.imread(str(job / "upscaled" / "000001.png"))
+    size = tuple(results["output_size"])
+    assert (shown.shape[1], shown.shape[0]) == size and drawn.shape[1] < size[0]
+    assert results["methods"][name]["image"]["full"]["ssim"] > 0

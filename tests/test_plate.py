@@ -164,17 +164,38 @@ def test_the_matte_follows_the_camera(demo_run, capsys):
     assert resolve_matte(opts, panned).model.matte == "off"
 
 
+def test_the_person_window_follows_the_matte(demo_run, capsys):
+    from dataclasses import replace
+
+    from training.options import preset
+    from training.trainer import resolve_window
+
+    _, prepared = demo_run
+    opts = preset("tiny")
+    opts.model.window = "auto"
+    on = replace(opts, model=replace(opts.model, matte="on"))
+    assert resolve_window(on, prepared).model.window == "on"
+    assert resolve_window(opts, prepared).model.window == "off"  # matte off: the whole frame
+    assert "no person window without the matte" in capsys.readouterr().err
+    opts.model.window = "on"
+    with pytest.raises(InputError, match="a person window needs the matte.*--window off"):
+        resolve_window(opts, prepared)
+    with pytest.raises(ValueError, match="a person window needs the matte"):
+        opts.validate()
+
+
 def test_the_matte_reaches_exactly_nothing_and_the_loss_still_pulls_past_the_clamps():
     import torch
 
-    from backend.models.step import generate_frame
+    from backend.models.step import Backdrop, generate_frame
 
     plate = torch.full((1, 3, 4, 4), 0.25)
     # G's alpha channel: deep background, slightly unsure background, unsure person, person
     channel = torch.tensor([-0.95, -0.85, 0.85, 0.95]).repeat(4, 1).view(1, 1, 4, 4)
     colour = torch.rand(1, 3, 4, 4) * 2 - 1  # anything: it must not show where alpha is 0
     out = torch.cat([colour, channel], 1).requires_grad_()
-    drawn = generate_frame(lambda _: out, None, torch.zeros(1, 3, 4, 4), None, plate=plate)
+    drawn = generate_frame(lambda _: out, None, torch.zeros(1, 3, 4, 4), None,
+                           backdrop=Backdrop(plate))
     assert drawn.alpha[..., :2].eq(0).all() and drawn.alpha[..., 2:].eq(1).all()
     assert torch.equal(drawn.frame[..., :2], plate[..., :2])  # the plate, untouched
     assert torch.equal(drawn.frame[..., 2:], colour[..., 2:])
@@ -190,7 +211,7 @@ def test_with_a_matte_g_sees_the_previous_frame_minus_the_plate():
     import torch
 
     from backend.models.config import GeneratorConfig
-    from backend.models.step import generate_frame
+    from backend.models.step import Backdrop, generate_frame
     from training.options import TrainOptions, preset
 
     plate = torch.rand(1, 3, 4, 4) * 2 - 1
@@ -203,14 +224,14 @@ def test_with_a_matte_g_sees_the_previous_frame_minus_the_plate():
         return torch.zeros(1, 4, 4, 4)
 
     label = torch.zeros(1, 3, 4, 4)
-    generate_frame(g, None, label, previous, plate=plate, minus_plate=True)
-    generate_frame(g, None, label, previous, plate=plate)
+    generate_frame(g, None, label, previous, backdrop=Backdrop(plate, minus_plate=True))
+    generate_frame(g, None, label, previous, backdrop=Backdrop(plate))
     seen = inputs[0][:, 3:]
     assert torch.count_nonzero(seen) <= 3
     assert torch.allclose(seen[..., 1, 1], 0.5 - plate[..., 1, 1])
     assert torch.equal(inputs[1][:, 3:], previous)  # the paper's generator: the frame itself
     with pytest.raises(ValueError, match="needs the plate"):
-        generate_frame(g, None, label, previous, minus_plate=True)
+        generate_frame(g, None, label, previous, backdrop=Backdrop(minus_plate=True))
     opts = preset("cpu-small")
     opts.model.matte = "on"
     assert opts.model.generator(False).previous_input == "minus_plate"

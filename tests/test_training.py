@@ -53,9 +53,24 @@ def test_paper_defaults():
     for name in ("paper-global", "paper-local"):
         model, loss = preset(name).model, preset(name).loss
         assert (model.matte, model.upsample) == ("off", "transpose")
-        assert loss.lambda_l1 == loss.lambda_flicker == 0
+        assert loss.lambda_flicker == 0 and preset(name).with_reconstruction().loss.lambda_l1 == 0
     assert (preset("cpu-small").model.matte, preset("cpu-small").model.upsample) == \
         ("auto", "transpose")
+    # cpu-medium: cpu-small's networks at 512x256, in a window that follows the person
+    medium, small = preset("cpu-medium"), preset("cpu-small")
+    assert medium.size == (512, 256) and medium.model.window == "auto"
+    assert medium.model.generator(False) == small.model.generator(False)
+    assert all(preset(name).model.window == "off" for name in PRESETS if name != "cpu-medium")
+
+
+def test_without_a_perceptual_loss_the_l1_term_is_on_unless_set():
+    opts = preset("cpu-small")
+    assert opts.loss.lambda_l1 is None  # left to the run
+    opts.loss.perceptual = "none"
+    assert opts.with_reconstruction().loss.lambda_l1 == 10.0
+    opts.loss.lambda_l1 = 0.0  # the user's choice stands
+    assert opts.with_reconstruction().loss.lambda_l1 == 0.0
+    assert preset("paper-global").with_reconstruction().loss.lambda_l1 == 0.0  # VGG: the paper's
 
 
 def test_options_round_trip_and_overrides():

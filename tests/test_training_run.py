@@ -380,8 +380,12 @@ def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
     summary = train(new_run(prepared_demo, tmp_path), opts, steps=3)
     losses = summary[0]["losses"]
     assert finite(losses) and losses["G_L1"] == pytest.approx(10.0 * losses["L1"], rel=0.5)
-    plain = train(new_run(prepared_demo, tmp_path, "plain"), tiny(), steps=3)
-    assert "G_L1" not in plain[0]["losses"]  # the paper's default has no L1 term
+    plain = tiny()
+    plain.loss.lambda_l1 = 0.0  # the paper's: no L1 term (--perceptual none defaults to 10)
+    summary = train(new_run(prepared_demo, tmp_path, "plain"), plain, steps=3)
+    assert "G_L1" not in summary[0]["losses"]
+    chosen = train(new_run(prepared_demo, tmp_path, "chosen"), tiny(), steps=3)
+    assert "G_L1" in chosen[0]["losses"]  # left to the run: on without a perceptual loss
 
 
 def test_flicker_term_judges_the_change_between_frames_not_the_frames(prepared_demo, tmp_path):

@@ -24,7 +24,7 @@ from backend.target.prepared import PreparedRun
 
 from . import checkpoint as ckpt
 from .options import STAGES, TrainOptions
-from .stages import uses_local
+from .stages import stage_window, uses_local
 from .trainer import RunFolder, stage_checkpoint
 
 
@@ -95,4 +95,5 @@ def _training_info(opts: TrainOptions, stage: str, state: dict[str, Any],
         # How target frames were fitted into the training canvas (transfer draws labels in
         # the same canvas and cuts generated frames back to the target's shape).
         letterbox=Letterbox.fit_into(prepared.manifest.source_size, size, prepared.letterbox.fit),
-        target_size=prepared.manifest.source_size, target_fps=prepared.fps)
+        target_size=prepared.manifest.source_size, target_fps=prepared.fps,
+        window=stage_window(opts, stage, prepared))

@@ -14,20 +14,24 @@ import torch
 
 from backend.models.images import to_image
 from backend.runtime import Runtime
+from backend.target.window import Windows
 
 from .data.dataset import FrameSequenceDataset
 from .step import Generation, generate_video
 
 
 def _frames(dataset: FrameSequenceDataset, count: int, runtime: Runtime):
-    """Labels, images and face boxes of the first ``count`` frames of the dataset's split."""
-    labels, images, boxes = [], [], []
+    """Labels, images, face boxes and windows (None without a window) of the first ``count``
+    frames of the dataset's split."""
+    labels, images, boxes, windows = [], [], [], []
     for t in range(dataset.first, min(dataset.stop, dataset.first + count)):
         label, image = dataset.frame(t)
         labels.append(runtime.to_device(label[None]))
         images.append(runtime.to_device(image[None]))
         boxes.append([tuple(int(v) for v in dataset.boxes[t])])
-    return labels, images, boxes
+        if dataset.window is not None:
+            windows.append(Windows.of([dataset.windows[t]], dataset.window.size))
+    return labels, images, boxes, windows or None
 
 
 @torch.no_grad()
@@ -35,7 +39,7 @@ def heldout_report(generation: Generation, dataset: FrameSequenceDataset, runtim
                    count: int = 8, rows: int = 3) -> tuple[float, list[list[np.ndarray]]]:
     """(mean |G - real| over the first ``count`` frames generated as a video, preview rows
     (label | real | generated) of the first ``rows`` of them)."""
-    labels, images, boxes = _frames(dataset, max(count, rows), runtime)
+    labels, images, boxes, windows = _frames(dataset, max(count, rows), runtime)
     if not labels:
         return float("nan"), []
     plate = None if dataset.plate is None else runtime.to_device(dataset.plate[None])
@@ -43,7 +47,7 @@ def heldout_report(generation: Generation, dataset: FrameSequenceDataset, runtim
     generation.eval()
     try:
         with runtime.autocast():
-            fakes = generate_video(generation, labels, boxes, plate)
+            fakes = generate_video(generation, labels, boxes, plate, windows)
     finally:
         generation.train(was_training)
     error = float(torch.stack([(f.float() - y.float()).abs().mean()

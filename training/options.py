@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
 from backend.commands.parsing import parse_size
@@ -34,6 +34,10 @@ STAGES = ("global", "local", "face")
 TEMPORAL_MODES = ("paper", "chain", "noisy", "none")
 PERCEPTUAL = ("vgg", "none")
 MATTE_MODES = ("auto", "on", "off")
+WINDOW_MODES = ("auto", "on", "off")
+# pix2pix's L1 weight where no perceptual loss runs: on a studio clip (cpu-small, 256x128) it
+# raised body SSIM 0.756 -> 0.777 and the face GAN no longer made the face worse.
+L1_WITHOUT_PERCEPTUAL = 10.0
 
 
 @dataclass
@@ -64,6 +68,14 @@ class ModelOptions:
     # With a matte, what G sees of its previous frame: the frame minus the plate (the person
     # alone), or the frame itself ("frame", as runs of earlier versions; see models/step.py).
     previous_input: str = "minus_plate"
+    # G paints in a window that follows the person ("on"; needs the matte), or the whole
+    # canvas ("off", the paper's); "auto": on wherever the matte is (backend/target/window.py).
+    window: str = "off"
+    # The window's size, WxH at the final resolution; "auto": from the target's training
+    # poses (their 99th percentile, with the margin), the same on every call of a run.
+    window_size: str = "auto"
+    # Around the label's keypoints, a fraction of the target's median body height.
+    window_margin: float = 0.1
 
     def generator(self, local: bool) -> GeneratorConfig:
         """G's configuration: a global generator, or with ``local`` a local enhancer."""
@@ -97,10 +109,12 @@ class LossOptions:
     # VGG19 on images scaled by this (1, 1/2, 1/4 ...): the perceptual loss dominates the cost
     # of a CPU step, and at 1/2 it costs a quarter. 1 in the paper.
     vgg_scale: float = 1.0
-    # pix2pix's L1 between generated and real frames. 0 in the paper (the VGG loss plays that
-    # role); without VGG weights (--perceptual none) about 10 keeps a small GAN from drifting
-    # into high-frequency artifacts.
-    lambda_l1: float = 0.0
+    # pix2pix's L1 between generated and real frames (and face crops in the face stage). 0 in
+    # the paper, where the VGG loss plays that role; None: chosen when training starts
+    # (``reconstruction_weight``) and recorded: 10 without the VGG loss (--perceptual none),
+    # which kept a small GAN from drifting into noise and the face GAN from making the face
+    # worse than none (training/README.md), else the paper's 0.
+    lambda_l1: float | None = None
     # With a matte: L1 between G's alpha and the person's mask, so that alpha means "person",
     # and between its colour layer and the real frame where the person is not (training/step.py).
     lambda_matte: float = 10.0
@@ -228,6 +242,14 @@ class TrainOptions:
             raise ValueError(f"matte must be one of {MATTE_MODES}")
         if self.model.previous_input not in PREVIOUS_INPUTS:
             raise ValueError(f"previous_input must be one of {PREVIOUS_INPUTS}")
+        if self.model.window not in WINDOW_MODES:
+            raise ValueError(f"window must be one of {WINDOW_MODES}")
+        if self.model.window_size != "auto":
+            parse_size(self.model.window_size)
+        if not 0 <= self.model.window_margin <= 1:
+            raise ValueError("window_margin must be from 0 to 1 (of the body's height)")
+        if self.model.window == "on" and self.model.matte == "off":
+            raise ValueError("a person window needs the matte (--matte on or auto)")
         if self.model.upsample not in UPSAMPLES:
             raise ValueError(f"upsample must be one of {UPSAMPLES}")
         if self.runtime.precision not in PRECISIONS:
@@ -246,6 +268,14 @@ class TrainOptions:
             if w % multiple or h % multiple:
                 raise ValueError(f"stage {stage} runs at {w}x{h}, which must be a multiple of "
                                  f"{multiple} for this generator")
+
+    def with_reconstruction(self) -> "TrainOptions":
+        """These options with ``lambda_l1`` chosen where it was left to the run (None):
+        ``L1_WITHOUT_PERCEPTUAL`` without a perceptual loss, else 0 (the paper's)."""
+        if self.loss.lambda_l1 is not None:
+            return self
+        weight = L1_WITHOUT_PERCEPTUAL if self.loss.perceptual == "none" else 0.0
+        return replace(self, loss=replace(self.loss, lambda_l1=weight))
 
     def sequence_length(self) -> int:
         """Consecutive frames per training sample."""
@@ -326,6 +356,18 @@ def _cpu_small() -> TrainOptions:
     return opts
 
 
+def _cpu_medium() -> TrainOptions:
+    """512x256 for the compute of a laptop CPU: cpu-small's networks painting only a window
+    that follows the person, over the plate (where the camera is static; else the whole
+    frame at cpu-small's cost x 4, with a note). Measured in training/README.md."""
+    opts = _cpu_small()
+    opts.preset, opts.size = "cpu-medium", (512, 256)
+    opts.model.window = "auto"
+    opts.schedule = ScheduleOptions(stages=("global", "face"), epochs_global=3.0,
+                                    epochs_face=1.0)
+    return opts
+
+
 def _tiny() -> TrainOptions:
     """For tests: 64x32 (the global stage at 32x16), ngf 8, 2 residual blocks, all stages."""
     opts = TrainOptions(preset="tiny", size=(64, 32))
@@ -346,6 +388,7 @@ PRESETS = {
     "paper-local": _paper_local,
     "paper-global": _paper_global,
     "cpu-small": _cpu_small,
+    "cpu-medium": _cpu_medium,
     "tiny": _tiny,
 }
 
@@ -396,12 +439,19 @@ def _bool(text: str) -> bool:
 
 CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "precision": PRECISIONS,
            "norm": ("instance", "batch"), "upsample": UPSAMPLES, "matte": MATTE_MODES,
-           "previous_input": PREVIOUS_INPUTS}
+           "previous_input": PREVIOUS_INPUTS, "window": WINDOW_MODES}
 
 
 # Options beyond the paper, whose default is not the paper's.
 HELP = {"previous_input": "model, with a matte: what G sees of its previous frame (default: "
-                          "minus_plate, the person alone; frame: the whole frame)"}
+                          "minus_plate, the person alone; frame: the whole frame)",
+        "window": "model: G paints only a window that follows the person, over the plate "
+                  "(on; needs the matte), or the whole frame (off, the paper's); auto: on "
+                  "wherever the matte is (default: the preset's)",
+        "window_size": "model: the person window's size, WxH at the final resolution "
+                       "(default auto: from the target's training poses)",
+        "window_margin": "model: around the label's keypoints, a fraction of the target's "
+                         "median body height (default 0.1)"}
 
 
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
@@ -440,4 +490,5 @@ def describe(opts: TrainOptions) -> str:
     """A short human summary (for logs)."""
     stages = " -> ".join(f"{s} {opts.stage_size(s)[0]}x{opts.stage_size(s)[1]} "
                          f"({opts.stage_epochs(s):g} ep)" for s in opts.schedule.stages)
-    return f"preset {opts.preset}: {stages}; temporal {opts.temporal.temporal}"
+    window = "; in a person window" if opts.model.window == "on" else ""
+    return f"preset {opts.preset}: {stages}; temporal {opts.temporal.temporal}{window}"

@@ -19,6 +19,10 @@ from torch import nn
 
 from backend.models.networks import (FaceGenerator, Generator, GlobalGenerator, LocalEnhancer,
                                      build_face_generator, build_generator)
+from backend.commands.parsing import parse_size
+from backend.target.letterbox import Letterbox
+from backend.target.prepared import PreparedRun
+from backend.target.window import WindowSpec
 from training.models.discriminators import (DiscriminatorConfig, MultiscaleDiscriminator,
                                             NLayerDiscriminator, build_discriminator,
                                             build_face_discriminator)
@@ -137,3 +141,24 @@ def generator_param_groups(nets: StageNets, stage: str) -> list[dict]:
                 {"params": list(nets.generator.branches.parameters()), "name": "local"}]
     params, _ = trainable_parameters(nets, stage)
     return [{"params": params, "name": "all"}]
+
+
+def stage_window(opts: TrainOptions, stage: str, prepared: PreparedRun) -> WindowSpec | None:
+    """The person window of ``stage``'s generator (None: it paints the whole canvas): from
+    the target's training poses at the stage's size (``WindowSpec.for_target``), or the
+    given ``window_size`` (at the final size) scaled to the stage's. ``opts`` has its
+    window resolved ("on" or "off", see trainer.resolve_window)."""
+    if opts.model.window != "on":
+        return None
+    size = opts.stage_size(stage)
+    multiple = opts.model.generator(uses_local(opts, stage)).size_multiple
+    layout = Letterbox.fit_into(prepared.manifest.source_size, size, prepared.letterbox.fit)
+    spec = WindowSpec.for_target(prepared.track(), layout, multiple, opts.model.window_margin)
+    if opts.model.window_size == "auto":
+        return spec
+    w, h = parse_size(opts.model.window_size)
+    scale = size[1] / opts.size[1]
+    fitted = tuple(max(multiple, min(round(v * scale / multiple) * multiple,
+                                     limit // multiple * multiple))
+                   for v, limit in ((w, size[0]), (h, size[1])))
+    return WindowSpec(fitted, spec.margin)  # type: ignore[arg-type]

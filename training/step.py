@@ -37,8 +37,9 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from backend.models.networks import crop_box
-from backend.models.step import generate_frame
+from backend.models.step import Backdrop, generate_frame
 from backend.runtime import Runtime
+from backend.target.window import Windows
 from training.models.discriminators import frame_pair, temporal_pair
 from training.models.losses import GANLoss, VGGLoss, feature_matching_loss
 
@@ -53,23 +54,37 @@ VGG_MIN_SIZE = 16
 class Batch:
     """``L`` consecutive frames of N samples, each a list of L tensors N x C x H x W: labels
     and real images in [-1, 1], face boxes (one per sample), and for a generator with a
-    matte the person's masks (N x 1 x H x W in [0, 1]) and the background plate."""
+    matte the person's masks (N x 1 x H x W in [0, 1]) and the background plate; for a
+    generator with a person window, each frame's windows (one region per sample)."""
 
     labels: list[Tensor]
     images: list[Tensor]
     boxes: list[Boxes]
     masks: list[Tensor] | None = None
     plate: Tensor | None = None
+    windows: list[Windows] | None = None
+
+    def view(self) -> "Batch":
+        """What the body's losses and discriminator judge: every frame cut at the window of
+        the sample's last frame (the same region for the whole run of frames, so that D
+        sees their change where it happened); the batch itself without a window."""
+        if self.windows is None:
+            return self
+        cut = self.windows[-1].cut
+        return Batch([cut(x) for x in self.labels], [cut(y) for y in self.images], self.boxes,
+                     None if self.masks is None else [cut(m) for m in self.masks])
 
 
 class Generation(nn.Module):
     """G (and the face generator) over consecutive frames; what DDP wraps for the generator.
 
-    ``forward(labels, boxes, conditions, plate)`` takes per frame: the label batch, the face
-    boxes (needed with a face generator), optionally the previous-frame input to use instead
-    of the previous output (``None``: the previous output; zeros for the first frame), and
-    the plate for a generator with a matte. It returns the frames and (with a matte) the
-    person layers for the matte loss: N x 4 x H x W, the unclamped alpha and the colour. Without ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
+    ``forward(labels, boxes, conditions, plate, windows)`` takes per frame: the label batch,
+    the face boxes (needed with a face generator), optionally the previous-frame input to use
+    instead of the previous output (``None``: the previous output; zeros for the first
+    frame), the plate for a generator with a matte, and the windows of a generator with a
+    person window. It returns the frames and (with a matte) the person layers for the matte
+    loss: N x 4 x H x W, the unclamped alpha and the colour, all at the canvas' size. Without
+    ``temporal`` every frame is conditioned on zeros (plain pix2pixHD)."""
 
     def __init__(self, generator: nn.Module, face_generator: nn.Module | None = None,
                  temporal: bool = True) -> None:
@@ -81,7 +96,8 @@ class Generation(nn.Module):
 
     def forward(self, labels: Sequence[Tensor], boxes: Sequence[Boxes] | None = None,
                 conditions: Sequence[Tensor | None] | None = None,
-                plate: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
+                plate: Tensor | None = None,
+                windows: Sequence[Windows] | None = None) -> tuple[list[Tensor], list[Tensor]]:
         frames: list[Tensor] = []
         layers: list[Tensor] = []
         for k, label in enumerate(labels):
@@ -92,9 +108,10 @@ class Generation(nn.Module):
                 previous = None  # zeros
             else:
                 previous = frames[-1]
+            backdrop = Backdrop(plate, self.minus_plate,
+                                None if windows is None else windows[k])
             drawn = generate_frame(self.generator, self.face_generator, label, previous,
-                                   boxes[k] if boxes is not None else None, plate=plate,
-                                   minus_plate=self.minus_plate)
+                                   boxes[k] if boxes is not None else None, backdrop=backdrop)
             frames.append(drawn.frame)
             if drawn.soft_alpha is not None:  # for the matte loss (see soft_matte)
                 layers.append(torch.cat([drawn.soft_alpha, drawn.person], 1))
@@ -127,7 +144,8 @@ class TrainStep:
 
     def __init__(self, nets: StageNets, stage: str, opts: TrainOptions, runtime: Runtime,
                  optimizers: Optimizers, vgg: VGGLoss | None, local_generator: bool) -> None:
-        self.nets, self.stage, self.opts, self.rt = nets, stage, opts, runtime
+        # (options left to the run, such as lambda_l1, are chosen as the trainer chooses them)
+        self.nets, self.stage, self.opts, self.rt = nets, stage, opts.with_reconstruction(), runtime
         self.opt = optimizers
         self.vgg = vgg
         self.face = stage == "face"
@@ -187,18 +205,21 @@ class TrainStep:
         losses: dict[str, Tensor] = {}
         with rt.autocast():
             fakes, layers = self.gen_runner(batch.labels, batch.boxes if self.face else None,
-                                            self.conditions(batch.images, step), batch.plate)
+                                            self.conditions(batch.images, step), batch.plate,
+                                            batch.windows)
+        crops = FaceCrops.of(batch, fakes) if self.face else None  # from the whole canvas
+        if batch.windows is not None:  # the body's losses judge the person's window
+            cut = batch.windows[-1].cut
+            fakes, layers, batch = [cut(f) for f in fakes], [cut(x) for x in layers], batch.view()
         fake_pairs = _pairs(batch.labels, fakes, self.temporal)
         real_pairs = _pairs(batch.labels, batch.images, self.temporal)
         # D's gradients now (stepped after G's loss is computed, with D's parameters of now)
-        if self.face:
+        if crops is not None:
             with torch.no_grad(), rt.autocast():  # the body D is frozen in the face stage
                 pred_real = self.nets.discriminator(real_pairs)
-            crops = FaceCrops.of(batch, fakes)
             self._face_discriminator_backward(crops, losses)
         else:
             pred_real = self._discriminator_backward(fake_pairs, real_pairs, losses)
-            crops = None
         # G's loss, with the discriminators' parameters held still
         discriminators = [self.nets.face_discriminator] if self.face else [self.nets.discriminator]
         for d in discriminators:
@@ -353,8 +374,8 @@ def _l1(outputs: Sequence[Tensor], targets: Sequence[Tensor]) -> Tensor:
 
 @torch.no_grad()
 def generate_video(generation: Generation, labels: Sequence[Tensor],
-                   boxes: Sequence[Boxes] | None = None,
-                   plate: Tensor | None = None) -> list[Tensor]:
+                   boxes: Sequence[Boxes] | None = None, plate: Tensor | None = None,
+                   windows: Sequence[Windows] | None = None) -> list[Tensor]:
     """Frames as at inference: each conditioned on the previous output, the first on zeros."""
-    frames, _ = generation(list(labels), boxes, plate=plate)
+    frames, _ = generation(list(labels), boxes, plate=plate, windows=windows)
     return frames

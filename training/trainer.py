@@ -42,6 +42,7 @@ from backend.errors import BackendError, Cancelled, InputError
 
 from backend.runtime import Runtime
 from backend.target.prepared import PreparedRun
+from backend.target.window import Windows
 
 from . import checkpoint as ckpt
 from .data.dataset import EpochSampler, FrameSequenceDataset, collate
@@ -51,7 +52,8 @@ from .heldout import heldout_report
 from .logging import Board, ProgressBar, StatusFile, image_grid, save_png
 from .options import TrainOptions, describe
 from .stages import (StageNets, face_multiple, fresh_nets, freeze, generator_param_groups,
-                     nets_from_previous, previous_stage, trainable_parameters, uses_local)
+                     nets_from_previous, previous_stage, stage_window, trainable_parameters,
+                     uses_local)
 from .step import Batch, Optimizers, TrainStep
 
 OPTIONS_FILE = "train_options.json"
@@ -207,13 +209,15 @@ class StageRun:
         multiple = face_multiple(opts)
         length = opts.sequence_length()
         matte = opts.model.matte == "on"
+        self.window = stage_window(opts, stage, prepared)
         self.train_data = FrameSequenceDataset(prepared, self.size, "train", length, multiple,
-                                               matte)
+                                               matte, self.window)
         if len(self.train_data) == 0:
             raise InputError(prepared.folder, f"too few training frames for samples of {length} "
                                               f"consecutive frames")
         eval_split = "eval" if prepared.eval_range[1] > prepared.eval_range[0] else "train"
-        self.eval_data = FrameSequenceDataset(prepared, self.size, eval_split, 1, multiple, matte)
+        self.eval_data = FrameSequenceDataset(prepared, self.size, eval_split, 1, multiple, matte,
+                                              self.window)
         self.sampler = EpochSampler(len(self.train_data), opts.runtime.seed, runtime.rank,
                                     runtime.world)
         self.steps_per_epoch = math.ceil(self.sampler.per_rank / opts.runtime.batch_size)
@@ -353,6 +357,9 @@ class StageRun:
         bar = ProgressBar(self.stage, step, total, self.progress and rt.is_main)
         self.status.update(state="running", stage=self.stage, step=step, total_steps=total,
                            message=describe(opts))
+        if self.window is not None and rt.is_main:
+            print(f"{self.stage}: {self.window.describe(self.train_data.windows)}",
+                  file=sys.stderr)
         losses: dict[str, float] = {}
         timer = _StepTimer()
         try:
@@ -424,7 +431,10 @@ class StageRun:
         boxes = [[tuple(int(v) for v in b) for b in frame_boxes]
                  for frame_boxes in batch["face_boxes"].unbind(1)]
         plate = rt.to_device(batch["plate"]) if "plate" in batch else None
-        return Batch(frames["labels"], frames["images"], boxes, frames.get("masks"), plate)
+        windows = None if self.window is None else [
+            Windows.of(regions.tolist(), self.window.size) for regions in batch["windows"].unbind(1)]
+        return Batch(frames["labels"], frames["images"], boxes, frames.get("masks"), plate,
+                     windows)
 
     def _log_batch_images(self, data: Batch, trainer: TrainStep, step: int) -> None:
         from backend.models.images import to_image
@@ -432,7 +442,10 @@ class StageRun:
         with torch.no_grad(), self.rt.autocast():
             fakes, _ = trainer.generation([x[:1] for x in data.labels],
                                           [b[:1] for b in data.boxes], None,
-                                          None if data.plate is None else data.plate[:1])
+                                          None if data.plate is None else data.plate[:1],
+                                          None if data.windows is None
+                                          else [Windows(w.regions[:1], w.size)
+                                                for w in data.windows])
         rows = [[to_image(x[0]), to_image(y[0]), to_image(f[0])]
                 for x, y, f in zip(data.labels, data.images, fakes)]
         self.board.image(f"{self.stage}/train", image_grid(rows), step)
@@ -497,6 +510,22 @@ def resolve_matte(opts: TrainOptions, prepared: PreparedRun, say: bool = True) -
     return replace(opts, model=replace(opts.model, matte="on"))
 
 
+def resolve_window(opts: TrainOptions, prepared: PreparedRun, say: bool = True) -> TrainOptions:
+    """``opts`` (its matte resolved) with ``model.window`` "on" or "off": "auto" is on
+    wherever the matte is; "on" without a matte is an error that says why."""
+    mode, matte = opts.model.window, opts.model.matte == "on"
+    if mode == "off" or (mode == "on" and matte):
+        return opts
+    if mode == "on":
+        raise InputError(prepared.folder, "a person window needs the matte, and this run "
+                                          "trains the whole frame (see the note above); "
+                                          "train with --window off")
+    if not matte and say:
+        print("note: no person window without the matte: G paints the whole frame",
+              file=sys.stderr)
+    return replace(opts, model=replace(opts.model, window="on" if matte else "off"))
+
+
 def _check_prepared(prepared: PreparedRun, opts: TrainOptions) -> None:
     cw, ch = prepared.canvas
     w, h = opts.size
@@ -546,6 +575,7 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
         prepared = PreparedRun.open(run.root)
         _check_prepared(prepared, opts)
         opts = resolve_matte(opts, prepared, runtime.is_main)
+        opts = resolve_window(opts, prepared, runtime.is_main).with_reconstruction()
         if runtime.is_main:
             from backend.paths import atomic_write_json
 

@@ -41,6 +41,7 @@ from backend import __version__ as BACKEND_VERSION
 from backend.errors import FormatVersionError, InputError
 from backend.paths import current_umask
 from backend.target.letterbox import Letterbox
+from backend.target.window import WindowSpec
 
 from .config import FaceGeneratorConfig, GeneratorConfig
 from .networks import FaceGenerator, Generator, GlobalGenerator, LocalEnhancer
@@ -81,6 +82,9 @@ class TrainingRecord:
     letterbox: Letterbox | None = None  # how the target's frames sat in the canvas
     target_size: tuple[int, int] | None = None  # the target video's (width, height)
     target_fps: float | None = None
+    # Where G paints: a window that follows the person (backend/target/window.py); None: the
+    # whole canvas (every bundle before the window existed).
+    window: WindowSpec | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,13 +99,15 @@ class TrainingRecord:
                 "face_box_multiple": self.face_box_multiple,
                 "letterbox": None if self.letterbox is None else self.letterbox.to_dict(),
                 "target_size": None if self.target_size is None else list(self.target_size),
-                "target_fps": self.target_fps}
+                "target_fps": self.target_fps,
+                "window": None if self.window is None else self.window.to_dict()}
         return {k: v for k, v in data.items() if v is not None}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "TrainingRecord":
         known = {"preset", "stage", "step", "total_steps", "finished", "temporal",
-                 "perceptual", "face_box_multiple", "letterbox", "target_size", "target_fps"}
+                 "perceptual", "face_box_multiple", "letterbox", "target_size", "target_fps",
+                 "window"}
 
         def get(key: str, kind: type) -> Any:
             return None if data.get(key) is None else kind(data[key])
@@ -116,6 +122,7 @@ class TrainingRecord:
             else Letterbox.from_dict(data["letterbox"]),
             target_size=None if size is None else (int(size[0]), int(size[1])),
             target_fps=get("target_fps", float),
+            window=None if data.get("window") is None else WindowSpec.from_dict(data["window"]),
             extra={k: v for k, v in data.items() if k not in known})
 
 
@@ -144,6 +151,7 @@ class BundleManifest:
             raise ValueError(f"training resolution {width}x{height} must be positive multiples "
                              f"of {multiple} for this generator")
         self._check_letterbox()
+        self._check_window()
 
     @property
     def target_size(self) -> tuple[int, int]:
@@ -163,6 +171,25 @@ class BundleManifest:
     def letterbox(self) -> Letterbox:
         """How the target's frame sits in the model's canvas (as training placed it)."""
         return Letterbox.fit_into(self.target_size, self.resolution, self.fit)
+
+    @property
+    def generator_size(self) -> tuple[int, int]:
+        """(width, height) of G's input: its person window's, or the whole canvas."""
+        window = self.training.window
+        return self.resolution if window is None else window.size
+
+    def _check_window(self) -> None:
+        """A person window needs a matte (the plate is the frame outside it), and G's size
+        multiple, inside the canvas."""
+        window = self.training.window
+        if window is None:
+            return
+        (w, h), multiple = window.size, self.generator.size_multiple
+        if not self.generator.has_matte:
+            raise ValueError("training.window: a person window needs a generator with a matte")
+        if w % multiple or h % multiple or w > self.resolution[0] or h > self.resolution[1]:
+            raise ValueError(f"training.window: {w}x{h} must be multiples of {multiple} "
+                             f"within the resolution {self.resolution[0]}x{self.resolution[1]}")
 
     def _check_letterbox(self) -> None:
         """The training record's letterbox must be the one this manifest implies: the same

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from ..target.face import Box
+from ..target.window import Windows
 from .networks import apply_face_residual, crop_box, generator_input
 
 GeneratorFn = Callable[[Tensor], Tensor]  # a module, or an ONNX Runtime session (same contract)
@@ -83,21 +84,40 @@ def composite(person: Tensor, alpha: Tensor | None, plate: Tensor | None) -> Ten
     return alpha * person + (1 - alpha) * plate
 
 
+@dataclass(frozen=True)
+class Backdrop:
+    """What is around the person in a step: the target's background ``plate`` (N x 3 x H x W,
+    or 1 x 3 x H x W for all; needed with a matte), whether G sees ``previous - plate``
+    (``minus_plate``: its ``previous_input`` is "minus_plate"), and the person ``window`` G
+    works in (`backend.target.window`; needs a matte; None: the whole canvas)."""
+
+    plate: Tensor | None = None
+    minus_plate: bool = False
+    window: Windows | None = None
+
+
 def generate_frame(generator: GeneratorFn, face_generator: FaceGeneratorFn | None,
                    label: Tensor, previous: Tensor | None, box: Box | Sequence[Box] | None = None,
-                   feather: Tensor | None = None, plate: Tensor | None = None,
-                   minus_plate: bool = False) -> DrawnFrame:
+                   feather: Tensor | None = None, backdrop: Backdrop = Backdrop()) -> DrawnFrame:
     """The frame for ``label`` (N x 3 x H x W in [-1, 1]) after ``previous`` (the same shape;
     None: zeros). ``box``: the face box, one or one per sample (needed with a face
-    generator); ``feather``: a weight over the box (see above); ``plate``: the background
-    (N x 3 x H x W, or 1 x 3 x H x W for all), needed with a matte; ``minus_plate``: G sees
-    ``previous - plate`` (its ``previous_input`` is "minus_plate")."""
-    if minus_plate and previous is not None:
+    generator); ``feather``: a weight over the box (see above); ``backdrop``: the plate,
+    how G sees the previous frame, and its window (with a window, the frame is the plate
+    outside it)."""
+    plate, window = backdrop.plate, backdrop.window
+    if backdrop.minus_plate and previous is not None:
         if plate is None:
             raise ValueError("a generator that sees the previous frame minus the plate needs "
                              "the plate")
         previous = previous - plate
-    out = generator(generator_input(label, previous))
+    x = generator_input(label, previous)
+    if window is None:
+        out = generator(x)
+    else:
+        # -1 outside the window: colour black and alpha exactly 0 (see ``matte``)
+        out = window.paste(generator(window.cut(x)), (label.shape[3], label.shape[2]))
+        if out.shape[1] != 4:
+            raise ValueError("a person window needs a generator with a matte")
     person, alpha, soft = out, None, None
     if out.shape[1] == 4:
         person, alpha, soft = out[:, :3], matte(out[:, 3:4]), soft_matte(out[:, 3:4])
@@ -111,4 +131,7 @@ def generate_frame(generator: GeneratorFn, face_generator: FaceGeneratorFn | Non
         residual, person = residual.float() * feather, person.float()
         alpha = None if alpha is None else alpha.float()
     person = apply_face_residual(person, residual, box, clamp=True)
+    if window is not None:  # the face box may reach past the window: nothing is drawn there
+        inside = window.inside(person)
+        person = person * inside + (inside - 1)
     return DrawnFrame(composite(person, alpha, plate), person, alpha, residual, soft)

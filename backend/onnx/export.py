@@ -164,7 +164,7 @@ def bundle_jobs(folder: Path, manifest: BundleManifest, generator: nn.Module | N
     The networks may be left out (None) by a caller that only wants the specs and
     fingerprints, to look for existing ONNX files without loading PyTorch weights.
     """
-    width, height = manifest.resolution
+    width, height = manifest.generator_size  # G's input: its person window, or the canvas
     config = manifest.generator
     spec = generator_spec(config)
     jobs = [ExportJob(spec, generator, config,
@@ -173,7 +173,7 @@ def bundle_jobs(folder: Path, manifest: BundleManifest, generator: nn.Module | N
     face = manifest.face_generator
     if face is not None:
         spec = face_generator_spec(face)
-        side = face_box_size(height, face.size_multiple)
+        side = face_box_size(manifest.resolution[1], face.size_multiple)
         jobs.append(ExportJob(spec, face_generator, face,
                               _check_shapes(face.output_nc, (side, side), spec.size_multiple,
                                             dynamic),

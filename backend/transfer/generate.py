@@ -22,10 +22,11 @@ import torch
 from torch import Tensor
 
 from ..models.images import alpha_to_image, to_image, to_tensor
-from ..models.step import generate_frame
+from ..models.step import Backdrop, generate_frame
 from ..runtime import Runtime
 from ..target.face import Box
 from ..target.letterbox import Letterbox
+from ..target.window import Region, Windows
 from .inference import Networks
 from .layers import Layer
 
@@ -48,7 +49,7 @@ class FrameGenerator:
     ``networks`` is a loaded `Bundle` or the `CpuNetworks` of one (ONNX Runtime or PyTorch).
 
     ``reset(previous)`` starts a sequence: ``previous`` is the last written frame over the
-    plate (None: the first frame is conditioned on zeros). Each ``__call__(label, box)``
+    plate (None: the first frame is conditioned on zeros). Each ``__call__(label, box, window)``
     returns the next person `Layer` (the target-frame part of the canvas, ``Letterbox.crop``)
     and conditions the following call on it. ``plate``: the target's background (the
     canvas, RGB uint8), needed by a generator with a matte.
@@ -71,6 +72,7 @@ class FrameGenerator:
         self.previous: Tensor | None = None
         self.temporal = networks.manifest.training.uses_previous_frame
         self.minus_plate = networks.manifest.generator.previous_input == "minus_plate"
+        self.window = networks.manifest.training.window
         if networks.manifest.generator.has_matte and plate is None:
             raise ValueError("a generator with a matte needs the target's background plate")
         self.plate = None if plate is None else self.to_tensor(plate)
@@ -85,17 +87,20 @@ class FrameGenerator:
         self.previous = None if previous is None else self.to_tensor(self.layout.pad(previous))
 
     @torch.inference_mode()
-    def __call__(self, label: np.ndarray, box: Box | None = None) -> Layer:
-        """The next person layer (``layout.content`` big) for ``label`` (the canvas)."""
+    def __call__(self, label: np.ndarray, box: Box | None = None,
+                 window: Region | None = None) -> Layer:
+        """The next person layer (``layout.content`` big) for ``label`` (the canvas); a
+        model with a person window paints in ``window`` (needed for it)."""
         width, height = self.resolution
         if label.shape != (height, width, 3):
             raise ValueError(f"labels must be {width}x{height} RGB, got {label.shape}")
         x = self.to_tensor(label)
         previous = self.previous if self.temporal else None
         feather = None if box is None else self._feather(box[2] - box[0])
+        backdrop = Backdrop(self.plate, self.minus_plate, self._windows(window))
         with self.runtime.autocast():
             drawn = generate_frame(self.generator, self.face_generator, x, previous, box,
-                                   feather, self.plate, self.minus_plate)
+                                   feather, backdrop)
         crop = self.layout.crop
         layer = Layer(np.ascontiguousarray(crop(to_image(drawn.person[0]))),
                       None if drawn.alpha is None
@@ -106,6 +111,13 @@ class FrameGenerator:
     def over_plate(self, layer: Layer) -> np.ndarray:
         """The layer over the plate: the frame the next one is conditioned on."""
         return layer.color if self.plate_content is None else layer.over(self.plate_content)
+
+    def _windows(self, region: Region | None) -> Windows | None:
+        if self.window is None:
+            return None
+        if region is None:
+            raise ValueError("this model paints in a person window: give each frame's")
+        return Windows.of([region], self.window.size)
 
     def _feather(self, side: int) -> Tensor:
         if side not in self._feathers:

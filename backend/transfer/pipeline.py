@@ -63,7 +63,7 @@ from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
 from .plan import (FramePlan, Placement, SourceRange, Watch, first_change, given_track,
-                   plan_frames, saved_track)
+                   plan_frames, saved_track, window_of)
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
 from .target_spec import TargetSpec
@@ -273,7 +273,10 @@ class TransferRun:
         assert self.networks is not None
         generator = FrameGenerator(self.networks, self.runtime, self.target.layout,
                                    face=self.job.face, plate=self.target.plate)
-        return (lambda i, label: generator(label, box_of(plan.boxes, i))), generator.reset
+        if plan.windows is not None and self.target.window is not None:
+            self.folder.log(self.target.window.describe(plan.windows))
+        return (lambda i, label: generator(label, box_of(plan.boxes, i), window_of(plan, i))), \
+            generator.reset
 
     def _inputs(self, plan: FramePlan, done: int, labels_from: int) -> Iterator["FrameInputs"]:
         """Per frame: the frame already written (before ``done``), the label (from

@@ -28,6 +28,7 @@ from ..pose.pipeline import PoseOptions, video_poses
 from ..pose.track import PoseTrack
 from ..progress import ProgressFn
 from ..target.face import face_centers
+from ..target.window import Region
 from .target_spec import TargetSpec
 
 
@@ -72,6 +73,7 @@ class FramePlan:
     source: PoseTrack  # the source's clean poses, source pixels
     normalized: PoseTrack  # moved onto the target: target video pixels
     boxes: np.ndarray  # (T, 4) face boxes in the canvas
+    windows: np.ndarray | None = None  # (T, 4) person windows in the canvas (a model with one)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -91,20 +93,24 @@ def plan_frames(source: SourceRange, target: TargetSpec, placement: Placement = 
         normalized = normalize_track(track, measured, target.stats, placement.adjustments)
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     boxes = target.layout.face_boxes(face_centers(normalized), target.face_multiple)
-    return FramePlan(track, normalized, boxes, messages)
+    windows = None if target.window is None else target.window.regions(normalized, target.layout)
+    return FramePlan(track, normalized, boxes, windows, messages)
 
 
 def first_change(earlier: PoseTrack | None, plan: FramePlan, target: TargetSpec) -> int:
-    """The first frame whose drawing inputs (normalized pose, face box) differ from those an
-    ``earlier`` normalized track of the same frames gave; ``len(plan)`` when none does.
-    A frame's face box may come from a later frame (one without a head takes the nearest
-    one's), so the boxes are compared too."""
+    """The first frame whose drawing inputs (normalized pose, face box, person window) differ
+    from those an ``earlier`` normalized track of the same frames gave; ``len(plan)`` when
+    none does. A frame's face box may come from a later frame (one without a head takes the
+    nearest one's), so the boxes are compared too (a window depends only on the poses up to
+    its frame, and is compared all the same)."""
     new = plan.normalized
     if earlier is None or len(earlier) != len(new) or earlier.size != new.size:
         return 0
     boxes = target.layout.face_boxes(face_centers(earlier), target.face_multiple)
     same = ((earlier.body == new.body).all(axis=(1, 2)) & (earlier.face == new.face).all(axis=(1, 2))
             & (earlier.hands == new.hands).all(axis=(1, 2, 3)) & (boxes == plan.boxes).all(axis=1))
+    if plan.windows is not None and target.window is not None:
+        same &= (target.window.regions(earlier, target.layout) == plan.windows).all(axis=1)
     changed = np.flatnonzero(~same)
     return int(changed[0]) if len(changed) else len(new)
 
@@ -141,3 +147,11 @@ def saved_track(path: Path, n_frames: int) -> PoseTrack | None:
     except InputError:
         return None
     return track if len(track) == n_frames else None
+
+
+def window_of(plan: FramePlan, i: int) -> Region | None:
+    """Frame ``i``'s person window (None for a model without one)."""
+    if plan.windows is None:
+        return None
+    x0, y0, x1, y1 = (int(v) for v in plan.windows[i])
+    return (x0, y0, x1, y1)

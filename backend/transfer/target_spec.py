@@ -20,6 +20,7 @@ from ..models.bundle import BundleManifest, read_plate
 from ..normalize import NormalizationStats
 from ..target.letterbox import Letterbox
 from ..target.prepared import PreparedRun
+from ..target.window import WindowSpec
 
 DEFAULT_FACE_MULTIPLE = 8  # face boxes without a face generator (only drawn, never refined)
 
@@ -35,6 +36,7 @@ class TargetSpec:
     manifest: BundleManifest | None  # the model bundle's (None: the baseline without one)
     prepared: PreparedRun | None  # the target's frames (the nearest-neighbour baseline)
     plate: np.ndarray | None = None  # the background (the canvas) of a generator with a matte
+    window: WindowSpec | None = None  # where its G paints (None: the whole canvas)
 
     @property
     def has_matte(self) -> bool:
@@ -66,4 +68,5 @@ class TargetSpec:
         face = manifest.face_generator if manifest is not None else None
         multiple = face.size_multiple if face is not None else DEFAULT_FACE_MULTIPLE
         plate = read_plate(bundle_folder, manifest) if manifest is not None else None
-        return TargetSpec(stats, style, layout, multiple, manifest, prepared, plate)
+        window = manifest.training.window if manifest is not None else None
+        return TargetSpec(stats, style, layout, multiple, manifest, prepared, plate, window)

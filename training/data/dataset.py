@@ -3,7 +3,9 @@
 A sample is ``length`` consecutive frames t0 .. t0+length-1 of one split (2 for the paper's
 pair (t-1, t)): their labels and real frames as float tensors in [-1, 1] (the generator's
 input contract), and each frame's face box at the stage's resolution; for a generator with a
-matte also the person's masks (in [0, 1]) and the background plate. Consecutive means
+matte also the person's masks (in [0, 1]) and the background plate, and for one with a person
+window each frame's region (`backend.target.window`, placed from the target's own poses as
+transfer places it from the source's). Consecutive means
 consecutive in the video: no sample crosses the train / held-out boundary.
 
 With a matte the frames G is asked for are the real ones where the person's mask is, and the
@@ -30,8 +32,9 @@ from torch.utils.data import Dataset, Sampler
 from backend.errors import InputError
 from backend.models.images import to_tensor
 from backend.target.face import scaled_face_boxes
-from backend.target.letterbox import resize
+from backend.target.letterbox import Letterbox, resize
 from backend.target.prepared import PreparedRun
+from backend.target.window import WindowSpec
 from backend.video.images import read_image
 
 
@@ -39,7 +42,8 @@ class FrameSequenceDataset(Dataset):
     """Runs of ``length`` consecutive frames of the ``split`` ("train" or "eval") at ``size``."""
 
     def __init__(self, prepared: PreparedRun, size: tuple[int, int], split: str = "train",
-                 length: int = 2, face_multiple: int = 8, matte: bool = False) -> None:
+                 length: int = 2, face_multiple: int = 8, matte: bool = False,
+                 window: WindowSpec | None = None) -> None:
         if split not in ("train", "eval"):
             raise ValueError(f"split must be train or eval, got {split!r}")
         self.prepared = prepared
@@ -52,6 +56,10 @@ class FrameSequenceDataset(Dataset):
         self.boxes = scaled_face_boxes(prepared.face_centers(), prepared.canvas, self.size,
                                        face_multiple)
         self.plate = to_tensor(resize(prepared.plate(), self.size)) if matte else None
+        self.window = window
+        self.windows = None if window is None else window.regions(
+            prepared.track(), Letterbox.fit_into(prepared.manifest.source_size, self.size,
+                                                 prepared.letterbox.fit))
 
     def __len__(self) -> int:
         return max(0, self.stop - self.first - self.length + 1)
@@ -78,6 +86,8 @@ class FrameSequenceDataset(Dataset):
             masks = torch.stack([self.mask(t) for t in frames])  # L x 1 x H x W
             sample["images"] = masks * sample["images"] + (1 - masks) * self.plate
             sample["masks"], sample["plate"] = masks, self.plate
+        if self.windows is not None:
+            sample["windows"] = torch.from_numpy(self.windows[t0:t0 + self.length].copy())
         return sample
 
     def mask(self, index: int) -> torch.Tensor:

@@ -12,7 +12,9 @@ The methods (the rows of the paper's tables):
 * the model (``ours``), and the same model without its face GAN when it has one (the face
   stage trains only the face generator, so this *is* the model before that stage);
 * further bundles given by the user, e.g. one trained without temporal smoothing, each also
-  without its face GAN when it has one.
+  without its face GAN when it has one. A bundle of the same target at another resolution
+  (a small model) draws at its own size, and its frames are resized (bicubic) to the
+  evaluated size: what an editor gets by blowing it up; its rows say so.
 
 A model with a matte draws the person alone (its job's background is "transparent"): its
 frames are scored over the plate (`composite_frames`, exactly the frames a default job
@@ -25,6 +27,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from backend.errors import InputError
@@ -47,6 +50,7 @@ class Method:
     name: str
     bundle: Path | None  # None: the nearest-neighbour baseline
     face: bool = True
+    upscaled: bool = False  # drawn at the bundle's own (smaller) resolution, then resized
 
     @property
     def matte(self) -> bool:
@@ -58,12 +62,18 @@ class Method:
 
 
 def standard_methods(bundle: Path, baseline: bool, compare: list[tuple[str, Path]]) -> list[Method]:
-    """The baseline, the model and the given bundles, each also without its face GAN."""
+    """The baseline, the model and the given bundles, each also without its face GAN; a
+    bundle at another resolution than the model's is upscaled (its rows say from what)."""
     methods = [Method("nearest neighbour", None)] if baseline else []
+    resolution = read_manifest(bundle).resolution
     for name, path in [("ours", bundle), *compare]:
-        methods.append(Method(name, path))
-        if read_manifest(path).face_generator is not None:
-            methods.append(Method(f"{name}, no face GAN", path, face=False))
+        manifest = read_manifest(path)
+        upscaled = manifest.resolution != resolution
+        if upscaled:
+            name = f"{name} ({manifest.resolution[0]}x{manifest.resolution[1]}, upscaled bicubic)"
+        methods.append(Method(name, path, upscaled=upscaled))
+        if manifest.face_generator is not None:
+            methods.append(Method(f"{name}, no face GAN", path, face=False, upscaled=upscaled))
     names = [m.name for m in methods]
     if len(set(names)) != len(names):
         raise ValueError(f"two methods share a name: {names}")
@@ -71,12 +81,13 @@ def standard_methods(bundle: Path, baseline: bool, compare: list[tuple[str, Path
 
 
 def check_bundle(path: Path, resolution: tuple[int, int], held_out: HeldOutSet) -> None:
-    """A compared bundle must draw the same target at the same resolution."""
+    """A compared bundle must draw the same target in a canvas of the same shape (at the
+    evaluated resolution, or at another one whose frames are resized to it)."""
     manifest = read_manifest(path)
-    if tuple(manifest.resolution) != tuple(resolution):
-        raise InputError(path, f"draws {manifest.resolution[0]}x{manifest.resolution[1]} frames "
-                               f"but the evaluated model {resolution[0]}x{resolution[1]}: the "
-                               f"metrics would not be comparable")
+    (w, h), (rw, rh) = manifest.resolution, resolution
+    if w * rh != h * rw:
+        raise InputError(path, f"draws {w}x{h} frames, not of the shape of the evaluated "
+                               f"model's {rw}x{rh}: the metrics would not be comparable")
     size = tuple(NormalizationStats.from_dict(manifest.normalization).frame_size)
     if size != tuple(held_out.poses.size):
         raise InputError(path, f"is a model of a {size[0]}x{size[1]} video, not of "
@@ -105,11 +116,25 @@ def make_frames(method: Method, held_out: HeldOutSet, model: Path, poses: Path, 
     return run_transfer(job, progress=progress).frames_dir
 
 
+def upscale_frames(frames: Path, size: tuple[int, int], folder: Path, alpha: bool = False) -> Path:
+    """``frames`` (RGB PNGs, or RGBA with ``alpha``) resized to ``size`` (bicubic), as PNGs
+    in ``folder`` (a rerun keeps those already made)."""
+    writer = PngSequenceWriter(folder)
+    done = writer.resume()
+    for i, path in enumerate(list_images(frames)):
+        if i >= done:
+            image = read_image(path, alpha=alpha)
+            writer.write(np.ascontiguousarray(
+                cv2.resize(image, tuple(size), interpolation=cv2.INTER_CUBIC)))
+    return folder
+
+
 def composite_frames(method: Method, held_out: HeldOutSet, layers: Path, folder: Path) -> Path:
     """A matte method's RGBA frames over its plate, as PNGs in ``folder`` (the frames a job
     with the default background writes; a rerun keeps those already made)."""
     assert method.bundle is not None
-    plate = held_out.layout.crop(read_plate(method.bundle, read_manifest(method.bundle)))
+    manifest = read_manifest(method.bundle)  # its own canvas: an upscaled method's is smaller
+    plate = manifest.letterbox.crop(read_plate(method.bundle, manifest))
     writer = PngSequenceWriter(folder)
     done = writer.resume()
     for i, path in enumerate(list_images(layers)):

@@ -27,7 +27,7 @@ from backend.pose.detector import HolisticConfig
 from .heldout_set import HeldOutSet
 from .lpips import LPIPS, LpipsWeights, load_lpips
 from .methods import (Method, check_bundle, composite_frames, make_frames, matte_iou,
-                      standard_methods)
+                      standard_methods, upscale_frames)
 from .report import write_report, write_strips
 from .scoring import Regions, image_scores, redetect
 from training.models.weights import WeightsUnavailable
@@ -97,10 +97,16 @@ def evaluate(opts: EvalOptions) -> dict:
         folder = out / "methods" / method.slug
         frames[method.name] = make_frames(method, held_out, opts.bundle, poses, folder,
                                           opts.device, opts.cpu_backend, opts.progress)
+        drawn = frames[method.name]
         if method.matte:
-            mattes[method.name] = matte_iou(frames[method.name], held_out)
-            frames[method.name] = composite_frames(method, held_out, frames[method.name],
-                                                   folder / "composite")
+            frames[method.name] = composite_frames(method, held_out, drawn, folder / "composite")
+        if method.upscaled:  # a smaller model's frames, blown up to the evaluated size
+            size = held_out.output_size
+            drawn = upscale_frames(drawn, size, folder / "upscaled_layers", alpha=True) \
+                if method.matte else drawn
+            frames[method.name] = upscale_frames(frames[method.name], size, folder / "upscaled")
+        if method.matte:
+            mattes[method.name] = matte_iou(drawn, held_out)
     lpips, lpips_info = open_lpips(opts)
     face_multiple = (manifest.face_generator.size_multiple if manifest.face_generator else 8)
     regions = Regions(held_out.body_boxes(), held_out.face_boxes(face_multiple))
