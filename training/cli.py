@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from backend.command_line import run_command
+from backend.folders import MODEL_BUNDLE, TRAINING_RUN, refuse_other_kind, require_kind
 from backend.commands.parsing import parse_size
 from backend.output_paths import check_output_folder
 from backend.commands.workers import add_workers_argument
@@ -132,12 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_PREPARE_FIRST = "make one with `python -m training prepare TARGET_VIDEO -o RUN_DIR`"
+
+
 def _run_prepare(args: argparse.Namespace) -> int:
     from backend.pose.track import PoseTrack, require_person
 
     from .data.prepare import PrepareOptions, prepare
 
     check_output_folder(args.output)
+    refuse_other_kind(args.output, TRAINING_RUN)
     opts = preset(args.preset)
     if args.size:
         opts.size = args.size
@@ -165,6 +170,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     from .trainer import load_run_options, train
 
+    require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     saved = load_run_options(args.run_dir) if args.resume else None
     if saved is not None and args.preset not in (None, saved.preset):
         print(f"error: {args.run_dir} was trained with preset {saved.preset}, not "
@@ -192,7 +198,9 @@ def _prepared_preset(run_dir: Path) -> str:
 def _run_export(args: argparse.Namespace) -> int:
     from .export import export_bundle
 
+    require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     check_output_folder(args.output)
+    refuse_other_kind(args.output, MODEL_BUNDLE)
     path = export_bundle(args.run_dir, args.output, args.stage, args.name)
     print(f"model bundle written to {path}", file=sys.stderr)
     return 0
@@ -205,7 +213,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         print("error: --frames must be at least 2 (flicker compares consecutive frames)",
               file=sys.stderr)
         return 2
+    require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     check_output_folder(args.output)
+    refuse_other_kind(args.output, "evaluation report")
     evaluate(EvalOptions(
         bundle=args.bundle, run_dir=args.run_dir, output=args.output, compare=args.compare,
         baseline=not args.no_baseline, max_frames=args.frames, strips=args.strips,

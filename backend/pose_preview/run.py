@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from ..errors import BackendError, Cancelled, InputError
+from ..folders import POSE_PREVIEW, refuse_other_kind
 from ..labels import render_label
 from ..models.bundle import read_manifest
 from ..normalize import Adjustments, NormalizationStats
@@ -148,6 +149,7 @@ def _frame_range(job: PosePreviewJob) -> tuple[int, int]:
 
 def _claim(folder: Path, job: PosePreviewJob) -> None:
     """Make ``folder`` ready: new, empty, or an earlier preview (whose frames are removed)."""
+    refuse_other_kind(folder, POSE_PREVIEW)
     if folder.is_dir() and any(folder.iterdir()) and not (folder / PREVIEW_FILE).is_file():
         raise InputError(folder, "is not empty and holds no pose preview; refusing to write "
                                  "into it (choose another folder)")
