@@ -338,7 +338,7 @@ def test_one_function_decides_start_resume_revise_restart(tmp_path):
 
     def torch_only(recorded):
         if recorded not in (None, "torch"):
-            raise BackendConflict("made with ONNX Runtime")
+            raise BackendConflict("made with ONNX Runtime", "--overwrite", "another folder")
         return "torch"
 
     with pytest.raises(InputError, match="made with ONNX Runtime"):

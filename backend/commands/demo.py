@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..checks import DEMO_SECONDS
 from ..demo.run import DemoConfig, run_demo
 from ..output_paths import check_output_folder
 from .common import add_progress_argument
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
     p.add_argument("--source", type=Path, default=None,
                    help="make the demo performer dance this video's moves instead of the built-in dance")
-    p.add_argument("--seconds", type=float, default=defaults.seconds,
+    p.add_argument("--seconds", type=DEMO_SECONDS.parse, default=defaults.seconds,
                    help=f"length of the built-in dance (default {defaults.seconds:g})")
     add_progress_argument(p)
     p.set_defaults(run=run)

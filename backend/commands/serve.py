@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import THREADS
 from ..choices import DEVICES, PRECISIONS
 
 
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="numeric precision of the networks for every job (default auto: "
                         "bf16/fp16 on a GPU, fp32 on the CPU)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
+    p.add_argument("--threads", type=THREADS.parse, default=0, metavar="N",
                    help="threads per network operation on the CPU (default 0: chosen per job "
                         "for the cores and the model's frame size)")
     p.add_argument("--log-level", default="INFO",

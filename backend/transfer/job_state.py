@@ -25,7 +25,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import FolderTaken, InputError
 from ..folders import TRANSFER_JOB, is_empty, refuse_other_kind
 from .inference import BACKEND_NAMES, LEGACY_BACKEND, BackendConflict
 
@@ -92,12 +92,12 @@ def decide(disk: OnDisk, identity: dict[str, Any], overwrite: bool, choose: Choo
             return Decision(Action.RESUME if same else Action.REVISE, choose(disk.backend))
         except BackendConflict as exc:
             if not overwrite:
-                raise InputError(disk.root, str(exc)) from None
+                raise FolderTaken(disk.root, exc.problem, exc.hint, exc.plain_hint) from None
             return Decision(Action.RESTART, choose(None))
     if not overwrite:
-        raise InputError(disk.root, f"holds a transfer job with other parameters "
-                                    f"({_differences(old, identity)}); use another output "
-                                    f"folder, or --overwrite to discard it")
+        raise FolderTaken(disk.root, f"holds a transfer job with other parameters "
+                                     f"({_differences(old, identity)})",
+                          "use another output folder, or --overwrite to discard it")
     return Decision(Action.RESTART, choose(None))
 
 
