@@ -103,8 +103,12 @@ class Size:
         even = f", multiples of {self.multiple}" if self.multiple > 1 else ""
         return f"WxH with sides {sides}{even} (such as 1024x512)"
 
+    def accepts(self, size: tuple[int, int]) -> bool:
+        return len(size) == 2 and all(self.low <= side <= self.high and side % self.multiple == 0
+                                      for side in size)
+
     def check(self, size: tuple[int, int], name: str) -> tuple[int, int]:
-        if not all(self.low <= side <= self.high and side % self.multiple == 0 for side in size):
+        if not self.accepts(size):
             raise ValueError(f"{name} must be {self.allowed()}, got {size[0]}x{size[1]}")
         return size
 

@@ -219,3 +219,25 @@ def test_the_worker_never_tells_a_client_to_use_overwrite():
     assert "--overwrite" in str(error) and "--overwrite" not in str(error.plain())
     assert str(error.plain()) == ("/o: holds a transfer job with other parameters (range "
                                   "differ); use another output folder")
+
+
+def test_a_labels_video_of_odd_size_is_refused_rather_than_rounded(tmp_path, capsys):
+    from backend.cli import main
+    from backend.pose.track import PoseTrack
+
+    track = PoseTrack.empty(3, 30.0, (64, 64)).save(tmp_path / "t.npz")
+    out = tmp_path / "labels.mp4"
+    assert main(["labels", str(track), "-o", str(out), "--size", "321x241", "-q"]) == 2
+    assert (f"error: {out}: --size 321x241: a video's sides must be even; give 322x242"
+            in capsys.readouterr().err)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("fps", [-5.0, 0.0, math.nan, math.inf])
+def test_a_pose_track_with_an_unusable_frame_rate_is_refused(tmp_path, fps):
+    from backend.errors import InputError
+    from backend.pose.track import PoseTrack
+
+    path = PoseTrack.empty(3, fps, (64, 64)).save(tmp_path / "t.npz")
+    with pytest.raises(InputError, match="frame rates must be a number > 0"):
+        PoseTrack.load(path)
