@@ -241,3 +241,14 @@ def test_a_pose_track_with_an_unusable_frame_rate_is_refused(tmp_path, fps):
     path = PoseTrack.empty(3, fps, (64, 64)).save(tmp_path / "t.npz")
     with pytest.raises(InputError, match="frame rates must be a number > 0"):
         PoseTrack.load(path)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["retarget", "--source", "s", "-o", "o"]])
+def test_serve_and_retarget_take_the_same_devices(command, capsys):
+    parser = backend_parser()
+    assert parser.parse_args([*command, "--device", "cuda:1"]).device == "cuda:1"
+    for bad in ("tpu", "cpu:1", "cuda:x"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "--device", bad])
+        assert f"argument --device: must be one of auto, cpu, cuda, mps or cuda:N (a GPU by " \
+               f"number), got {bad!r}" in capsys.readouterr().err

@@ -370,8 +370,11 @@ def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     assert "adjust.json" in capsys.readouterr().err
     assert main(common + ["--method", "nearest"]) == 2
     assert "--run RUN_DIR" in capsys.readouterr().err
-    assert main(common + ["--model", str(bundle), "--device", "tpu"]) == 2
-    assert "unknown device 'tpu'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused where it is parsed
+        main(common + ["--model", str(bundle), "--device", "tpu"])
+    assert exit_.value.code == 2
+    assert "argument --device: must be one of auto, cpu, cuda, mps or cuda:N" in \
+        capsys.readouterr().err
     assert not (tmp_path / "job").exists()
 
 

@@ -368,7 +368,8 @@ def test_serve_options_match_the_transfer_choices():
     from backend.commands import serve as serve_command
 
     assert serve_command.PRECISIONS == runtime.PRECISIONS == choices.PRECISIONS
-    assert set(serve_command.DEVICES) == set(runtime.DEVICES)
+    assert serve_command.parse_device is choices.parse_device  # the devices retarget takes
+    assert set(choices.DEVICES) == set(runtime.DEVICES)
 
 
 def test_model_cache_keeps_the_model_until_the_bundle_changes(tmp_path):

@@ -13,7 +13,7 @@ from ..errors import Cancelled, InputError
 from ..normalize import NormalizationStats
 from ..output_paths import check_output_folder
 from ..transfer import TransferJob, run_transfer
-from ..choices import DEVICES, PRECISIONS
+from ..choices import DEVICES, PRECISIONS, parse_device
 from ..transfer.inference import CPU_BACKEND_CHOICES
 from ..user_warnings import warn
 from .common import (add_adjust_argument, add_pose_arguments, add_progress_argument,
@@ -58,8 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", dest="run_dir", type=Path, default=None, metavar="RUN_DIR",
                    help="prepared training run folder (`python -m training prepare`): the "
                         "target's frames and poses for --method nearest")
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default auto: "
-                                                    "CUDA, then Apple MPS, then CPU)")
+    p.add_argument("--device", type=parse_device, default="auto",
+                   help=f"one of {', '.join(DEVICES)} or cuda:N (default auto: CUDA, then "
+                        f"Apple MPS, then CPU)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16/fp16 on a GPU, fp32 on the CPU")
     p.add_argument("--cpu-backend", choices=CPU_BACKEND_CHOICES, default="auto",

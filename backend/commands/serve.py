@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..checks import THREADS
-from ..choices import DEVICES, PRECISIONS
+from ..choices import PRECISIONS, parse_device
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Read protocol messages (run, cancel, shutdown) as JSON lines on stdin and "
                     "answer on stdout (hello, progress, done, error, cancelled); logs go to "
                     "stderr. Exits on shutdown or when stdin closes. See docs/protocol.md.")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="where the networks run (default: cuda, else mps, else cpu)")
+    p.add_argument("--device", type=parse_device, default="auto",
+                   help="where the networks run: auto (default: cuda, else mps, else cpu), "
+                        "cpu, cuda, cuda:N (a GPU by number) or mps")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="numeric precision of the networks for every job (default auto: "
                         "bf16/fp16 on a GPU, fp32 on the CPU)")

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..worker.protocol import ADJUST_LIMITS
 
 FIELDS = ("scale", "offset_x", "offset_y")
-# The allowed range of each field, ends included (offsets in target frame heights).
-LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
+LIMITS = ADJUST_LIMITS  # stated where the add-on reads them too (stdlib only)
 
 
 @dataclass(frozen=True, eq=False)

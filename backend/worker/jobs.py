@@ -38,7 +38,7 @@ Send = Callable[[Message], object]
 class JobSettings:
     """How this worker runs every job (chosen once, on the ``serve`` command line)."""
 
-    device: str = "cpu"  # already resolved ("cuda", "mps" or "cpu")
+    device: str = "cpu"  # already resolved ("cuda", "cuda:1", "mps" or "cpu")
     precision: str = "auto"
     threads: int = 0  # per network operation on the CPU (0: chosen per job)
     progress_interval: float = PROGRESS_INTERVAL_S

@@ -54,6 +54,12 @@ class Hello(Message):
     pid: int = 0
 
 
+# The allowed range of each adjustment, ends included (offsets in target frame heights): the
+# one statement of them, read by the backend (backend/normalize/adjustments.py) and the add-on
+# (its sliders' limits).
+ADJUST_LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
+
+
 @dataclass
 class Adjust:
     """Per-frame normalization adjustments (one value per frame of the job, or one for all)."""
