@@ -252,3 +252,13 @@ def test_serve_and_retarget_take_the_same_devices(command, capsys):
             parser.parse_args([*command, "--device", bad])
         assert f"argument --device: must be one of auto, cpu, cuda, mps or cuda:N (a GPU by " \
                f"number), got {bad!r}" in capsys.readouterr().err
+
+
+def test_the_request_fields_and_their_flags_share_one_range():
+    """A job's frame range, frame rate and pose workers: the worker's request fields and the
+    command line's flags are checked by the same `backend.checks` objects, so they cannot
+    drift apart."""
+    retarget = commands(backend_parser())["retarget"]
+    flags = {flag: number for flag, number in numeric_flags(retarget)}
+    assert (flags["--start"], flags["--stop"], flags["--fps"], flags["--workers"]) == (
+        NUMBERS["frame_start"], NUMBERS["frame_stop"], NUMBERS["fps"], NUMBERS["pose_workers"])

@@ -128,7 +128,7 @@ class TransferRun:
         self.runtime = Runtime.resolve(job.device, job.precision)
         self.target = load_target(job, bundle)
         self.showing = Showing.for_job(job, self.target)
-        identity = job_identity(job, self.info, self.target,
+        identity = job_identity(job, self.source, self.info.fps, self.target,
                                 bundle.folder if bundle is not None else job.model)
         if self.showing.background.kind != TARGET:
             identity["background"] = self.showing.background.identity()
@@ -498,15 +498,15 @@ def choose_target_backend(job: TransferJob, runtime: Runtime, recorded: str | No
     return choose_backend(job.cpu_backend, runtime, recorded)
 
 
-def job_identity(job: TransferJob, info: VideoInfo, target: TargetSpec,
+def job_identity(job: TransferJob, source: SourceRange, fps: float, target: TargetSpec,
                  model: Path | None) -> dict:
     """What decides the job's frames (see `job`), as plain JSON values; ``model`` is the
     bundle folder."""
-    start, stop = frame_range(job, info)
+    start, stop = source.start, source.stop
     uses_face = bool(job.face and job.method == "generator" and target.manifest is not None
                      and target.manifest.face_generator is not None)
     identity = {
-        "source": video_identity(job.source), "range": [start, stop], "fps": info.fps,
+        "source": video_identity(job.source), "range": [start, stop], "fps": fps,
         "method": job.method,
         "model": None if model is None else bundle_identity(model),
         "target_frames": None if target.prepared is None else target.prepared.fingerprint,
