@@ -13,11 +13,11 @@ on Windows) on ``FOLDER/.lock``. The OS drops the lock when the process ends how
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from .errors import InputError
+from .paths import read_json_field
 
 TRANSFER_JOB = "transfer job"
 TRAINING_RUN = "training run"
@@ -33,7 +33,7 @@ def kind_of(folder: str | Path) -> str | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    if _json_kind(folder / "job.json") == TRANSFER_JOB_KIND:
+    if read_json_field(folder / "job.json", "kind") == TRANSFER_JOB_KIND:
         return TRANSFER_JOB
     if (folder / "prepared" / "manifest.json").is_file() or (folder / "train_options.json").is_file():
         return TRAINING_RUN
@@ -114,10 +114,3 @@ def _lock(fd: int) -> None:
         return
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
-
-def _json_kind(path: Path) -> object:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data.get("kind") if isinstance(data, dict) else None

@@ -96,18 +96,15 @@ def _int_or_none(text: str) -> int | None:
         return None
 
 
-@pytest.mark.parametrize("command,flag,number,value", walk(backend_parser()),
-                         ids=lambda v: v if isinstance(v, str) else "")
-def test_every_numeric_flag_of_the_backend_commands(command, flag, number, value, capsys):
-    parser = backend_parser()
-    sub = commands(parser)[command]
-    expect(parser, [command, *minimal_args(sub), f"{flag}={value}"], flag, number, value, capsys)
+PARSERS = {"backend": backend_parser, "training": training_parser}
 
 
-@pytest.mark.parametrize("command,flag,number,value", walk(training_parser()),
+@pytest.mark.parametrize("program,command,flag,number,value",
+                         [(name, *case) for name, make in PARSERS.items() for case in walk(make())],
                          ids=lambda v: v if isinstance(v, str) else "")
-def test_every_numeric_flag_of_the_training_commands(command, flag, number, value, capsys):
-    parser = training_parser()
+def test_every_numeric_flag_of_every_command(program, command, flag, number, value, capsys):
+    """``python -m backend`` and ``python -m training``, each command, each numeric flag."""
+    parser = PARSERS[program]()
     sub = commands(parser)[command]
     expect(parser, [command, *minimal_args(sub), f"{flag}={value}"], flag, number, value, capsys)
 

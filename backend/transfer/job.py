@@ -53,13 +53,13 @@ from typing import Any
 from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, is_empty
 from ..normalize import Adjustments
 from ..oserrors import writing
-from ..paths import atomic_write_json
+from ..paths import atomic_write_json, read_json_field
 from ..normalize import NormalizationStats
 from ..pose.cache import file_identity
 from ..pose.pipeline import PoseOptions
 from ..video import PngSequenceWriter
 from .inference import check_cpu_backend
-from .job_state import Action, Decision, OnDisk, read_status_backend
+from .job_state import Action, Decision, OnDisk
 
 JOB_KIND = TRANSFER_JOB_KIND
 JOB_FORMAT_VERSION = 1
@@ -197,7 +197,7 @@ class JobFolder:
     def read_disk(self) -> OnDisk:
         """What the folder holds now (read under its lock, see `job_state`)."""
         return OnDisk(self.root, self.read_job(), self.frames_done(),
-                      read_status_backend(self.status_file))
+                      read_json_field(self.status_file, "backend"))
 
     def apply(self, decision: Decision, identity: dict[str, Any],
               parameters: dict[str, Any]) -> None:

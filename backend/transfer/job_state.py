@@ -18,7 +18,6 @@ and never by progress, so a job resumed without its status.json continues on it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -117,10 +116,3 @@ def _differences(old: Any, new: dict[str, Any]) -> str:
     keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     return f"{', '.join(keys)} differ"
 
-
-def read_status_backend(status_file: Path) -> Any:
-    try:
-        data = json.loads(status_file.read_text())
-    except (OSError, ValueError):
-        return None
-    return data.get("backend") if isinstance(data, dict) else None
