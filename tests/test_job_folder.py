@@ -209,3 +209,21 @@ def test_training_commands_refuse_a_preview_folder_and_a_folder_that_is_no_run(
     assert "is not a training run folder; make one with `python -m training prepare" in \
         capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_backend_commands_that_write_folders_refuse_a_job_folder(media, cache, reference,
+                                                                 tmp_path, capsys):
+    from backend.cli import main
+    from backend.pose.track import PoseTrack
+
+    track = PoseTrack.empty(2, 24.0, (64, 64)).save(tmp_path / "t.npz")
+    before = snapshot(reference)
+    for argv, wanted in ((["labels", str(track), "-o", str(reference), "-q"],
+                          "a folder of label frames"),
+                         (["demo", "-o", str(reference), "-q"], "a demo folder"),
+                         (["export-onnx", str(DEMO_BUNDLE), "-o", str(reference)],
+                          "a model bundle")):
+        assert main(argv) == 2
+        assert f"error: {reference}: is a transfer job folder, not {wanted}; refusing" in \
+            capsys.readouterr().err
+    assert snapshot(reference) == before

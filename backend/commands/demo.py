@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..checks import DEMO_SECONDS
+from ..folders import refuse_other_kind
 from ..demo.run import DemoConfig, run_demo
 from ..output_paths import check_output_folder
 from .common import add_progress_argument
@@ -31,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_folder(args.output)
+    refuse_other_kind(args.output, "demo folder")
     result = run_demo(args.output, DemoConfig(seconds=args.seconds), args.source, progress=not args.quiet)
     print(f"wrote {result.video} ({result.frame_count} frames) and {result.side_by_side}", file=sys.stderr)
     return 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..checks import ATOL
+from ..folders import MODEL_BUNDLE, refuse_other_kind
 from ..onnx.export import DEFAULT_ATOL, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, describe
 
 
@@ -45,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..onnx.export import export_bundle_onnx
 
+    if args.output is not None:
+        refuse_other_kind(args.output, MODEL_BUNDLE)
     result = export_bundle_onnx(args.bundle, args.output, opset=args.opset,
                                 dynamic=not args.static, check=not args.no_check,
                                 atol=args.atol)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..folders import refuse_other_kind
 from ..labels import LabelStyle, render_track_labels
 from ..output_paths import check_output_file, check_output_folder
 from ..pose.track import PoseTrack
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
                                           f"give {w + w % 2}x{h + h % 2}, or write PNG frames")
     else:
         check_output_folder(args.output)
+        refuse_other_kind(args.output, "folder of label frames")
     track = PoseTrack.load(args.poses)
     size = args.size or track.size
     style = LabelStyle(face=not args.no_face, hands=not args.no_hands)
