@@ -41,9 +41,13 @@ class Number:
     def accepts(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return False
-        if self.kind is int and not (isinstance(value, int) or float(value).is_integer()):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float: beyond any range too
             return False
-        if not math.isfinite(value) or value > self.high:
+        if self.kind is int and not (isinstance(value, int) or number.is_integer()):
+            return False
+        if not math.isfinite(number) or value > self.high:
             return False
         if (value <= self.low) if self.above else (value < self.low):
             return False

@@ -150,7 +150,7 @@ def test_retarget_refuses_run_with_the_generator_and_a_missing_reuse(tmp_path, c
 
 # -- the worker's requests ---------------------------------------------------------------------
 
-WORKER_BAD = (math.nan, math.inf, -math.inf, 0, -1, -5, 0.5, 1e308, 10**30)
+WORKER_BAD = (math.nan, math.inf, -math.inf, 0, -1, -5, 0.5, 1e308, 10**30, 10**400)
 
 
 def request_fields() -> list[tuple[type, str, object]]:
@@ -182,7 +182,7 @@ def test_every_numeric_field_of_the_worker_requests(cls, name, value):
 
 
 @pytest.mark.parametrize("name", ["scale", "offset_x", "offset_y"])
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e308, -1e308])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e308, -1e308, 10**400])
 def test_every_adjustment_field_refuses_values_that_are_not_finite_or_huge(name, value):
     for cls in (Run, Preview):
         line = request(cls, adjust=Adjust(**{name: value}))

@@ -310,12 +310,23 @@ def adjust_problem(name: str, value: float | list[float]) -> str | None:
     low, high = ADJUST_LIMITS[name]
     values = value if isinstance(value, list) else [value]
     for i, v in enumerate(values):
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and low <= v <= high):
+        number = _as_float(v)
+        if number is None or not (math.isfinite(number) and low <= number <= high):
             where = f" at frame {i}" if isinstance(value, list) else ""
-            shown = f"{v:g}" if isinstance(v, (int, float)) else quote(v)
+            shown = f"{number:g}" if number is not None else quote(v)
             return (f"adjustment {name} must be a finite number from {low:g} to {high:g}, got "
                     f"{shown}{where}")
     return None
+
+
+def _as_float(value: Any) -> float | None:
+    """``value`` as a float; None for what is no number, or an int beyond any float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 def _check_adjust(request: Request) -> None:
