@@ -440,6 +440,10 @@ def option_range(name: str, kind: type) -> Number:
     return RANGES.get(name, Int(0, 10**9) if kind is int else Float(0.0, 1e9))
 
 
+# Options the commands set with a flag of their own (one flag per idea).
+OWN_FLAGS = {"progress": "--no-progress"}
+
+
 # Options beyond the paper, whose default is not the paper's.
 HELP = {"previous_input": "model, with a matte: what G sees of its previous frame (default: "
                           "minus_plate, the person alone; frame: the whole frame)"}
@@ -451,6 +455,8 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                        help="final training resolution")
     for section, cls, name in _option_fields():
+        if name in OWN_FLAGS:
+            continue
         kind = _field_type(cls, name)
         default = getattr(getattr(TrainOptions(), section), name)
         if kind == "tuple":
