@@ -44,7 +44,7 @@ from ..paths import atomic_write_json
 from ..pose.pipeline import PoseOptions
 from ..preview import dimmed, overlay
 from ..progress import progress_bar
-from ..transfer.plan import FramePlan, Placement, SourceRange, Watch, plan_frames
+from ..transfer.plan import FramePlan, Placement, SourceRange, Watch, frame_range, plan_frames
 from ..transfer.target_spec import TargetSpec
 from ..video import Mp4Writer, probe
 from ..video.png_writer import PNG_COMPRESSION
@@ -106,7 +106,8 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
     began = time.perf_counter()
     cancel = cancel or threading.Event()
     target = TargetSpec.load(read_manifest(job.model), job.model, None)  # no weights read
-    start, stop = _frame_range(job)
+    start, stop = frame_range(job.source, job.frame_start, job.frame_stop,
+                              probe(job.source, job.fps).frame_count)
     n = stop - start
     if job.adjustments is not None and job.adjustments.n_frames not in (None, n):
         raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
@@ -136,15 +137,6 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
 
 
 # -- the steps -------------------------------------------------------------------------------
-
-
-def _frame_range(job: PosePreviewJob) -> tuple[int, int]:
-    count = probe(job.source, job.fps).frame_count
-    stop = count if job.frame_stop is None else min(job.frame_stop, count)
-    if not job.frame_start < stop:
-        raise InputError(job.source, f"frame range [{job.frame_start}, {stop}) is empty: the "
-                                     f"video has {count} frames")
-    return job.frame_start, stop
 
 
 def _claim(folder: Path, job: PosePreviewJob) -> None:

@@ -54,7 +54,7 @@ from ..progress import progress_bar
 from ..runtime import Runtime, use_cpu_threads
 from ..target.face import box_of
 from ..target.prepared import PreparedRun
-from ..video import VideoInfo, probe, read_frames
+from ..video import probe, read_frames
 from ..video.images import read_image
 from .generate import FrameGenerator
 from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource,
@@ -64,8 +64,8 @@ from .job_state import Action, check_claimable, decide
 from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
-from .plan import (FramePlan, Placement, SourceRange, Watch, first_change, given_track,
-                   plan_frames, saved_track)
+from .plan import (FramePlan, Placement, SourceRange, Watch, first_change, frame_range,
+                   given_track, plan_frames, saved_track)
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
 from .target_spec import TargetSpec
@@ -120,7 +120,8 @@ class TransferRun:
                  bundle: Bundle | None = None) -> None:
         self.job, self.hooks = job, hooks
         self.info = probe(job.source, job.fps)
-        start, stop = frame_range(job, self.info)
+        start, stop = frame_range(job.source, job.frame_start, job.frame_stop,
+                                  self.info.frame_count)
         given = (given_track(job.poses, job.source, self.info.frame_count, self.info.size,
                              start, stop) if job.poses is not None else None)
         self.source = SourceRange(job.source, start, stop, job.fps, job.pose_options, given)
@@ -462,15 +463,6 @@ class Showing:
 
 
 # -- setting up -------------------------------------------------------------------------------
-
-
-def frame_range(job: TransferJob, info: VideoInfo) -> tuple[int, int]:
-    """[start, stop) of the job within the source (stop clamped to its end, as slicing)."""
-    stop = info.frame_count if job.frame_stop is None else min(job.frame_stop, info.frame_count)
-    if not job.frame_start < stop:
-        raise InputError(job.source, f"frame range [{job.frame_start}, {stop}) is empty: the "
-                                     f"video has {info.frame_count} frames")
-    return job.frame_start, stop
 
 
 def check_adjustments(job: TransferJob, n: int) -> None:

@@ -31,6 +31,17 @@ from ..target.face import face_centers
 from .target_spec import TargetSpec
 
 
+
+def frame_range(source: Path, start: int, stop: int | None, frame_count: int) -> tuple[int, int]:
+    """[start, stop) of a job within a source of ``frame_count`` frames (stop clamped to its
+    end, as slicing); `InputError` when that is empty. Transfer and pose preview both."""
+    end = frame_count if stop is None else min(stop, frame_count)
+    if not start < end:
+        raise InputError(source, f"frame range [{start}, {end}) is empty: the video has "
+                                 f"{frame_count} frames")
+    return start, end
+
+
 @dataclass(frozen=True)
 class SourceRange:
     """Frames [start, stop) of the source video, and how their poses are found."""
