@@ -259,3 +259,14 @@ def test_the_request_fields_and_their_flags_share_one_range():
     flags = {flag: number for flag, number in numeric_flags(retarget)}
     assert (flags["--start"], flags["--stop"], flags["--fps"], flags["--workers"]) == (
         NUMBERS["frame_start"], NUMBERS["frame_stop"], NUMBERS["fps"], NUMBERS["pose_workers"])
+
+
+def test_prepare_refuses_a_size_the_presets_networks_cannot_train_at(tmp_path, capsys):
+    from training.cli import main
+
+    out = tmp_path / "run"
+    assert main(["prepare", str(tmp_path / "clip.mp4"), "-o", str(out), "--preset", "tiny",
+                 "--size", "63x31"]) == 2
+    assert ("error: --size 63x31: stage global runs at 31x15, whose sides must be multiples of "
+            "4" in capsys.readouterr().err)
+    assert not out.exists()

@@ -159,6 +159,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
     opts = preset(args.preset)
     if args.size:
         opts.size = args.size
+    _validate(opts)  # a size the preset's networks cannot train at is refused now
     smoothing = None
     if args.smoothing:
         from backend.pose.smoothing import SmoothingConfig
@@ -205,14 +206,18 @@ def _check_options(opts: TrainOptions, run_dir: Path) -> None:
     """The options together and against the run's frames, before anything is written."""
     from backend.target.prepared import PreparedRun
 
-    try:
-        opts.validate()
-    except ValueError as exc:
-        raise OptionError(str(exc)) from None
+    _validate(opts)
     start, stop = PreparedRun.open(run_dir).train_range
     if opts.runtime.batch_size > stop - start:
         raise OptionError(f"--batch-size {opts.runtime.batch_size} is larger than the run's "
                           f"{stop - start} training frames; use at most {stop - start}")
+
+
+def _validate(opts: TrainOptions) -> None:
+    try:
+        opts.validate()
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
 
 
 def _prepared_preset(run_dir: Path) -> str:
