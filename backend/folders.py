@@ -82,7 +82,10 @@ class FolderLock:
         try:
             _lock(fd)
         except OSError:
-            holder = os.read(fd, 32).decode(errors="replace").strip()
+            try:
+                holder = os.read(fd, 32).decode(errors="replace").strip()
+            except OSError:  # Windows: the holder's locked byte cannot be read
+                holder = ""
             os.close(fd)
             raise InputError(self.folder, "is in use by another process"
                              + (f" (pid {holder})" if holder.isdigit() else "")
