@@ -142,4 +142,7 @@ class JobRunner:
                 self.queue.fail(job.id, f"cannot start the backend worker: {exc}")
                 return
         self.queue.start(job.id)
-        self.client.submit(job.run)
+        try:
+            self.client.submit(job.run)  # checks the request first (protocol's validate)
+        except ValueError as exc:  # the worker would refuse it: the job says why, at once
+            self.queue.fail(job.id, str(exc))
