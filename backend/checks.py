@@ -35,8 +35,8 @@ class Number:
 
     def allowed(self) -> str:
         what = ("an odd integer" if self.odd else "an integer") if self.kind is int else "a number"
-        low = f"> {self.low:g}" if self.above else f">= {self.low:g}"
-        return f"{what} {low} and <= {self.high:g}"
+        low = f"> {_plain(self.low)}" if self.above else f">= {_plain(self.low)}"
+        return f"{what} {low} and <= {_plain(self.high)}"
 
     def accepts(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -69,6 +69,11 @@ class Number:
         if not self.accepts(value):
             raise argparse.ArgumentTypeError(f"must be {self.allowed()}, got {text!r}")
         return value
+
+
+def _plain(value: float) -> str:
+    """A bound as people write it: 1000000 rather than 1e+06, 0.5 as 0.5."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def Int(low: int = 0, high: int = MAX_FRAMES, odd: bool = False) -> Number:
