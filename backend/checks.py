@@ -2,8 +2,8 @@
 request fields check their numbers and sizes here.
 
 A `Number` or a `Size` says what it allows (``allowed()``), checks a value (``check``: a
-`ValueError` naming the value and what is allowed), and makes an ``argparse`` ``type=`` that
-does the same when the flag is parsed (``type=FRAME.parse``; argparse adds the flag's name). Every number is
+`ValueError` naming the value and what is allowed), and parses a flag's text the same way
+(``add_argument(type=FRAME.parse)``; argparse adds the flag's name). Every number is
 finite and bounded, so a nan, an inf or a value of 1e308 is refused where it enters, never
 three stages later as a traceback or a MemoryError.
 

@@ -35,7 +35,8 @@ def kind_of(folder: str | Path) -> str | None:
         return None
     if read_json_field(folder / "job.json", "kind") == TRANSFER_JOB_KIND:
         return TRANSFER_JOB
-    if (folder / "prepared" / "manifest.json").is_file() or (folder / "train_options.json").is_file():
+    if (folder / "prepared" / "manifest.json").is_file() \
+            or (folder / "train_options.json").is_file():
         return TRAINING_RUN
     if (folder / "preview.json").is_file():
         return POSE_PREVIEW

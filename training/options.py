@@ -246,11 +246,13 @@ class TrainOptions:
             local = stage != "global" and "local" in stages
             multiple = self.model.generator(local).size_multiple
             if w % multiple or h % multiple or min(w, h) < multiple:
-                size = f"{self.size[0]}x{self.size[1]}"
+                size, halved = f"{self.size[0]}x{self.size[1]}", "local" in stages
+                why = "2 to the power of its downsamplings" + (
+                    ", doubled for the local stage" if halved else "")
+                example = _round_size(self.size, multiple * (2 if halved else 1))
                 raise ValueError(f"--size {size}: stage {stage} runs at {w}x{h}, whose sides must "
-                                 f"be multiples of {multiple} for this generator (2 to the power "
-                                 f"of its downsamplings{', doubled for the local stage' if 'local' in stages else ''}); "
-                                 f"for example {_round_size(self.size, multiple * (2 if 'local' in stages else 1))}")
+                                 f"be multiples of {multiple} for this generator ({why}); for "
+                                 f"example {example}")
 
     def sequence_length(self) -> int:
         """Consecutive frames per training sample."""

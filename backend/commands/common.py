@@ -18,8 +18,10 @@ from .workers import add_workers_argument
 
 
 def add_range_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=FRAME.parse, default=0, help="first frame (0-based, default 0)")
-    parser.add_argument("--stop", type=FRAME_STOP.parse, default=None, help="frame after the last one (default: the end)")
+    parser.add_argument("--start", type=FRAME.parse, default=0,
+                        help="first frame (0-based, default 0)")
+    parser.add_argument("--stop", type=FRAME_STOP.parse, default=None,
+                        help="frame after the last one (default: the end)")
     parser.add_argument("--fps", type=FPS.parse, default=None,
                         help="frame rate of an image-sequence or OpenPose folder (movies use their own)")
 
