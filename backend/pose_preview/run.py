@@ -44,7 +44,8 @@ from ..paths import atomic_write_json
 from ..pose.pipeline import PoseOptions
 from ..preview import dimmed, overlay
 from ..progress import progress_bar
-from ..transfer.plan import FramePlan, Placement, SourceRange, Watch, frame_range, plan_frames
+from ..transfer.plan import (FramePlan, PosePlacement, SourceRange, Watch, frame_range,
+                             plan_frames)
 from ..transfer.target_spec import TargetSpec
 from ..video import Mp4Writer, probe
 from ..video.png_writer import PNG_COMPRESSION
@@ -115,7 +116,7 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
     _claim(job.output_dir, job)
     try:
         plan = plan_frames(SourceRange(job.source, start, stop, job.fps, job.pose_options),
-                           target, Placement(job.adjustments, job.source_stats),
+                           target, PosePlacement(job.adjustments, job.source_stats),
                            Watch(_stage_report(report, "poses"), cancel, progress))
         posed = time.perf_counter()
         background = preview_background(job.model, target.resolution)

@@ -64,7 +64,7 @@ from .job_state import Action, check_claimable, decide
 from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
-from .plan import (FramePlan, Placement, SourceRange, Watch, first_change, frame_range,
+from .plan import (FramePlan, PosePlacement, SourceRange, Watch, first_change, frame_range,
                    given_track, plan_frames, saved_track)
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
@@ -271,7 +271,7 @@ class TransferRun:
         began = time.perf_counter()
         watch = Watch(hooks.reporter("poses", status), hooks.cancel, hooks.progress)
         plan = plan_frames(self.source, self.target,
-                           Placement(job.adjustments, job.source_stats), watch)
+                           PosePlacement(job.adjustments, job.source_stats), watch)
         seconds = time.perf_counter() - began
         self.times.add("poses", seconds, len(plan.source))
         plan.source.save(folder.poses)

@@ -55,7 +55,7 @@ class SourceRange:
 
 
 @dataclass(frozen=True)
-class Placement:
+class PosePlacement:
     """How the source's poses are moved onto the target."""
 
     adjustments: Adjustments | None = None  # the user's per-frame scale and offsets
@@ -86,8 +86,8 @@ class FramePlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan_frames(source: SourceRange, target: TargetSpec, placement: Placement = Placement(),
-                watch: Watch = Watch()) -> FramePlan:
+def plan_frames(source: SourceRange, target: TargetSpec,
+                placement: PosePlacement = PosePlacement(), watch: Watch = Watch()) -> FramePlan:
     """The poses of the source's frames, placed in the target's frame."""
     track = source.given if source.given is not None else video_poses(
         source.path, source.options, source.start, source.stop, progress=watch.progress,
