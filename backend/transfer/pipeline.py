@@ -140,7 +140,7 @@ class TransferRun:
         made = not self.folder.root.exists()
         self.lock.acquire()
         try:
-            self._claim(models, made)
+            self._claim(models)
         except BaseException:
             self.lock.release()
             if made:  # leave no folder behind a run that claimed none
@@ -154,7 +154,7 @@ class TransferRun:
     def n(self) -> int:
         return self.source.stop - self.source.start
 
-    def _claim(self, models: ModelSource, made: bool) -> None:
+    def _claim(self, models: ModelSource) -> None:
         """Under the folder's lock: decide what this run does with it (`job_state.decide`),
         load the networks, then make the folder ready."""
         job, folder = self.job, self.folder
