@@ -10,6 +10,7 @@ import argparse
 import importlib
 
 from . import __version__
+from .checks import CheckedParser
 from .command_line import run_command
 
 # Sub-command name -> module in backend.commands. Order is the order of --help.
@@ -28,7 +29,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CheckedParser(
         prog="python -m backend",
         description="Everybody Dance Now motion transfer: poses, labels, normalization, transfer.",
     )

@@ -31,6 +31,24 @@ class InputError(BackendError):
         return (type(self), (self.path, self.problem))
 
 
+class FolderTaken(InputError):
+    """A job folder holding another job, or frames this run may not continue. ``hint`` is
+    the command line's remedy (which may name ``--overwrite``), ``plain_hint`` the one a
+    client of the worker can follow (it has no such flag)."""
+
+    def __init__(self, path: str | Path, problem: str, hint: str,
+                 plain_hint: str = "use another output folder") -> None:
+        super().__init__(path, f"{problem}; {hint}")
+        self.bare, self.hint, self.plain_hint = problem, hint, plain_hint
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.bare, self.hint, self.plain_hint))
+
+    def plain(self) -> InputError:
+        """The same refusal in a worker client's words."""
+        return InputError(self.path, f"{self.bare}; {self.plain_hint}")
+
+
 class FormatVersionError(InputError):
     """A file written by another (incompatible) version of this project."""
 

@@ -31,10 +31,6 @@ _PROBLEMS = {
 }
 
 
-def is_no_space(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in NO_SPACE
-
-
 def problem_of(exc: OSError) -> str:
     """What ``exc`` means for the user, in a few words."""
     if exc.errno in NO_SPACE:

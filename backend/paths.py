@@ -69,3 +69,13 @@ def current_umask() -> int:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json_field(path: str | Path, key: str) -> Any:
+    """``key`` of the JSON object in ``path``, or None where there is no such file, object or
+    key (a record that is only consulted, never required)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data.get(key) if isinstance(data, dict) else None

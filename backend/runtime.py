@@ -15,15 +15,11 @@ A process of a distributed training run (``torchrun``) also knows its rank.
 On the CPU, how many threads each network operation uses (``cpu_threads``): PyTorch's default
 is one per core, and its OpenMP threads wait for each other at every operation; when another
 process (a browser, or our own label and video threads) holds a core, every operation waits
-for it. Measured on 2 cores (benchmarks/bench_threads.py, medians of 3 alternating rounds):
-a ``cpu-small`` training step took 0.19 s with 2 threads and 0.29 s with 1 on an idle
-machine, but 9.7 s against 0.31 s beside one busy process; G at ``paper-global`` in PyTorch
-1.5 s against 2.9 s idle, 4.5 s against 2.9 s beside it. ONNX Runtime's pool (spinning off,
-backend/onnx/session.py) lost nothing beside the busy process (2.17 s against 2.14 s) and
-was twice as fast idle with 2 threads (1.1 s against 2.2 s). Small frames gain nothing in a
-transfer job from a second thread (its other stages use that core). Hence the rule: one
-thread for small frames; for larger ones with ONNX Runtime at least 2 threads (half the
-cores beyond 4), with PyTorch one on 2 cores and half the cores beyond.
+for it, while ONNX Runtime's pool (spinning off, backend/onnx/session.py) does not. Small
+frames gain nothing in a transfer job from a second thread (its other stages use that core).
+Hence the rule: one thread for small frames; for larger ones with ONNX Runtime at least 2
+threads (half the cores beyond 4), with PyTorch one on 2 cores and half the cores beyond.
+The measurements behind it: benchmarks/RESULTS.md, "Threads per network operation".
 """
 
 from __future__ import annotations

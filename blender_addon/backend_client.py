@@ -57,7 +57,7 @@ def _load_protocol(root: Path | None):
     In a source checkout (and under pytest) the repository root is on ``sys.path`` and the
     module is imported normally. In Blender the backend is not on ``sys.path`` (putting a
     package called ``backend`` there could shadow or be shadowed by another add-on's), so the
-    file is loaded by path under a private name.
+    package is loaded by path under a private name.
     """
     if root is None:
         raise ImportError("the backend package was found neither next to the add-on nor in "
@@ -69,14 +69,17 @@ def _load_protocol(root: Path | None):
         spec.origin if spec is not None else None)
     if origin is not None and Path(origin).resolve() == expected:
         return importlib.import_module("backend.worker.protocol")
-    name = "_everybody_dance_protocol"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, root / "backend" / "worker" / "protocol.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+    # The backend package under a private name (its __init__ and worker/__init__ import
+    # nothing), so that the protocol's own imports (``..checks``) resolve inside it.
+    name = "_everybody_dance_backend"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, root / "backend" / "__init__.py",
+            submodule_search_locations=[str(root / "backend")])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module(f"{name}.worker.protocol")
 
 
 protocol = _load_protocol(backend_root())
@@ -312,13 +315,11 @@ class BackendClient:
         """Queue a job (a ``run`` or a ``preview``) in the worker; it runs them one at a time,
         in order.
 
-        Paths must be absolute (the worker runs in another folder). Raises `ValueError` for a
-        relative path or a job id still pending, `WorkerError` when the worker is gone.
+        Raises `ValueError` for a request the worker would refuse (`protocol.validate`: a
+        relative path, say; the worker runs in another folder) or a job id still pending,
+        `WorkerError` when the worker is gone.
         """
-        for name in ("source", "model", "output_dir", "nearest_run", "source_stats", "reuse"):
-            path = getattr(run, name, None)
-            if path is not None and not os.path.isabs(path):
-                raise ValueError(f"{run.type}.{name} must be an absolute path, got {path!r}")
+        run.validate()  # the worker's own check (`protocol.validate`), before it is sent
         with self._lock:
             if run.job_id in self._pending:
                 raise ValueError(f"job {run.job_id!r} is already submitted")

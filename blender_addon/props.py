@@ -11,6 +11,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from bpy.types import PropertyGroup
 
 from . import compat
+from .backend_client import protocol
 from .core.training_runs import PRESETS
 
 PRESET_ITEMS = [
@@ -31,16 +32,20 @@ assert [item[0] for item in PRESET_ITEMS] == list(PRESETS)
 # The keyframeable adjustments are registered on the strip type itself, not inside the
 # DANCE_PG_strip group: Blender can only key a property whose path from the scene it can
 # build, and it cannot build one into a property group nested in a strip. The hard limits
-# are the backend's (backend/normalize/adjustments.py LIMITS), so no keyed value is refused.
+# are the backend's (protocol.ADJUST_LIMITS), so no keyed value is refused.
+_LIMITS = protocol.ADJUST_LIMITS
 ADJUSTMENT_PROPS = {
     "dance_scale": FloatProperty(
-        name="Scale", default=1.0, min=0.05, max=10.0, soft_min=0.25, soft_max=3.0,
+        name="Scale", default=1.0, min=_LIMITS["scale"][0], max=_LIMITS["scale"][1],
+        soft_min=0.25, soft_max=3.0,
         description="Multiply the normalized pose's size about its feet (1 = automatic)"),
     "dance_offset_x": FloatProperty(
-        name="Offset X", default=0.0, min=-2.0, max=2.0, soft_min=-1.0, soft_max=1.0,
+        name="Offset X", default=0.0, min=_LIMITS["offset_x"][0], max=_LIMITS["offset_x"][1],
+        soft_min=-1.0, soft_max=1.0,
         description="Move the pose right, as a fraction of the output frame's height"),
     "dance_offset_y": FloatProperty(
-        name="Offset Y", default=0.0, min=-2.0, max=2.0, soft_min=-1.0, soft_max=1.0,
+        name="Offset Y", default=0.0, min=_LIMITS["offset_y"][0], max=_LIMITS["offset_y"][1],
+        soft_min=-1.0, soft_max=1.0,
         description="Move the pose down, as a fraction of the output frame's height"),
 }
 

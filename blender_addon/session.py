@@ -117,14 +117,7 @@ def run_jobs_now(timeout=None):
                 last[job.id] = text
                 print(f"Dance: {job.label}: {text}", flush=True)
 
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while session.runner.queue.active():
-        for job in session.runner.tick():
-            place_finished(job)
-        progress_printer()
-        if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"dance jobs still running after {timeout} s")
-        time.sleep(0.05)
+    session.runner.run_until_idle(timeout, on_finished=place_finished, on_tick=progress_printer)
     progress_printer()
 
 

@@ -116,3 +116,30 @@ def test_a_missing_python_fails_the_job_and_says_why(inputs, tmp_path):
     assert job.state is JobState.FAILED
     assert "cannot start the backend worker" in job.message and "no/python" in job.message
     assert runner.last_error
+
+
+def test_a_request_the_worker_would_refuse_fails_its_job_before_it_is_sent(inputs, tmp_path):
+    """The client runs the request's own check (`Run.validate`) before sending it; the job
+    says why, and the runner goes on to the next one."""
+    sent = []
+
+    class Recording(BackendClient):
+        def _send(self, message):
+            sent.append(message)
+            return super()._send(message)
+
+    def make_client():
+        client = Recording(sys.executable, log_path=tmp_path / "worker.log",
+                           args=["--device", "cpu"])
+        client.start(wait=False)
+        return client
+
+    runner = JobRunner(make_client)
+    bad = _job(inputs, "bad")
+    bad.run.frame_start, bad.run.frame_stop = 5, 5
+    job = runner.submit(bad)
+    runner.tick()
+    assert job.state is JobState.FAILED
+    assert job.message == "run.frame_stop (5) must be greater than run.frame_start (5)"
+    assert not [m for m in sent if getattr(m, "job_id", None) == bad.id]
+    runner.release()

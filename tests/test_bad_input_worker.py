@@ -18,6 +18,7 @@ import pytest
 from backend.worker.protocol import (MAX_LINE_BYTES, Adjust, Done, Error, Hello, Progress, Run,
                                      parse_line)
 
+from .conftest import REPO
 from .test_worker import TIMEOUT, RawWorker
 # media: a demo clip and a tiny bundle; client: a worker through the add-on's client
 from .test_worker_jobs import N_FRAMES, client, job, media  # noqa: F401 - fixtures
@@ -150,3 +151,26 @@ def test_a_full_disk_is_disk_full_not_internal(client, media, tmp_path):
             or "job.json" in reply.message  # full before the first frame: nothing to keep
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_relative_or_nul_path_is_a_bad_message_and_nothing_is_written(raw, media, tmp_path):
+    cases = (({"output_dir": "rel-job-19"}, "run.output_dir must be an absolute path"),
+             ({"source": "/a\0b.mp4"}, "run.source contains a NUL character"))
+    for fields, problem in cases:
+        raw.send(job_line(media, tmp_path / "o", job_id="p", **fields))
+        message = parse_line(raw_reply(raw).decode())
+        assert isinstance(message, Error) and (message.code, message.job_id) == ("bad_message", "p")
+        assert problem in message.message
+    assert not (REPO / "rel-job-19").exists() and not (tmp_path / "o").exists()
+
+
+def test_a_folder_holding_another_job_is_refused_in_the_protocols_words(client, media, tmp_path):
+    """The client has no --overwrite: the reply says what it can do."""
+    out = tmp_path / "job"
+    assert isinstance(client.run_job(job(media, out, "first"), TIMEOUT), Done)
+    frames = sorted(p.read_bytes() for p in (out / "frames").glob("*.png"))
+    reply = client.run_job(job(media, out, "other", frame_stop=N_FRAMES - 1), TIMEOUT)
+    assert isinstance(reply, Error) and reply.code == "bad_input", reply
+    assert reply.message == (f"{out}: holds a transfer job with other parameters (range "
+                             f"differ); use another output folder")
+    assert sorted(p.read_bytes() for p in (out / "frames").glob("*.png")) == frames

@@ -11,7 +11,7 @@ from backend.labels import LabelStyle
 from backend.normalize import compute_stats, normalize_track
 from backend.pose.pipeline import PoseOptions
 from backend.target.letterbox import Letterbox
-from backend.transfer.plan import Placement, SourceRange, plan_frames
+from backend.transfer.plan import PosePlacement, SourceRange, plan_frames
 from backend.transfer.target_spec import TargetSpec
 from backend.worker.jobs import JobSettings, to_transfer_job
 from backend.worker.protocol import Run, parse_line
@@ -29,7 +29,7 @@ def test_saved_source_statistics_replace_the_measured_ones(tmp_path):
     override = dataclasses.replace(compute_stats(measured.source),
                                    close_height=2 * compute_stats(measured.source).close_height,
                                    far_height=2 * compute_stats(measured.source).far_height)
-    overridden = plan_frames(source, spec, Placement(source_stats=override))
+    overridden = plan_frames(source, spec, PosePlacement(source_stats=override))
     expected = normalize_track(measured.source, override, target)
     np.testing.assert_allclose(overridden.normalized.body, expected.body, atol=1e-4)
     height = lambda t: np.ptp(t.body[:, :, 1][t.body[..., 2] > 0])  # noqa: E731

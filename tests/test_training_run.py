@@ -400,3 +400,51 @@ def test_flicker_term_judges_the_change_between_frames_not_the_frames(prepared_d
     opts.loss.lambda_flicker = 10.0
     losses = train(new_run(prepared_demo, tmp_path), opts, steps=3)[0]["losses"]
     assert finite(losses) and losses["G_flicker"] > 0
+
+
+# -- options that do not fit the networks or the run: refused before anything is written -------
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("args,problem", [
+    (["--size", "63x31"], "--size 63x31: stage global runs at 31x15, whose sides must be "
+                          "multiples of 4"),
+    (["--batch-size", "500"], "--batch-size 500 is larger than the run's"),
+    (["--vgg-scale", "0.3"], "--vgg-scale must be 1, 1/2, 1/4"),
+])
+def test_options_that_do_not_fit_are_one_error_line_and_write_nothing(
+        prepared_demo, tmp_path, capsys, args, problem):
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    before = _snapshot(run)
+    assert main(["train", str(run), "--preset", "tiny", "--steps", "1", *args]) == 2
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == \
+        [line for line in err.splitlines() if line.strip()] and problem in err, err
+    assert _snapshot(run) == before
+
+
+def test_a_resume_given_a_new_value_takes_it(prepared_demo, tmp_path, capsys):
+    """A run saved with an unusable value (as earlier versions let through) is refused with
+    the flag to give, and a resume that gives it trains with the new value."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    common = ["train", str(run), "--preset", "tiny", "--perceptual", "none", "--stage",
+              "global", "--no-progress", "--tensorboard", "false"]
+    assert main(common + ["--steps", "1"]) == 0
+    saved = json.loads((run / "train_options.json").read_text())
+    saved["optim"]["lr"] = 1e308
+    (run / "train_options.json").write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress"]) == 2
+    assert "error: --lr must be a number > 0 and <= 1, got 1e+308" in capsys.readouterr().err
+    assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress", "--lr",
+                 "1e-4", "--beta1", "0.6"]) == 0
+    saved = json.loads((run / "train_options.json").read_text())
+    assert (saved["optim"]["lr"], saved["optim"]["beta1"]) == (1e-4, 0.6)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,10 @@ from backend.runtime import Runtime, cpu_threads, resolve_device, resolve_precis
 from backend.target.face import box_of, face_centers
 from backend.target.letterbox import Letterbox
 from backend.transfer.generate import FrameGenerator, feather_mask
+from backend.transfer.inference import BackendConflict
+from backend.video.png_writer import PNG_END
 from backend.transfer.job import JobFolder
+from backend.transfer.job_state import Action, Decision, OnDisk, check_claimable, decide
 from backend.transfer.nearest import MISSING_PENALTY, nearest_frames, pose_distances
 from backend.transfer.streams import BackgroundSink, Prefetch
 
@@ -284,34 +288,100 @@ def test_background_sink_keeps_order_and_reports_errors():
 # -- the job folder ---------------------------------------------------------------------------
 
 
+def claim(root: Path, identity: dict, overwrite: bool = False,
+          choose=lambda recorded: recorded or "torch") -> tuple[JobFolder, Action]:
+    """What a run does with a job folder, without the networks: check, decide, apply."""
+    check_claimable(root)
+    folder = JobFolder(root)
+    decision = decide(folder.read_disk(), identity, overwrite, choose)
+    folder.apply(decision, identity, {"p": 1})
+    return folder, decision.action
+
+
 def test_job_folder_resumes_the_same_job_and_refuses_another(tmp_path):
     root = tmp_path / "job"
-    folder, resumed, _ = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
-    assert not resumed and folder.frames_dir.is_dir()
-    (folder.frames_dir / "000001.png").write_bytes(b"x")
+    folder, action = claim(root, {"source": "a", "range": [0, 5]})
+    assert action is Action.START and folder.frames_dir.is_dir()
+    (folder.frames_dir / "000001.png").write_bytes(PNG_END)  # a complete frame (its end)
     (folder.frames_dir / ".000002.png.abc.tmp").write_bytes(b"half")
-    again, resumed, _ = JobFolder.claim(root, {"p": 1}, {"source": "a", "range": [0, 5]})
-    assert resumed and not (folder.frames_dir / ".000002.png.abc.tmp").exists()
+    again, action = claim(root, {"source": "a", "range": [0, 5]})
+    assert action is Action.RESUME and not (folder.frames_dir / ".000002.png.abc.tmp").exists()
     with pytest.raises(InputError, match=r"other parameters \(range differ\).*--overwrite"):
-        JobFolder.claim(root, {"p": 2}, {"source": "a", "range": [0, 6]})
+        claim(root, {"source": "a", "range": [0, 6]})
     assert (folder.frames_dir / "000001.png").exists()  # nothing lost by the refusal
     (root / "notes.txt").write_text("mine")
-    _, resumed, _ = JobFolder.claim(root, {"p": 2}, {"source": "a", "range": [0, 6]}, overwrite=True)
-    assert not resumed and not (folder.frames_dir / "000001.png").exists()
+    _, action = claim(root, {"source": "a", "range": [0, 6]}, overwrite=True)
+    assert action is Action.RESTART and not (folder.frames_dir / "000001.png").exists()
     assert (root / "notes.txt").read_text() == "mine"  # only the job's own files go
     assert json.loads((root / "job.json").read_text())["identity"]["range"] == [0, 6]
+
+
+def test_one_function_decides_start_resume_revise_restart(tmp_path):
+    """`decide` over what is on disk: the job's identity and backend come from job.json,
+    so a folder without its status.json is the same job on the same backend."""
+    same = {"source": "a", "range": [0, 5], "adjustments": None}
+    revised = {**same, "adjustments": {"scale": 1.2}}
+    other = {**same, "range": [0, 6]}
+
+    def disk(job: dict | None, frames: int, status_backend=None) -> OnDisk:
+        return OnDisk(tmp_path, job, frames, status_backend)
+
+    onnx_job = {"identity": same, "backend": "onnx"}
+    keep = lambda recorded: recorded or "torch"  # noqa: E731 - "auto"
+    assert decide(disk(None, 0), same, False, keep) == Decision(Action.START, "torch")
+    assert decide(disk(onnx_job, 0), same, False, keep) == Decision(Action.START, "torch")
+    assert decide(disk(onnx_job, 3), same, False, keep) == Decision(Action.RESUME, "onnx")
+    assert decide(disk(onnx_job, 3), revised, False, keep) == Decision(Action.REVISE, "onnx")
+    assert decide(disk(onnx_job, 3), other, True, keep) == Decision(Action.RESTART, "torch")
+    with pytest.raises(InputError, match="other parameters"):
+        decide(disk(onnx_job, 3), other, False, keep)
+
+    def torch_only(recorded):
+        if recorded not in (None, "torch"):
+            raise BackendConflict("made with ONNX Runtime", "--overwrite", "another folder")
+        return "torch"
+
+    with pytest.raises(InputError, match="made with ONNX Runtime"):
+        decide(disk(onnx_job, 3), same, False, torch_only)
+    assert decide(disk(onnx_job, 3), same, True, torch_only) == Decision(Action.RESTART, "torch")
+    # A folder of an earlier version: the backend from status.json, else PyTorch.
+    legacy = {"identity": same}
+    assert decide(disk(legacy, 3, "onnx"), same, False, keep).backend == "onnx"
+    assert decide(disk(legacy, 3), same, False, keep).backend == "torch"
 
 
 def test_a_folder_of_other_files_is_never_used(tmp_path):
     (tmp_path / "holiday.mp4").write_bytes(b"")
     for overwrite in (False, True):
         with pytest.raises(InputError, match="holds no transfer job"):
-            JobFolder.claim(tmp_path, {}, {"source": "a"}, overwrite=overwrite)
+            claim(tmp_path, {"source": "a"}, overwrite=overwrite)
     assert [p.name for p in tmp_path.iterdir()] == ["holiday.mp4"]
 
 
+def test_a_busy_folder_is_refused_at_once_and_the_lock_dies_with_its_process(tmp_path):
+    import subprocess
+    import sys
+
+    from backend.folders import FolderLock
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from backend.folders import FolderLock; "
+         f"FolderLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(InputError, match=rf"{tmp_path}: is in use by another process \(pid "
+                                             rf"{holder.pid}\)"):
+            FolderLock(tmp_path).acquire()
+    finally:
+        holder.kill()
+        holder.wait()
+    with FolderLock(tmp_path):  # SIGKILL left nothing stale
+        pass
+
+
 def test_status_is_rewritten_atomically(tmp_path):
-    folder, _, _ = JobFolder.claim(tmp_path / "job", {}, {})
+    folder, _ = claim(tmp_path / "job", {})
     stop = threading.Event()
     seen = []
 

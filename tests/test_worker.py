@@ -14,6 +14,7 @@ import queue
 import signal
 import subprocess
 import sys
+import shutil
 import textwrap
 import threading
 import time
@@ -368,7 +369,8 @@ def test_serve_options_match_the_transfer_choices():
     from backend.commands import serve as serve_command
 
     assert serve_command.PRECISIONS == runtime.PRECISIONS == choices.PRECISIONS
-    assert set(serve_command.DEVICES) == set(runtime.DEVICES)
+    assert serve_command.parse_device is choices.parse_device  # the devices retarget takes
+    assert set(choices.DEVICES) == set(runtime.DEVICES)
 
 
 def test_model_cache_keeps_the_model_until_the_bundle_changes(tmp_path):
@@ -380,3 +382,30 @@ def test_model_cache_keeps_the_model_until_the_bundle_changes(tmp_path):
     os.utime(folder / "manifest.json", ns=(1, 1))  # a different mtime even on coarse clocks
     assert cache.get(folder, "cpu") is not first and cache.loads == 2
     assert JobSettings().device == "cpu"
+
+
+def test_blender_loads_the_protocol_of_a_vendored_backend_under_a_private_name(tmp_path):
+    """In Blender the backend is not importable as ``backend``: the package is loaded by path
+    under a private name, and the protocol's check (with backend/checks.py) works there."""
+    vendored = tmp_path / "_vendor"
+    shutil.copytree(REPO / "backend", vendored / "backend",
+                    ignore=shutil.ignore_patterns("__pycache__", "demo"))
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from blender_addon.backend_client import _load_protocol
+        protocol = _load_protocol(Path({str(vendored)!r}))
+        run = protocol.Run(job_id="j", source="/s.mp4", model="/m", output_dir="rel")
+        try:
+            run.validate()
+        except protocol.ProtocolError as exc:
+            print(exc)
+        heavy = {{'torch', 'numpy', 'cv2', 'mediapipe', 'av', 'bpy'}} & set(sys.modules)
+        print(protocol.__name__, sorted(heavy))
+    """)
+    result = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, cwd=REPO,
+                            timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "run.output_dir must be an absolute path, got 'rel'",
+        "_everybody_dance_backend.worker.protocol []"]

@@ -16,12 +16,24 @@ import argparse
 import sys
 from pathlib import Path
 
+from backend.checks import FRAME, FRAME_STOP, CheckedParser, Float, Int
 from backend.command_line import run_command
+from backend.errors import BackendError
+from backend.folders import MODEL_BUNDLE, TRAINING_RUN, refuse_other_kind, require_kind
 from backend.commands.parsing import parse_size
 from backend.output_paths import check_output_folder
 from backend.commands.workers import add_workers_argument
 
-from .options import PRESETS, STAGES, add_option_arguments, apply_overrides, preset
+from .options import (EPOCHS, PRESETS, STAGES, STEPS, TrainOptions, add_option_arguments,
+                      apply_overrides, preset)
+
+HOLDOUT = Float(0.0, 0.9)  # the held-out fraction: most of the video stays for training
+
+
+class OptionError(BackendError):
+    """Options that are each allowed but do not fit together (or the run's frames)."""
+
+    code = "bad_input"
 
 
 def _prepare_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,10 +44,11 @@ def _prepare_parser(sub: argparse._SubParsersAction) -> None:
                    help="stores frames at the preset's largest resolution (default paper-local)")
     p.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                    help="override the preset's size")
-    p.add_argument("--holdout", type=float, default=0.15,
+    p.add_argument("--holdout", type=HOLDOUT.parse, default=0.15,
                    help="fraction at the end of the video held out for evaluation (0.15)")
-    p.add_argument("--start", type=int, default=0, help="first frame to use")
-    p.add_argument("--stop", type=int, default=None, help="frame after the last one to use")
+    p.add_argument("--start", type=FRAME.parse, default=0, help="first frame to use")
+    p.add_argument("--stop", type=FRAME_STOP.parse, default=None,
+                   help="frame after the last one to use")
     p.add_argument("--frame-format", choices=("jpg", "png"), default="jpg",
                    help="stored frames: JPEG quality 95 (default) or PNG")
     p.add_argument("--poses", type=Path, default=None, metavar="TRACK.npz",
@@ -60,8 +73,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoints (finished stages are skipped)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, default=None, help="steps per stage")
-    length.add_argument("--epochs", type=float, default=None,
+    length.add_argument("--steps", type=STEPS.parse, default=None, help="steps per stage")
+    length.add_argument("--epochs", type=EPOCHS.parse, default=None,
                         help="epochs per stage (default: the preset's schedule)")
     p.add_argument("--no-progress", action="store_true")
     add_option_arguments(p)
@@ -104,9 +117,10 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
                         '(e.g. "no temporal=runs/notemp_bundle"); repeatable')
     p.add_argument("--no-baseline", action="store_true",
                    help="skip the nearest-neighbour baseline")
-    p.add_argument("--frames", type=int, default=None, metavar="N",
-                   help="evaluate the first N held-out frames only")
-    p.add_argument("--strips", type=int, default=5, metavar="K",
+    p.add_argument("--frames", type=Int(2).parse, default=None, metavar="N",
+                   help="evaluate the first N held-out frames only (at least 2: flicker compares "
+                        "consecutive frames)")
+    p.add_argument("--strips", type=Int(0, 1000).parse, default=5, metavar="K",
                    help="image strips (label | real | each method) to write (5)")
     p.add_argument("--lpips-backbone", type=Path, default=None, metavar="PATH",
                    help="torchvision's AlexNet weights (alexnet-owt-7be5be79.pth) for LPIPS "
@@ -122,7 +136,7 @@ def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0],
+    parser = CheckedParser(prog="python -m training", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _prepare_parser(sub)
@@ -132,15 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_PREPARE_FIRST = "make one with `python -m training prepare TARGET_VIDEO -o RUN_DIR`"
+
+
 def _run_prepare(args: argparse.Namespace) -> int:
     from backend.pose.track import PoseTrack, require_person
 
     from .data.prepare import PrepareOptions, prepare
 
     check_output_folder(args.output)
+    refuse_other_kind(args.output, TRAINING_RUN)
     opts = preset(args.preset)
     if args.size:
         opts.size = args.size
+    _validate(opts)  # a size the preset's networks cannot train at is refused now
     smoothing = None
     if args.smoothing:
         from backend.pose.smoothing import SmoothingConfig
@@ -165,12 +184,14 @@ def _run_prepare(args: argparse.Namespace) -> int:
 def _run_train(args: argparse.Namespace) -> int:
     from .trainer import load_run_options, train
 
+    require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     saved = load_run_options(args.run_dir) if args.resume else None
     if saved is not None and args.preset not in (None, saved.preset):
         print(f"error: {args.run_dir} was trained with preset {saved.preset}, not "
               f"{args.preset}", file=sys.stderr)
         return 2
     opts = apply_overrides(saved or preset(args.preset or _prepared_preset(args.run_dir)), args)
+    _check_options(opts, args.run_dir)
     if args.no_progress:
         opts.runtime.progress = False
     results = train(args.run_dir, opts, [args.stage] if args.stage else None, args.resume,
@@ -179,6 +200,24 @@ def _run_train(args: argparse.Namespace) -> int:
         state = "already done" if r.get("skipped") else f"{r['step']}/{r['total_steps']} steps"
         print(f"stage {r['stage']}: {state}", file=sys.stderr)
     return 0
+
+
+def _check_options(opts: TrainOptions, run_dir: Path) -> None:
+    """The options together and against the run's frames, before anything is written."""
+    from backend.target.prepared import PreparedRun
+
+    _validate(opts)
+    start, stop = PreparedRun.open(run_dir).train_range
+    if opts.runtime.batch_size > stop - start:
+        raise OptionError(f"--batch-size {opts.runtime.batch_size} is larger than the run's "
+                          f"{stop - start} training frames; use at most {stop - start}")
+
+
+def _validate(opts: TrainOptions) -> None:
+    try:
+        opts.validate()
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
 
 
 def _prepared_preset(run_dir: Path) -> str:
@@ -192,7 +231,9 @@ def _prepared_preset(run_dir: Path) -> str:
 def _run_export(args: argparse.Namespace) -> int:
     from .export import export_bundle
 
+    require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     check_output_folder(args.output)
+    refuse_other_kind(args.output, MODEL_BUNDLE)
     path = export_bundle(args.run_dir, args.output, args.stage, args.name)
     print(f"model bundle written to {path}", file=sys.stderr)
     return 0
@@ -201,11 +242,9 @@ def _run_export(args: argparse.Namespace) -> int:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import EvalOptions, LpipsWeights, evaluate
 
-    if args.frames is not None and args.frames < 2:
-        print("error: --frames must be at least 2 (flicker compares consecutive frames)",
-              file=sys.stderr)
-        return 2
+    require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     check_output_folder(args.output)
+    refuse_other_kind(args.output, "evaluation report")
     evaluate(EvalOptions(
         bundle=args.bundle, run_dir=args.run_dir, output=args.output, compare=args.compare,
         baseline=not args.no_baseline, max_frames=args.frames, strips=args.strips,

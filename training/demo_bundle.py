@@ -12,15 +12,15 @@ a matte over its plate. On 2 CPU cores it takes about 20 minutes.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
+from backend.checks import CheckedParser, Int
 from backend.demo import LOOKS, make_demo_clip
 
 from .data.prepare import PrepareOptions, prepare
 from .export import export_bundle
-from .options import preset
+from .options import EPOCHS, preset
 from .trainer import train
 
 DEMO_BUNDLE = Path(__file__).resolve().parents[1] / "backend" / "demo" / "bundle"
@@ -30,11 +30,15 @@ TARGET_LOOK = "teal"  # the source dance is drawn in another look ("red")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.demo_bundle", description=__doc__.split("\n\n")[0])
+    parser = CheckedParser(prog="python -m training.demo_bundle",
+                           description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--output", type=Path, default=DEMO_BUNDLE)
-    parser.add_argument("--frames", type=int, default=480, help="length of the target video (30 fps)")
-    parser.add_argument("--epochs-global", type=float, default=5.0)
-    parser.add_argument("--epochs-face", type=float, default=1.0)
+    parser.add_argument("--frames", type=Int(8, 100_000).parse, default=480,
+                        help="length of the target video (30 fps)")
+    parser.add_argument("--epochs-global", type=EPOCHS.parse, default=5.0,
+                        help="epochs of the global stage (5)")
+    parser.add_argument("--epochs-face", type=EPOCHS.parse, default=1.0,
+                        help="epochs of the face stage (1)")
     parser.add_argument("--work", type=Path, default=None, help="keep the run here (default: a temp folder)")
     args = parser.parse_args(argv)
 

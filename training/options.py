@@ -25,6 +25,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, get_args, get_origin, get_type_hints
 
+from backend.checks import MAX_SIDE, THREADS, Float, Int, Number, Size
 from backend.commands.parsing import parse_size
 from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, PREVIOUS_INPUTS, RGB, RGBA,
                                    UPSAMPLES, FaceGeneratorConfig, GeneratorConfig)
@@ -245,9 +246,7 @@ class TrainOptions:
         if self.model.window not in WINDOW_MODES:
             raise ValueError(f"window must be one of {WINDOW_MODES}")
         if self.model.window_size != "auto":
-            parse_size(self.model.window_size)
-        if not 0 <= self.model.window_margin <= 1:
-            raise ValueError("window_margin must be from 0 to 1 (of the body's height)")
+            window_size(self.model.window_size)
         if self.model.window == "on" and self.model.matte == "off":
             raise ValueError("a person window needs the matte (--matte on or auto)")
         if self.model.upsample not in UPSAMPLES:
@@ -256,18 +255,25 @@ class TrainOptions:
             raise ValueError(f"precision must be one of {PRECISIONS}")
         if self.runtime.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        if self.loss.vgg_scale <= 0 or self.loss.vgg_scale > 1 or \
-                not math.log2(1 / self.loss.vgg_scale).is_integer():
-            raise ValueError("vgg_scale must be 1, 1/2, 1/4, ...")
-        if not 0.0 <= self.optim.constant_fraction <= 1.0:
-            raise ValueError("constant_fraction must be in [0, 1]")
+        for section, cls, name in _option_fields():  # a saved run's options too
+            kind = _field_type(cls, name)
+            value = getattr(getattr(self, section), name)
+            if kind in (int, float) and value is not None:  # None: the run chooses (lambda_l1)
+                option_range(name, kind).check(value, _flag(name))
+        if not math.log2(1 / self.loss.vgg_scale).is_integer():
+            raise ValueError(f"--vgg-scale must be 1, 1/2, 1/4, ..., got {self.loss.vgg_scale}")
         for stage in stages:
             w, h = self.stage_size(stage)
             local = stage != "global" and "local" in stages
             multiple = self.model.generator(local).size_multiple
-            if w % multiple or h % multiple:
-                raise ValueError(f"stage {stage} runs at {w}x{h}, which must be a multiple of "
-                                 f"{multiple} for this generator")
+            if w % multiple or h % multiple or min(w, h) < multiple:
+                size, halved = f"{self.size[0]}x{self.size[1]}", "local" in stages
+                why = "2 to the power of its downsamplings" + (
+                    ", doubled for the local stage" if halved else "")
+                example = _round_size(self.size, multiple * (2 if halved else 1))
+                raise ValueError(f"--size {size}: stage {stage} runs at {w}x{h}, whose sides must "
+                                 f"be multiples of {multiple} for this generator ({why}); for "
+                                 f"example {example}")
 
     def with_reconstruction(self) -> "TrainOptions":
         """These options with ``lambda_l1`` chosen where it was left to the run (None):
@@ -317,6 +323,12 @@ class TrainOptions:
 
 
 _SECTIONS = ("model", "loss", "optim", "temporal", "schedule", "runtime")
+
+
+def _round_size(size: tuple[int, int], multiple: int) -> str:
+    """``size`` rounded to the nearest multiples of ``multiple`` (at least one)."""
+    w, h = (max(multiple, round(side / multiple) * multiple) for side in size)
+    return f"{w}x{h}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -442,6 +454,55 @@ CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "precision": PR
            "previous_input": PREVIOUS_INPUTS, "window": WINDOW_MODES}
 
 
+# What each numeric option may be (backend/checks.py); an option not named here is a
+# non-negative integer or number of at most a billion.
+NETWORK_WIDTH = Int(1, 1024)
+LOSS_WEIGHT = Float(0.0, 1e4)
+STEPS = Int(1, 10**9)
+EPOCHS = Float(0.0, 1e5, above=True)
+RANGES: dict[str, Number] = {
+    "ngf": NETWORK_WIDTH, "ndf": NETWORK_WIDTH, "face_ngf": NETWORK_WIDTH,
+    "face_ndf": NETWORK_WIDTH, "n_downsample_global": Int(1, 8),
+    "face_n_downsampling": Int(1, 8), "n_blocks_global": Int(0, 64),
+    "n_blocks_local": Int(0, 64), "face_n_blocks": Int(0, 64), "n_layers_D": Int(1, 8),
+    "face_n_layers_D": Int(1, 8), "num_D_global": Int(1, 8), "num_D_local": Int(1, 8),
+    "lambda_feat": LOSS_WEIGHT, "lambda_vgg": LOSS_WEIGHT, "lambda_l1": LOSS_WEIGHT,
+    "lambda_matte": LOSS_WEIGHT, "lambda_flicker": LOSS_WEIGHT, "face_vgg_weight": LOSS_WEIGHT,
+    "vgg_scale": Float(0.0, 1.0, above=True), "lr": Float(0.0, 1.0, above=True),
+    "beta1": Float(0.0, 0.9999), "beta2": Float(0.0, 0.9999),
+    "constant_fraction": Float(0.0, 1.0), "chain_length": Int(2, 64),
+    "noise_std": Float(0.0, 10.0), "epochs_global": EPOCHS, "epochs_local": EPOCHS,
+    "epochs_face": EPOCHS, "fix_global_epochs": Float(0.0, 1e5), "batch_size": Int(1, 4096),
+    "num_workers": Int(0, 256), "seed": Int(0, 2**32 - 1), "checkpoint_every": STEPS,
+    "keep_checkpoints": Int(1, 10**6), "log_every": STEPS, "image_every": STEPS,
+    "eval_frames": Int(0, 10**5), "threads": THREADS, "window_margin": Float(0.0, 1.0),
+}
+
+
+def window_size(text: str) -> str:
+    """``--window-size``: "auto", or WxH (the person window at the final resolution)."""
+    if text == "auto":
+        return text
+    try:
+        w, h = WINDOW_SIZE.parse(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"--window-size must be auto or {WINDOW_SIZE.allowed()}") from exc
+    return f"{w}x{h}"
+
+
+WINDOW_SIZE = Size(8, MAX_SIDE)
+CONVERTERS = {"window_size": window_size}
+
+
+def option_range(name: str, kind: type) -> Number:
+    """What option ``name`` (an int or a float) may be."""
+    return RANGES.get(name, Int(0, 10**9) if kind is int else Float(0.0, 1e9))
+
+
+# Options the commands set with a flag of their own (one flag per idea).
+OWN_FLAGS = {"progress": "--no-progress"}
+
+
 # Options beyond the paper, whose default is not the paper's.
 HELP = {"previous_input": "model, with a matte: what G sees of its previous frame (default: "
                           "minus_plate, the person alone; frame: the whole frame)",
@@ -460,13 +521,16 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--size", type=parse_size, default=None, metavar="WxH",
                        help="final training resolution")
     for section, cls, name in _option_fields():
+        if name in OWN_FLAGS:
+            continue
         kind = _field_type(cls, name)
         default = getattr(getattr(TrainOptions(), section), name)
         if kind == "tuple":
             group.add_argument(_flag(name), nargs="+", default=None, choices=STAGES,
                                help=f"{section}: (paper: {' '.join(default)})")
             continue
-        convert = _bool if kind is bool else kind
+        convert = (_bool if kind is bool else option_range(name, kind).parse
+                   if kind in (int, float) else CONVERTERS.get(name, kind))
         group.add_argument(_flag(name), type=convert, default=None, choices=CHOICES.get(name),
                            metavar=None if name in CHOICES else kind.__name__.upper(),
                            help=HELP.get(name, f"{section} (paper: {default})"))

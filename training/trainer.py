@@ -268,6 +268,9 @@ class StageRun:
             optimizers.discriminator.load_state_dict(saved["optim"]["D"])
             if saved.get("scaler"):
                 optimizers.scaler.load_state_dict(saved["scaler"])
+            for optimizer in (optimizers.generator, optimizers.discriminator):
+                for group in optimizer.param_groups:  # a resume given new betas takes them
+                    group["betas"] = betas
             step = int(saved["step"])
             extra = saved
         return nets, optimizers, step, extra

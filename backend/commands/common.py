@@ -12,14 +12,17 @@ from ..pose.gaps import DEFAULT_MAX_GAP_S
 from ..pose.pipeline import PoseOptions
 from ..pose.smoothing import METHODS, SmoothingConfig
 from ..pose.track import PoseTrack
+from ..checks import FPS, FRAME, FRAME_STOP, MAX_GAP_S, SMOOTH_WINDOW
 from .parsing import parse_point
 from .workers import add_workers_argument
 
 
 def add_range_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--start", type=int, default=0, help="first frame (0-based, default 0)")
-    parser.add_argument("--stop", type=int, default=None, help="frame after the last one (default: the end)")
-    parser.add_argument("--fps", type=float, default=None,
+    parser.add_argument("--start", type=FRAME.parse, default=0,
+                        help="first frame (0-based, default 0)")
+    parser.add_argument("--stop", type=FRAME_STOP.parse, default=None,
+                        help="frame after the last one (default: the end)")
+    parser.add_argument("--fps", type=FPS.parse, default=None,
                         help="frame rate of an image-sequence or OpenPose folder (movies use their own)")
 
 
@@ -31,14 +34,14 @@ def add_pose_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: the largest, most central person)")
     g.add_argument("--no-face-refine", action="store_true",
                    help="skip MediaPipe's iris landmarks (the pupils of the 70-point face)")
-    g.add_argument("--max-gap", type=float, default=DEFAULT_MAX_GAP_S, metavar="SECONDS",
+    g.add_argument("--max-gap", type=MAX_GAP_S.parse, default=DEFAULT_MAX_GAP_S, metavar="SECONDS",
                    help=f"interpolate holes up to this long; longer ones hold the last pose "
                         f"(default {DEFAULT_MAX_GAP_S})")
     g.add_argument("--no-fill-gaps", action="store_true", help="leave undetected frames empty")
     g.add_argument("--smooth", choices=METHODS, default="median",
                    help="temporal filter: the official 7-frame median (default), one_euro (keeps "
                         "fast moves), savgol, or none")
-    g.add_argument("--smooth-window", type=int, default=7, metavar="FRAMES",
+    g.add_argument("--smooth-window", type=SMOOTH_WINDOW.parse, default=7, metavar="FRAMES",
                    help="window of median/savgol in frames (odd, default 7)")
     add_workers_argument(g)
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..checks import DEMO_SECONDS
+from ..folders import refuse_other_kind
 from ..demo.run import DemoConfig, run_demo
 from ..output_paths import check_output_folder
 from .common import add_progress_argument
@@ -22,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="folder to write into")
     p.add_argument("--source", type=Path, default=None,
                    help="make the demo performer dance this video's moves instead of the built-in dance")
-    p.add_argument("--seconds", type=float, default=defaults.seconds,
+    p.add_argument("--seconds", type=DEMO_SECONDS.parse, default=defaults.seconds,
                    help=f"length of the built-in dance (default {defaults.seconds:g})")
     add_progress_argument(p)
     p.set_defaults(run=run)
@@ -30,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_folder(args.output)
+    refuse_other_kind(args.output, "demo folder")
     result = run_demo(args.output, DemoConfig(seconds=args.seconds), args.source, progress=not args.quiet)
     print(f"wrote {result.video} ({result.frame_count} frames) and {result.side_by_side}", file=sys.stderr)
     return 0

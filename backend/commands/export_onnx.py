@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..checks import ATOL
+from ..folders import MODEL_BUNDLE, refuse_other_kind
 from ..onnx.export import DEFAULT_ATOL, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, describe
 
 
@@ -35,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--static", action="store_true",
                    help="fix batch 1 and the training resolution in the graph (default: any "
                         "batch and size)")
-    p.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+    p.add_argument("--atol", type=ATOL.parse, default=DEFAULT_ATOL,
                    help=f"largest allowed |ONNX Runtime - PyTorch| (default {DEFAULT_ATOL:g})")
     p.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
     p.set_defaults(run=run)
@@ -44,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..onnx.export import export_bundle_onnx
 
+    if args.output is not None:
+        refuse_other_kind(args.output, MODEL_BUNDLE)
     result = export_bundle_onnx(args.bundle, args.output, opset=args.opset,
                                 dynamic=not args.static, check=not args.no_check,
                                 atol=args.atol)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import InputError
+from ..folders import refuse_other_kind
 from ..labels import LabelStyle, render_track_labels
 from ..output_paths import check_output_file, check_output_folder
 from ..pose.track import PoseTrack
@@ -34,8 +36,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.output.suffix.lower() == ".mp4":
         check_output_file(args.output, what="video")
+        if args.size is not None and (args.size[0] % 2 or args.size[1] % 2):
+            w, h = args.size  # H.264 in yuv420p has even sides: say so rather than round
+            raise InputError(args.output, f"--size {w}x{h}: a video's sides must be even; "
+                                          f"give {w + w % 2}x{h + h % 2}, or write PNG frames")
     else:
         check_output_folder(args.output)
+        refuse_other_kind(args.output, "folder of label frames")
     track = PoseTrack.load(args.poses)
     size = args.size or track.size
     style = LabelStyle(face=not args.no_face, hands=not args.no_hands)

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..checks import ALPHA
 from ..normalize import Adjustments, compute_stats, load_target_stats, normalize_track
 from ..pose.track import PoseTrack, require_person
 from .common import add_progress_argument, check_track_output
@@ -25,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--adjust", type=Path, default=None,
                    help='JSON with per-frame (or constant) "scale", "offset_x", "offset_y"; offsets '
                         "are fractions of the target frame height (+x right, +y down)")
-    p.add_argument("--alpha", type=float, default=0.7,
+    p.add_argument("--alpha", type=ALPHA.parse, default=0.7,
                    help="far ankle = median - alpha * (close - median) (default 0.7, official)")
     add_progress_argument(p)
     p.set_defaults(run=run)

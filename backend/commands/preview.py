@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..checks import FRAME, PANEL_HEIGHT
 from ..labels import LabelStyle
 from ..normalize import Adjustments, compute_stats, normalize_track
 from ..output_paths import check_output_file
@@ -29,9 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", type=Path, help="the dancer's video")
     p.add_argument("--target", type=Path, required=True, help="the target person's video")
     p.add_argument("-o", "--output", type=Path, required=True, help="video to write (.mp4)")
-    p.add_argument("--target-frame", type=int, default=0,
+    p.add_argument("--target-frame", type=FRAME.parse, default=0,
                    help="which target frame to draw the normalized skeleton over (default 0)")
-    p.add_argument("--height", type=int, default=360, help="height of each panel (default 360)")
+    p.add_argument("--height", type=PANEL_HEIGHT.parse, default=360,
+                   help="height of each panel (default 360)")
     p.add_argument("--adjust", type=Path, default=None, help="per-frame adjustments JSON (see `normalize`)")
     p.add_argument("--source-poses", type=Path, default=None,
                    help="use this pose track of the source (.npz) instead of detecting")

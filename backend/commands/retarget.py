@@ -8,11 +8,12 @@ import sys
 import threading
 from pathlib import Path
 
+from ..checks import THREADS
 from ..errors import Cancelled, InputError
 from ..normalize import NormalizationStats
 from ..output_paths import check_output_folder
 from ..transfer import TransferJob, run_transfer
-from ..choices import DEVICES, PRECISIONS
+from ..choices import DEVICES, PRECISIONS, parse_device
 from ..transfer.inference import CPU_BACKEND_CHOICES
 from ..user_warnings import warn
 from .common import (add_adjust_argument, add_pose_arguments, add_progress_argument,
@@ -57,8 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", dest="run_dir", type=Path, default=None, metavar="RUN_DIR",
                    help="prepared training run folder (`python -m training prepare`): the "
                         "target's frames and poses for --method nearest")
-    p.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default auto: "
-                                                    "CUDA, then Apple MPS, then CPU)")
+    p.add_argument("--device", type=parse_device, default="auto",
+                   help=f"one of {', '.join(DEVICES)} or cuda:N (default auto: CUDA, then "
+                        f"Apple MPS, then CPU)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto (default): bf16/fp16 on a GPU, fp32 on the CPU")
     p.add_argument("--cpu-backend", choices=CPU_BACKEND_CHOICES, default="auto",
@@ -66,7 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the faster, where installed; $EVERYBODY_DANCE_CPU_BACKEND overrides), "
                         "onnx or torch. A resumed job continues on the backend that made its "
                         "frames (their pixels differ slightly)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
+    p.add_argument("--threads", type=THREADS.parse, default=0, metavar="N",
                    help="threads per network operation on the CPU (default 0: one for small "
                         "models; for larger ones at least 2 with ONNX Runtime, one on 2 cores "
                         "with PyTorch, whose threads wait for each other; half the cores beyond "
@@ -89,6 +91,11 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
         raise InputError(args.output, "--model BUNDLE is needed (or --method nearest --run RUN_DIR)")
     if args.method == "nearest" and args.run_dir is None:
         raise InputError(args.output, "--method nearest needs --run RUN_DIR (a prepared training run)")
+    if args.method == "generator" and args.run_dir is not None:
+        raise InputError(args.run_dir, "--run is for --method nearest; the generator method "
+                                       "draws from --model alone (leave --run out)")
+    if args.reuse is not None and not args.reuse.is_dir():
+        raise InputError(args.reuse, "--reuse needs an earlier job folder, and there is none here")
     check_output_folder(args.output)
     return TransferJob(
         source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,

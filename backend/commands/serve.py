@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..choices import DEVICES, PRECISIONS
+from ..checks import THREADS
+from ..choices import PRECISIONS, parse_device
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -17,12 +18,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Read protocol messages (run, cancel, shutdown) as JSON lines on stdin and "
                     "answer on stdout (hello, progress, done, error, cancelled); logs go to "
                     "stderr. Exits on shutdown or when stdin closes. See docs/protocol.md.")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="where the networks run (default: cuda, else mps, else cpu)")
+    p.add_argument("--device", type=parse_device, default="auto",
+                   help="where the networks run: auto (default: cuda, else mps, else cpu), "
+                        "cpu, cuda, cuda:N (a GPU by number) or mps")
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="numeric precision of the networks for every job (default auto: "
                         "bf16/fp16 on a GPU, fp32 on the CPU)")
-    p.add_argument("--threads", type=int, default=0, metavar="N",
+    p.add_argument("--threads", type=THREADS.parse, default=0, metavar="N",
                    help="threads per network operation on the CPU (default 0: chosen per job "
                         "for the cores and the model's frame size)")
     p.add_argument("--log-level", default="INFO",

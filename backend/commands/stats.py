@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..checks import ALPHA
 from ..normalize import NormalizationStats, compute_stats
 from ..output_paths import check_output_file, refuse_foreign_file
 from ..pose.track import PoseTrack, require_person
@@ -19,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "8.5), saved as JSON so that a target's statistics travel with its model.")
     p.add_argument("poses", type=Path, help="pose track (.npz)")
     p.add_argument("-o", "--output", type=Path, required=True, help="statistics to write (.json)")
-    p.add_argument("--alpha", type=float, default=0.7,
+    p.add_argument("--alpha", type=ALPHA.parse, default=0.7,
                    help="far ankle = median - alpha * (close - median) (default 0.7, official)")
     add_progress_argument(p)
     p.set_defaults(run=run)

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..worker.protocol import ADJUST_LIMITS, adjust_problem
 
 FIELDS = ("scale", "offset_x", "offset_y")
-# The allowed range of each field, ends included (offsets in target frame heights).
-LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
+LIMITS = ADJUST_LIMITS  # stated where the add-on reads them too (stdlib only)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,11 +97,8 @@ class Adjustments:
 
 
 def _check_range(name: str, value: np.ndarray) -> None:
-    """ValueError naming the field (and the frame) of a value outside `LIMITS`."""
-    low, high = LIMITS[name]
-    bad = np.flatnonzero(~((value >= low) & (value <= high)))  # NaN is outside too
-    if bad.size:
-        first = np.atleast_1d(value)[bad[0]]
-        where = f" at frame {bad[0]}" if value.ndim else ""
-        raise ValueError(f"adjustment {name} must be a finite number from {low:g} to {high:g}, "
-                         f"got {first:g}{where}")
+    """ValueError naming the field (and the frame) of a value outside `LIMITS`, in the words
+    of the protocol's check (`adjust_problem`)."""
+    problem = adjust_problem(name, value.tolist())
+    if problem is not None:
+        raise ValueError(problem)

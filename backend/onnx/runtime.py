@@ -2,29 +2,12 @@
 networks for it (``load_cpu_networks``: PyTorch modules, or ONNX Runtime sessions of the
 files `export` wrote, see `session`).
 
-Which backend runs on the CPU (``choose_cpu_backend``) was measured with
-``benchmarks/bench_onnx.py`` on the project's machine (2 cores shared with other jobs at a
-load of 3 to 6): torch 2.13.0 fp32 under ``inference_mode`` against ONNX Runtime 1.31.1
-(CPUExecutionProvider, all graph optimizations, no spinning), each in its own process,
-batch 1 at the training resolution, median wall-clock milliseconds per frame of G:
-
-    ============  ========  =================  =================
-    preset        size      2 threads          1 thread
-                            PyTorch   ORT      PyTorch   ORT
-    ============  ========  =================  =================
-    tiny (local)  64x32        17.4    1.2         2.1    0.9
-    cpu-small     256x128    1106     40          59     34
-    paper-global  512x256    5057   2563        3605   2651
-    ============  ========  =================  =================
-
-ONNX Runtime is faster at every size and thread count: 1.4 to 2.5 times with one thread,
-and far more with two, where PyTorch's OpenMP threads wait for each other on a busy machine
-(its CPU time per frame grows twentyfold at cpu-small; ONNX Runtime's does not). The face
-generator gains the same way (paper-global's 64x64 box: 83 -> 58 ms with one thread). Peak
-memory is about equal (paper-global: PyTorch 1.6 GiB, ONNX Runtime 1.7 GiB). Outputs agree
-to 2e-5. So ONNX Runtime is the CPU default wherever ``onnx`` and ``onnxruntime`` are
-installed; PyTorch stays the reference (every ONNX file is checked against it when written)
-and the fallback. ``EVERYBODY_DANCE_CPU_BACKEND=torch`` (or ``onnx``) overrides the choice.
+ONNX Runtime measured faster than PyTorch on the CPU at every model size and thread count,
+at about equal memory and with outputs that agree to 2e-5 (``benchmarks/bench_onnx.py``; the
+figures: benchmarks/RESULTS.md, "ONNX Runtime against PyTorch on the CPU"). So ONNX Runtime
+is the CPU default wherever ``onnx`` and ``onnxruntime`` are installed; PyTorch stays the
+reference (every ONNX file is checked against it when written) and the fallback.
+``EVERYBODY_DANCE_CPU_BACKEND=torch`` (or ``onnx``) overrides the choice.
 """
 
 from __future__ import annotations

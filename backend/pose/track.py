@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import FPS, Size
 from ..errors import FormatVersionError, InputError
 from ..paths import atomic_write_bytes
 
@@ -175,6 +176,10 @@ class PoseTrack:
         if not all(np.isfinite(a).all() for a in (track.body, track.face, track.hands)):
             raise InputError(path, "holds keypoints that are not finite numbers: not a pose "
                                    "track this program wrote; make it again with `poses`")
+        if not FPS.accepts(track.fps) or not Size().accepts(track.size):
+            raise InputError(path, f"has a frame rate of {track.fps:g} fps and frames of "
+                                   f"{track.size[0]}x{track.size[1]}: frame rates must be "
+                                   f"{FPS.allowed()}, sizes {Size().allowed()}")
         return track
 
 

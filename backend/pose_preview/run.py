@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from ..errors import BackendError, Cancelled, InputError
+from ..folders import POSE_PREVIEW, refuse_other_kind
 from ..labels import render_label
 from ..models.bundle import read_manifest
 from ..normalize import Adjustments, NormalizationStats
@@ -43,7 +44,8 @@ from ..paths import atomic_write_json
 from ..pose.pipeline import PoseOptions
 from ..preview import dimmed, overlay
 from ..progress import progress_bar
-from ..transfer.plan import FramePlan, Placement, SourceRange, Watch, plan_frames
+from ..transfer.plan import (FramePlan, PosePlacement, SourceRange, Watch, frame_range,
+                             plan_frames)
 from ..transfer.target_spec import TargetSpec
 from ..video import Mp4Writer, probe
 from ..video.png_writer import PNG_COMPRESSION
@@ -105,7 +107,8 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
     began = time.perf_counter()
     cancel = cancel or threading.Event()
     target = TargetSpec.load(read_manifest(job.model), job.model, None)  # no weights read
-    start, stop = _frame_range(job)
+    start, stop = frame_range(job.source, job.frame_start, job.frame_stop,
+                              probe(job.source, job.fps).frame_count)
     n = stop - start
     if job.adjustments is not None and job.adjustments.n_frames not in (None, n):
         raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
@@ -113,7 +116,7 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
     _claim(job.output_dir, job)
     try:
         plan = plan_frames(SourceRange(job.source, start, stop, job.fps, job.pose_options),
-                           target, Placement(job.adjustments, job.source_stats),
+                           target, PosePlacement(job.adjustments, job.source_stats),
                            Watch(_stage_report(report, "poses"), cancel, progress))
         posed = time.perf_counter()
         background = preview_background(job.model, target.resolution)
@@ -137,17 +140,9 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
 # -- the steps -------------------------------------------------------------------------------
 
 
-def _frame_range(job: PosePreviewJob) -> tuple[int, int]:
-    count = probe(job.source, job.fps).frame_count
-    stop = count if job.frame_stop is None else min(job.frame_stop, count)
-    if not job.frame_start < stop:
-        raise InputError(job.source, f"frame range [{job.frame_start}, {stop}) is empty: the "
-                                     f"video has {count} frames")
-    return job.frame_start, stop
-
-
 def _claim(folder: Path, job: PosePreviewJob) -> None:
     """Make ``folder`` ready: new, empty, or an earlier preview (whose frames are removed)."""
+    refuse_other_kind(folder, POSE_PREVIEW)
     if folder.is_dir() and any(folder.iterdir()) and not (folder / PREVIEW_FILE).is_file():
         raise InputError(folder, "is not empty and holds no pose preview; refusing to write "
                                  "into it (choose another folder)")

@@ -43,7 +43,13 @@ Networks = Bundle | CpuNetworks  # both have .manifest, .generator and .face_gen
 
 
 class BackendConflict(BackendError):
-    """A job's frames so far were made by another backend than this run can or may use."""
+    """A job's frames so far were made by another backend than this run can or may use:
+    ``problem``, and the remedies on the command line (``hint``) and for a worker's client
+    (``plain_hint``)."""
+
+    def __init__(self, problem: str, hint: str, plain_hint: str) -> None:
+        super().__init__(f"{problem}. {hint[0].upper()}{hint[1:]}")
+        self.problem, self.hint, self.plain_hint = problem, hint, plain_hint
 
 
 def check_cpu_backend(requested: str) -> None:
@@ -71,13 +77,17 @@ def choose_backend(requested: str, runtime: Runtime, recorded: str | None = None
         raise BackendConflict(
             f"its frames so far were made with {BACKEND_NAMES[recorded]}; continuing with "
             f"{BACKEND_NAMES[requested]} would change every frame from here on (each frame "
-            f"conditions the next). Run it with --cpu-backend {recorded} (or auto) to continue, "
-            f"or --overwrite to start again with {BACKEND_NAMES[requested]}")
+            f"conditions the next)",
+            f"run it with --cpu-backend {recorded} (or auto) to continue, or --overwrite to "
+            f"start again with {BACKEND_NAMES[requested]}",
+            f"run it with the {BACKEND_NAMES[recorded]} backend to continue, or use another "
+            f"output folder")
     if recorded == "onnx" and not onnx_runtime.onnx_available():
         raise BackendConflict(
             "its frames so far were made with ONNX Runtime, which is not installed here "
-            "(pip install onnx onnxruntime); install it to continue, or use --overwrite to "
-            "start again with PyTorch")
+            "(pip install onnx onnxruntime)",
+            "install it to continue, or use --overwrite to start again with PyTorch",
+            "install it to continue, or use another output folder")
     return recorded
 
 

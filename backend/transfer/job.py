@@ -2,9 +2,13 @@
 
 The job folder (``output_dir``)::
 
-    job.json           the job's parameters, and the identity of what makes its frames
-    status.json        state, stage, progress, device, inference backend, stage timings
-                       (written atomically)
+    .lock              held (fcntl.flock) by the process running the job: a second one is
+                       refused at once, and the lock dies with its process (`folders`)
+    job.json           the job's identity (what makes its frames), the inference backend
+                       that makes them, its parameters: written when the job claims the
+                       folder, never by progress (a revision records its new identity)
+    status.json        progress alone: state, stage, frames, device, stage timings
+                       (written atomically; a job resumes the same without it)
     log.txt            what happened, one line per event, appended
     frames/000001.png  one frame per source frame of the range (written atomically, in order):
                        RGB, or RGBA for the "transparent" background (see `layers`)
@@ -27,9 +31,12 @@ also start from an earlier job's folder (``reuse``): its files are linked into t
 empty folder first, so the earlier folder stays as it was (an editor's undo shows it). "The same job" means the same *identity*: the source's content, the model's
 content, the frame range, the adjustments, the face and method choices and the pose
 settings (or the given pose track's content). Device and precision are not part of it (a job may move to another machine).
-A folder holding another job is refused unless ``overwrite`` is set, which discards it.
-The CPU's inference backend (ONNX Runtime or PyTorch) is not part of it either, but a job
-continues on the backend that made its frames (``backend`` in status.json; see `inference`).
+A folder holding another job is refused unless ``overwrite`` is set, which discards it;
+so is a folder of another kind (a training run, a pose preview) or of the user's own files.
+The CPU's inference backend (ONNX Runtime or PyTorch) is not part of the identity either, but
+a job continues on the backend that made its frames (``backend`` in job.json; see
+`inference`). What a run does with the folder (Start, Resume, Revise, Restart) is decided in
+one place, `job_state.decide`.
 """
 
 from __future__ import annotations
@@ -41,23 +48,23 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from ..errors import InputError
+from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, is_empty
 from ..normalize import Adjustments
 from ..oserrors import writing
-from ..paths import atomic_write_json
+from ..paths import atomic_write_json, read_json_field
 from ..normalize import NormalizationStats
 from ..pose.cache import file_identity
 from ..pose.pipeline import PoseOptions
 from ..video import PngSequenceWriter
-from .inference import BACKEND_NAMES, LEGACY_BACKEND, check_cpu_backend
+from .inference import check_cpu_backend
+from .job_state import Action, Decision, OnDisk
 
-JOB_KIND = "everybody-dance-transfer-job"
+JOB_KIND = TRANSFER_JOB_KIND
 JOB_FORMAT_VERSION = 1
 METHODS = ("generator", "nearest")
 
-ADJUSTMENTS = "adjustments"  # the identity's field an editor changes most (see "Revising")
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
 LOG_FILE = "log.txt"
@@ -185,48 +192,30 @@ class JobFolder:
         self.side_by_side = self.root / SIDE_BY_SIDE_FILE
         self.poses = self.root / POSES_FILE
         self.normalized = self.root / NORMALIZED_FILE
+        self.lock_file = self.root / LOCK_FILE
 
-    @staticmethod
-    def claim(root: str | Path, parameters: dict[str, Any], identity: dict[str, Any],
-              overwrite: bool = False, start_again: bool = False) -> "Claim":
-        """The job folder for a job with ``identity``, and how it relates to what is there.
+    def read_disk(self) -> OnDisk:
+        """What the folder holds now (read under its lock, see `job_state`)."""
+        return OnDisk(self.root, self.read_job(), self.frames_done(),
+                      read_json_field(self.status_file, "backend"))
 
-        A new or empty folder starts the job; a folder of the same job continues it; a folder
-        of the same job with other adjustments is revised (its job.json is rewritten by
-        `record` once the frames to keep are known); a folder of another job is refused
-        (InputError), or emptied first with ``overwrite``; anything else is refused, to never
-        write into a folder of the user's own files. ``start_again`` (with ``overwrite``)
-        discards even the same job (its frames were made by another inference backend, see
-        `inference`).
-        """
-        folder = JobFolder(root)
-        existing = folder.read_job()
-        if folder.root.exists() and not folder.root.is_dir():
-            raise InputError(folder.root, "is a file; give a folder for the transfer's output")
-        if existing is None and folder.root.is_dir() and any(folder.root.iterdir()):
-            raise InputError(folder.root, "is not empty and holds no transfer job (no job.json); "
-                                          "give a new or empty folder")
-        old = None if existing is None else existing.get("identity")
-        resumed = old == identity and not start_again
-        revising = not (resumed or start_again) and revises(old, identity)
-        if existing is not None and not (resumed or revising):
-            if not overwrite:
-                raise InputError(folder.root, "holds a transfer job with other parameters ("
-                                 f"{_differences(old, identity)}); "
-                                 "use another output folder, or --overwrite to discard it")
-            folder.discard()
-        folder.frames_dir.mkdir(parents=True, exist_ok=True)
-        if not (resumed or revising):
-            folder.record(identity, parameters)
-        folder.remove_partial_files()
-        return Claim(folder, resumed, revising)
+    def apply(self, decision: Decision, identity: dict[str, Any],
+              parameters: dict[str, Any]) -> None:
+        """Make the folder ready for ``decision``: discard another job (RESTART), record
+        this one (START, RESTART), remove what a killed run left half-written."""
+        if decision.action is Action.RESTART:
+            self.discard()
+        self.frames_dir.mkdir(parents=True, exist_ok=True)
+        if decision.action in (Action.START, Action.RESTART):
+            self.record(identity, parameters, decision.backend)
+        self.remove_partial_files()
 
     def seed_from(self, earlier: str | Path) -> bool:
         """Link (or copy) an earlier job folder's job, poses and frames into this folder when
         it is new or empty and ``earlier`` holds a job; True when it did. Frames are later
         replaced by renaming, never written through a link, so ``earlier`` stays as it was."""
         source = JobFolder(earlier)
-        if (self.root.is_dir() and any(self.root.iterdir())) or source.read_job() is None:
+        if (self.root.is_dir() and not is_empty(self.root)) or source.read_job() is None:
             return False
         kept = [(source.job_file, self.job_file), (source.status_file, self.status_file),
                 (source.poses, self.poses), (source.normalized, self.normalized)]
@@ -240,11 +229,13 @@ class JobFolder:
                 _link_or_copy(src, dst)
         return True
 
-    def record(self, identity: dict[str, Any], parameters: dict[str, Any]) -> None:
-        """Write job.json: the folder now holds the job with ``identity``."""
+    def record(self, identity: dict[str, Any], parameters: dict[str, Any],
+               backend: str | None) -> None:
+        """Write job.json: the folder now holds the job with ``identity``, whose frames
+        ``backend`` makes (written when the job claims the folder, never by progress)."""
         atomic_write_json(self.job_file, {
             "kind": JOB_KIND, "format_version": JOB_FORMAT_VERSION, "identity": identity,
-            "parameters": parameters, "created": _now()})
+            "backend": backend, "parameters": parameters, "created": _now()})
 
     def read_job(self) -> dict[str, Any] | None:
         """job.json, or None when there is none; unreadable or foreign counts as another job."""
@@ -302,17 +293,6 @@ class JobFolder:
                 if path.stem.isdigit() and int(path.stem) >= index + 1:
                     path.unlink()
 
-    def recorded_backend(self, identity: dict[str, Any]) -> str | None:
-        """The backend that made the frames of the job with ``identity`` (or of the job it
-        revises) in this folder so far ("onnx" or "torch"), or None when the folder holds no
-        frames of that job."""
-        existing = self.read_job()
-        old = None if existing is None else existing.get("identity")
-        if (old != identity and not revises(old, identity)) or self.frames_done() == 0:
-            return None
-        backend = self.read_status().get("backend", LEGACY_BACKEND)
-        return backend if backend in BACKEND_NAMES else None  # else: unreadable, no constraint
-
     def read_status(self) -> dict[str, Any]:
         try:
             data = json.loads(self.status_file.read_text())
@@ -328,32 +308,6 @@ class JobFolder:
             f.write(f"{_now()} {message}\n")
             f.flush()
             os.fsync(f.fileno())
-
-
-class Claim(NamedTuple):
-    """A claimed job folder: ``resumed`` continues the same job, ``revising`` the same job
-    with other adjustments (see the module docstring)."""
-
-    folder: JobFolder
-    resumed: bool
-    revising: bool
-
-
-def revises(old: Any, new: dict[str, Any]) -> bool:
-    """Whether a job of identity ``new`` is the job of identity ``old`` with other
-    adjustments (and nothing else changed)."""
-    if not isinstance(old, dict) or old == new:
-        return False
-    return ({k: v for k, v in old.items() if k != ADJUSTMENTS}
-            == {k: v for k, v in new.items() if k != ADJUSTMENTS})
-
-
-def _differences(old: Any, new: dict[str, Any]) -> str:
-    """What differs, in words: "range, adjustments differ" or why the old job is unreadable."""
-    if not isinstance(old, dict):
-        return str(old)
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return f"{', '.join(keys)} differ"
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendError, Cancelled, InputError, NoSpaceError
+from ..folders import FolderLock
 from ..labels import render_label
 from ..models.bundle import Bundle, read_manifest
 from ..pose.cache import file_identity, video_identity
@@ -53,17 +54,18 @@ from ..progress import progress_bar
 from ..runtime import Runtime, use_cpu_threads
 from ..target.face import box_of
 from ..target.prepared import PreparedRun
-from ..video import VideoInfo, probe, read_frames
+from ..video import probe, read_frames
 from ..video.images import read_image
 from .generate import FrameGenerator
-from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTime, ModelSource,
+from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource,
                         Networks, choose_backend, describe_backend, load_networks)
 from .job import JobFolder, TransferJob, TransferResult, bundle_identity
+from .job_state import Action, check_claimable, decide
 from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
-from .plan import (FramePlan, Placement, SourceRange, Watch, first_change, given_track,
-                   plan_frames, saved_track, window_of)
+from .plan import (FramePlan, PosePlacement, SourceRange, Watch, first_change, frame_range,
+                   given_track, plan_frames, saved_track, window_of)
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
 from .target_spec import TargetSpec
@@ -110,14 +112,16 @@ def run_transfer(job: TransferJob, report: Report | None = None,
 
 class TransferRun:
     """One run of a job: everything it needs is settled in the constructor (reading and
-    checking the inputs, choosing the runtime and backend, loading the networks, claiming
-    the folder); ``run`` then makes the frames and videos."""
+    checking the inputs, then, holding the folder's lock, deciding what the run does with
+    the folder (`job_state.decide`), loading the networks and claiming the folder); ``run``
+    then makes the frames and videos and releases the lock."""
 
     def __init__(self, job: TransferJob, hooks: Hooks, models: ModelSource,
                  bundle: Bundle | None = None) -> None:
         self.job, self.hooks = job, hooks
         self.info = probe(job.source, job.fps)
-        start, stop = frame_range(job, self.info)
+        start, stop = frame_range(job.source, job.frame_start, job.frame_stop,
+                                  self.info.frame_count)
         given = (given_track(job.poses, job.source, self.info.frame_count, self.info.size,
                              start, stop) if job.poses is not None else None)
         self.source = SourceRange(job.source, start, stop, job.fps, job.pose_options, given)
@@ -125,14 +129,42 @@ class TransferRun:
         self.runtime = Runtime.resolve(job.device, job.precision)
         self.target = load_target(job, bundle)
         self.showing = Showing.for_job(job, self.target)
-        identity = job_identity(job, self.info, self.target,
+        identity = job_identity(job, self.source, self.info.fps, self.target,
                                 bundle.folder if bundle is not None else job.model)
         if self.showing.background.kind != TARGET:
             identity["background"] = self.showing.background.identity()
+        self.identity = identity
+        self.folder = JobFolder(job.output_dir)
+        check_claimable(self.folder.root)  # before anything is written
+        self.lock = FolderLock(self.folder.root)
+        made = not self.folder.root.exists()
+        self.lock.acquire()
+        try:
+            self._claim(models)
+        except BaseException:
+            self.lock.release()
+            if made:  # leave no folder behind a run that claimed none
+                self.folder.lock_file.unlink(missing_ok=True)
+                with suppress(OSError):
+                    self.folder.root.rmdir()
+            raise
+        self.times = StageTimes()
+
+    @property
+    def n(self) -> int:
+        return self.source.stop - self.source.start
+
+    def _claim(self, models: ModelSource) -> None:
+        """Under the folder's lock: decide what this run does with it (`job_state.decide`),
+        load the networks, then make the folder ready."""
+        job, folder = self.job, self.folder
         # An earlier job's files linked in are this job's to keep or discard.
-        seeded = job.reuse is not None and JobFolder(job.output_dir).seed_from(job.reuse)
-        self.recorded = JobFolder(job.output_dir).recorded_backend(identity)
-        self.backend, restart = choose_target_backend(job, self.runtime, self.recorded)
+        seeded = job.reuse is not None and folder.seed_from(job.reuse)
+        disk = folder.read_disk()
+        decision = decide(disk, self.identity, job.overwrite or seeded,
+                          lambda recorded: choose_target_backend(job, self.runtime, recorded))
+        self.backend, self.action = decision.backend, decision.action
+        self.recorded = disk.backend if decision.action in (Action.RESUME, Action.REVISE) else None
         width, height = self.target.resolution
         self.threads = (use_cpu_threads(job.threads, width * height, self.backend or "torch")
                         if self.runtime.device.type == "cpu" else None)
@@ -142,25 +174,25 @@ class TransferRun:
             assert job.model is not None
             self.networks = load_networks(models, job.model, self.runtime, self.backend)
         self.load_seconds = time.perf_counter() - began  # ONNX Runtime sessions take a while
-        claim = JobFolder.claim(job.output_dir, job.parameters(), identity,
-                                job.overwrite or seeded, start_again=restart)
-        self.folder, self.resumed, self.identity = claim.folder, claim.resumed, identity
-        if (claim.resumed or claim.revising) and self.source.given is None:
+        folder.apply(decision, self.identity, job.parameters())
+        self.resumed = decision.action is Action.RESUME
+        self.revising = decision.action is Action.REVISE
+        if (self.resumed or self.revising) and self.source.given is None:
             # The poses its first frames were made from (see `plan.saved_track`).
-            saved = saved_track(claim.folder.poses, self.n)
+            saved = saved_track(folder.poses, self.n)
             self.source = replace(self.source, given=saved) if saved is not None else self.source
         # A revision compares its poses with those the earlier run drew (saved in the folder).
-        self.earlier = _earlier_poses(claim.folder) if claim.revising else None
-        self.revising = claim.revising
-        self.times = StageTimes()
-
-    @property
-    def n(self) -> int:
-        return self.source.stop - self.source.start
+        self.earlier = _earlier_poses(folder) if self.revising else None
 
     # -- the run -------------------------------------------------------------------------
 
     def run(self) -> TransferResult:
+        try:
+            return self._run()
+        finally:
+            self.lock.release()
+
+    def _run(self) -> TransferResult:
         job, folder, n = self.job, self.folder, self.n
         result = TransferResult(folder.frames_dir, n, folder.video,
                                 folder.side_by_side if job.side_by_side else None)
@@ -239,7 +271,7 @@ class TransferRun:
         began = time.perf_counter()
         watch = Watch(hooks.reporter("poses", status), hooks.cancel, hooks.progress)
         plan = plan_frames(self.source, self.target,
-                           Placement(job.adjustments, job.source_stats), watch)
+                           PosePlacement(job.adjustments, job.source_stats), watch)
         seconds = time.perf_counter() - began
         self.times.add("poses", seconds, len(plan.source))
         plan.source.save(folder.poses)
@@ -256,7 +288,7 @@ class TransferRun:
         (see `job`, "Revising"); returns how many frames are kept."""
         kept = min(done, first_change(self.earlier, plan, self.target))
         self.folder.remove_frames_from(kept)
-        self.folder.record(self.identity, self.job.parameters())
+        self.folder.record(self.identity, self.job.parameters(), self.backend)
         self.revising = False
         status.set(force=True, frames_written=kept, resumed_from=kept)
         self.folder.log(f"revised: the adjustments changed; the first changed frame is "
@@ -436,15 +468,6 @@ class Showing:
 # -- setting up -------------------------------------------------------------------------------
 
 
-def frame_range(job: TransferJob, info: VideoInfo) -> tuple[int, int]:
-    """[start, stop) of the job within the source (stop clamped to its end, as slicing)."""
-    stop = info.frame_count if job.frame_stop is None else min(job.frame_stop, info.frame_count)
-    if not job.frame_start < stop:
-        raise InputError(job.source, f"frame range [{job.frame_start}, {stop}) is empty: the "
-                                     f"video has {info.frame_count} frames")
-    return job.frame_start, stop
-
-
 def check_adjustments(job: TransferJob, n: int) -> None:
     if job.adjustments is not None and job.adjustments.n_frames not in (None, n):
         raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
@@ -461,29 +484,24 @@ def load_target(job: TransferJob, bundle: Bundle | None) -> TargetSpec:
     return TargetSpec.load(manifest, job.model, prepared)
 
 
-def choose_target_backend(job: TransferJob, runtime: Runtime,
-                          recorded: str | None) -> tuple[str | None, bool]:
-    """(the backend that runs the networks, or None for the baseline; whether the job
-    folder's frames, made by another backend, are to be discarded: ``overwrite``)."""
+def choose_target_backend(job: TransferJob, runtime: Runtime, recorded: str | None) -> str | None:
+    """The backend that runs the networks (None for the baseline), given the one that made
+    the job's frames so far (`inference.choose_backend`; `BackendConflict` when it may not
+    continue them)."""
     if job.method != "generator":
-        return None, False
-    try:
-        return choose_backend(job.cpu_backend, runtime, recorded), False
-    except BackendConflict as exc:
-        if not job.overwrite:
-            raise InputError(job.output_dir, str(exc)) from None
-    return choose_backend(job.cpu_backend, runtime, None), True
+        return None
+    return choose_backend(job.cpu_backend, runtime, recorded)
 
 
-def job_identity(job: TransferJob, info: VideoInfo, target: TargetSpec,
+def job_identity(job: TransferJob, source: SourceRange, fps: float, target: TargetSpec,
                  model: Path | None) -> dict:
     """What decides the job's frames (see `job`), as plain JSON values; ``model`` is the
     bundle folder."""
-    start, stop = frame_range(job, info)
+    start, stop = source.start, source.stop
     uses_face = bool(job.face and job.method == "generator" and target.manifest is not None
                      and target.manifest.face_generator is not None)
     identity = {
-        "source": video_identity(job.source), "range": [start, stop], "fps": info.fps,
+        "source": video_identity(job.source), "range": [start, stop], "fps": fps,
         "method": job.method,
         "model": None if model is None else bundle_identity(model),
         "target_frames": None if target.prepared is None else target.prepared.fingerprint,

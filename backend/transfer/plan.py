@@ -32,6 +32,17 @@ from ..target.window import Region
 from .target_spec import TargetSpec
 
 
+
+def frame_range(source: Path, start: int, stop: int | None, frame_count: int) -> tuple[int, int]:
+    """[start, stop) of a job within a source of ``frame_count`` frames (stop clamped to its
+    end, as slicing); `InputError` when that is empty. Transfer and pose preview both."""
+    end = frame_count if stop is None else min(stop, frame_count)
+    if not start < end:
+        raise InputError(source, f"frame range [{start}, {end}) is empty: the video has "
+                                 f"{frame_count} frames")
+    return start, end
+
+
 @dataclass(frozen=True)
 class SourceRange:
     """Frames [start, stop) of the source video, and how their poses are found."""
@@ -45,7 +56,7 @@ class SourceRange:
 
 
 @dataclass(frozen=True)
-class Placement:
+class PosePlacement:
     """How the source's poses are moved onto the target."""
 
     adjustments: Adjustments | None = None  # the user's per-frame scale and offsets
@@ -77,8 +88,8 @@ class FramePlan:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan_frames(source: SourceRange, target: TargetSpec, placement: Placement = Placement(),
-                watch: Watch = Watch()) -> FramePlan:
+def plan_frames(source: SourceRange, target: TargetSpec,
+                placement: PosePlacement = PosePlacement(), watch: Watch = Watch()) -> FramePlan:
     """The poses of the source's frames, placed in the target's frame."""
     track = source.given if source.given is not None else video_poses(
         source.path, source.options, source.start, source.stop, progress=watch.progress,

@@ -13,10 +13,11 @@ from .protocol import Hello
 
 def pick_device(requested: str = "auto") -> str:
     """``requested``, or with "auto" the best available: cuda, then mps, then cpu (the rule
-    of ``backend.runtime``; BackendError when it is absent)."""
+    of ``backend.runtime``; BackendError when it is absent). A GPU named by number keeps it
+    ("cuda:1")."""
     from backend.runtime import resolve_device  # torch: not at the top (see commands/serve)
 
-    return resolve_device(requested).type
+    return str(resolve_device(requested))
 
 
 def _package_version(name: str) -> str:
@@ -28,14 +29,16 @@ def _package_version(name: str) -> str:
 
 
 def make_hello(device: str) -> Hello:
-    """The handshake for a worker computing on ``device`` (already resolved, not "auto")."""
+    """The handshake for a worker computing on ``device`` (already resolved, not "auto";
+    "cuda:1" says "cuda" and that GPU's name and memory)."""
     import torch
 
+    kind, _, number = device.partition(":")
     hello = Hello(backend_version=__version__, python=platform.python_version(),
                   torch=torch.__version__, mediapipe=_package_version("mediapipe"),
-                  device=device, pid=os.getpid())
-    if device == "cuda":
-        index = torch.cuda.current_device()
+                  device=kind, pid=os.getpid())
+    if kind == "cuda":
+        index = int(number) if number else torch.cuda.current_device()
         free, total = torch.cuda.mem_get_info(index)
         hello.gpu_name = torch.cuda.get_device_name(index)
         hello.gpu_memory_total_mb = int(total // 2**20)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from backend.errors import BackendError
+from backend.errors import BackendError, FolderTaken
 from backend.errors import Cancelled as JobCancelled
 from backend.oserrors import as_backend_error
 
@@ -38,7 +38,7 @@ Send = Callable[[Message], object]
 class JobSettings:
     """How this worker runs every job (chosen once, on the ``serve`` command line)."""
 
-    device: str = "cpu"  # already resolved ("cuda", "mps" or "cpu")
+    device: str = "cpu"  # already resolved ("cuda", "cuda:1", "mps" or "cpu")
     precision: str = "auto"
     threads: int = 0  # per network operation on the CPU (0: chosen per job)
     progress_interval: float = PROGRESS_INTERVAL_S
@@ -210,6 +210,8 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
         error = as_backend_error(exc)  # a full disk, a name too long: the user's to fix
         if error is None:
             return _unexpected(exc, job_id, cache, settings)
+        if isinstance(error, FolderTaken):
+            error = error.plain()  # the protocol has no --overwrite
         log.info("job %s failed: %s", job_id, error)
         return Error(code=error.code, message=str(error), job_id=job_id)
     except Exception as exc:  # noqa: BLE001 - any failure must become a reply, not a dead worker

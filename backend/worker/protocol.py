@@ -8,14 +8,21 @@ through files in the job folder.
 client -> worker: ``run``, ``preview``, ``cancel``, ``shutdown``
 worker -> client: ``hello`` (first line, once), ``progress``, ``done``, ``error``, ``cancelled``
 
-This module imports only the standard library, so Blender's own Python can import it.
+This module imports only the standard library (and `backend.checks`, which does too), so
+Blender's own Python can import it. ``Run`` and ``Preview`` are the requests a job is made
+from, and their ``validate()`` is the one check of one (the worker calls it when a request
+arrives, the add-on before it sends one).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import PurePath, PureWindowsPath
 from typing import Any, ClassVar
+
+from ..checks import FPS, FRAME, FRAME_STOP, WORKERS, Number
 
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 16 * 2**20  # longer lines are refused unread (docs/protocol.md)
@@ -54,6 +61,12 @@ class Hello(Message):
     pid: int = 0
 
 
+# The allowed range of each adjustment, ends included (offsets in target frame heights): the
+# one statement of them, read by the backend (backend/normalize/adjustments.py) and the add-on
+# (its sliders' limits).
+ADJUST_LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
+
+
 @dataclass
 class Adjust:
     """Per-frame normalization adjustments (one value per frame of the job, or one for all)."""
@@ -89,6 +102,10 @@ class Run(Message):
     reuse: str | None = None
     pose_workers: int | None = None  # pose detection processes; None: automatic (per core)
 
+    def validate(self) -> None:
+        """`ProtocolError` naming the field, the value and what is allowed (see `validate`)."""
+        validate(self)
+
 
 @dataclass
 class Preview(Message):
@@ -107,6 +124,9 @@ class Preview(Message):
     source_stats: str | None = None  # a statistics JSON overriding the source's measured ones
     video: bool = False  # also write preview.mp4 (the frames alone are enough for Blender)
     frame_format: str = "jpg"  # of the frames: "jpg" (fast) or "png"
+
+    def validate(self) -> None:
+        validate(self)
 
 
 Request = Run | Preview  # what a client asks the worker to do (a job)
@@ -238,3 +258,113 @@ def _check_types(message: Any) -> None:
         if not ok:
             raise ProtocolError(f"{type(message).__name__.lower()}.{f.name}: {quote(value)} is "
                                 f"not {f.type}")
+
+
+# --------------------------------------------------------------------------------------------
+# The check of a request: fields well-typed (`parse_line`) but making no sense
+# --------------------------------------------------------------------------------------------
+
+METHODS = ("generator", "nearest")
+PREVIEW_FORMATS = ("jpg", "png")  # backend.pose_preview.run.FRAME_FORMATS (not imported: heavy)
+# What each numeric field may be (the command line's flags say the same: backend/checks.py).
+NUMBERS: dict[str, Number] = {"frame_start": FRAME, "frame_stop": FRAME_STOP, "fps": FPS,
+                              "pose_workers": WORKERS}
+PATHS = ("source", "model", "output_dir", "source_stats", "nearest_run", "reuse")
+BACKGROUND_WORDS = ("target", "transparent")  # a run's background, when not a path
+
+
+def validate(request: Request) -> None:
+    """Raise `ProtocolError` for a ``run`` or ``preview`` whose fields make no sense (the
+    message names the field, the value and what is allowed)."""
+    kind = request.type
+    if not request.job_id.strip():
+        raise ProtocolError(f"{kind}.job_id must not be empty")
+    if len(request.job_id) > MAX_JOB_ID_CHARS:
+        raise ProtocolError(f"{kind}.job_id has {len(request.job_id)} characters; at most "
+                            f"{MAX_JOB_ID_CHARS} are allowed")
+    for name in ("source", "model", "output_dir"):
+        if not getattr(request, name).strip():
+            raise ProtocolError(f"{kind}.{name} must not be empty")
+    for name in PATHS:
+        _check_path(kind, name, getattr(request, name, None))
+    if isinstance(request, Run) and request.background not in BACKGROUND_WORDS:
+        _check_path(kind, "background", request.background)
+    for name, number in NUMBERS.items():
+        value = getattr(request, name, None)
+        if value is not None and not number.accepts(value):
+            raise ProtocolError(f"{kind}.{name} must be {number.allowed()}, got {quote(value)}")
+    if request.frame_stop is not None and request.frame_stop <= request.frame_start:
+        raise ProtocolError(f"{kind}.frame_stop ({quote(request.frame_stop)}) must be greater "
+                            f"than {kind}.frame_start ({quote(request.frame_start)})")
+    if isinstance(request, Run):
+        _check_method(request)
+    elif request.frame_format not in PREVIEW_FORMATS:
+        raise ProtocolError(f"preview.frame_format must be one of {list(PREVIEW_FORMATS)}, got "
+                            f"{quote(request.frame_format)}")
+    _check_adjust(request)
+
+
+def adjust_problem(name: str, value: float | list[float]) -> str | None:
+    """What is wrong with adjustment ``name``'s value (one number or one per frame), or None:
+    each must be finite and within `ADJUST_LIMITS`."""
+    low, high = ADJUST_LIMITS[name]
+    values = value if isinstance(value, list) else [value]
+    for i, v in enumerate(values):
+        number = _as_float(v)
+        if number is None or not (math.isfinite(number) and low <= number <= high):
+            where = f" at frame {i}" if isinstance(value, list) else ""
+            shown = f"{number:g}" if number is not None else quote(v)
+            return (f"adjustment {name} must be a finite number from {low:g} to {high:g}, got "
+                    f"{shown}{where}")
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    """``value`` as a float; None for what is no number, or an int beyond any float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def _check_adjust(request: Request) -> None:
+    kind, adjust = request.type, request.adjust
+    lengths = set()
+    for name in ADJUST_LIMITS:
+        value = getattr(adjust, name)
+        problem = adjust_problem(name, value)
+        if problem is not None:
+            raise ProtocolError(f"{kind}.adjust: {problem}")
+        if isinstance(value, list):
+            lengths.add(len(value))
+    if len(lengths) > 1:
+        raise ProtocolError(f"{kind}.adjust: per-frame adjustments have different lengths: "
+                            f"{sorted(lengths)}")
+    if lengths and request.frame_stop is not None \
+            and lengths != {request.frame_stop - request.frame_start}:
+        raise ProtocolError(f"{kind}.adjust has {lengths.pop()} values per field, but the job "
+                            f"has {request.frame_stop - request.frame_start} frames")
+
+
+def _check_path(kind: str, name: str, path: str | None) -> None:
+    """A path the worker is given: absolute (the worker's own folder means nothing to its
+    client) and without NUL characters (no file system takes them)."""
+    if path is None:
+        return
+    if "\0" in path:
+        raise ProtocolError(f"{kind}.{name} contains a NUL character, which no path can hold")
+    if not PurePath(path).is_absolute() and not PureWindowsPath(path).is_absolute():
+        raise ProtocolError(f"{kind}.{name} must be an absolute path, got {quote(path)}")
+
+
+def _check_method(run: Run) -> None:
+    if run.method not in METHODS:
+        raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {quote(run.method)}")
+    if run.method == "nearest" and not (run.nearest_run or "").strip():
+        raise ProtocolError("run.nearest_run (a prepared training run folder) is needed by "
+                            "method 'nearest'")
+    if run.method == "generator" and run.nearest_run is not None:
+        raise ProtocolError("run.nearest_run is for method 'nearest'; the generator draws from "
+                            "run.model alone (leave nearest_run out)")

@@ -88,8 +88,10 @@ class JobRunner:
         return finished
 
     def run_until_idle(self, timeout: float | None = None, interval: float = 0.05,
-                       on_finished: Callable[[Job], None] | None = None) -> list[Job]:
-        """Tick until no job is pending or running (background mode). Returns finished jobs."""
+                       on_finished: Callable[[Job], None] | None = None,
+                       on_tick: Callable[[], None] | None = None) -> list[Job]:
+        """Tick until no job is pending or running (background mode). Returns finished jobs;
+        ``on_finished`` sees each as it finishes, ``on_tick`` is called after every tick."""
         deadline = None if timeout is None else time.monotonic() + timeout
         finished: list[Job] = []
         while self.queue.active():
@@ -97,6 +99,8 @@ class JobRunner:
                 finished.append(job)
                 if on_finished is not None:
                     on_finished(job)
+            if on_tick is not None:
+                on_tick()
             if not self.queue.active():
                 break
             if deadline is not None and time.monotonic() > deadline:
@@ -138,4 +142,7 @@ class JobRunner:
                 self.queue.fail(job.id, f"cannot start the backend worker: {exc}")
                 return
         self.queue.start(job.id)
-        self.client.submit(job.run)
+        try:
+            self.client.submit(job.run)  # checks the request first (protocol's validate)
+        except ValueError as exc:  # the worker would refuse it: the job says why, at once
+            self.queue.fail(job.id, str(exc))

@@ -261,8 +261,3 @@ def render_labels(prepared: PreparedRun, size: tuple[int, int], style: LabelStyl
         _write_image(prepared.label_path(i, size), label, "png", 0)
     atomic_write_bytes(out / LABELS_DONE, b"")
     return out
-
-
-def prepared_size_for(sizes: list[tuple[int, int]]) -> tuple[int, int]:
-    """The canvas for a set of training resolutions: the largest one."""
-    return max(sizes, key=lambda s: s[0] * s[1])

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .vgg import VGG19Features, load_vgg19
+from .vgg import VGG19Features
 
 # What a discriminator returns: a prediction map, a feature list (last = prediction), or one
 # feature list per scale.
@@ -112,11 +112,6 @@ class VGGLoss(nn.Module):
         self.layer_weights = tuple(float(w) for w in layer_weights)
         self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
-
-    @classmethod
-    def from_weights(cls, weights: str | Path | None = None) -> VGGLoss:
-        """Load VGG19 (see ``load_vgg19``: a path, or the cache / download when None)."""
-        return cls(load_vgg19(weights))
 
     def train(self, mode: bool = True) -> VGGLoss:
         super().train(mode)
