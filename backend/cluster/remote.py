@@ -1,0 +1,39 @@
+"""What runs on a node of the cluster: one transfer job, in its job folder.
+
+`run_job` is a plain function; `follow` submits it as a Ray task. It checks that the node
+sees the job folder, then runs the job as any run does (`run_transfer`), so it resumes from
+what the folder holds: a task that Ray runs again after its worker died continues where the
+dead one stopped. The job's log.txt says where each run ran.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..transfer import JobFolder, TransferJob, TransferResult, run_transfer
+from .visibility import Token
+
+
+def where_this_runs(cluster_address: str) -> str:
+    """"Ray cluster ADDRESS, node ID (ip IP), worker pid PID" for this task's process."""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id()
+    return (f"Ray cluster {cluster_address}, node {node} (ip {ray.util.get_node_ip_address()}), "
+            f"worker pid {os.getpid()}")
+
+
+def run_job(job: TransferJob, token: Token, cluster_address: str) -> TransferResult:
+    """Run ``job`` (or continue it) here; a cancel arrives as KeyboardInterrupt (`ray.cancel`),
+    which the run turns into its own cancel: the folder stays resumable."""
+    where = where_this_runs(cluster_address)
+    token.check(job.output_dir, where)
+    logged = False
+
+    def report(stage: str, done: int, total: int) -> None:
+        nonlocal logged  # the first report comes once the run has claimed its folder
+        if not logged:
+            JobFolder(job.output_dir).log(f"running on {where}")
+            logged = True
+
+    return run_transfer(job, report=report, progress=False)
