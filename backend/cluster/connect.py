@@ -72,8 +72,10 @@ def connect(address: str) -> Cluster:
             else:
                 ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ClusterUnavailable(f"cannot join the Ray cluster at {address}: {exc} (start "
-                                     f"one with  ray start --head ; see the README)") from None
+            raise ClusterUnavailable(
+                f"cannot join the Ray cluster at {address}: {exc} (is it started with  ray start "
+                f"--head ? Where it uses token authentication, this machine needs "
+                f"RAY_AUTH_MODE=token and its token; see the README)") from None
     resources = ray.cluster_resources()
     return Cluster(address=ray.get_runtime_context().gcs_address,
                    gpus=float(resources.get("GPU", 0)), cpus=float(resources.get("CPU", 0)))
