@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import pytest
 
+from .ray_cluster import ray_cluster  # noqa: F401 - a fixture
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).with_name("test_addon_blender_scenarios.py")
 TIMEOUT = 300
@@ -213,6 +215,18 @@ def test_retarget_dance_makes_the_image_strip_with_a_real_worker(kind, assets, t
     assert adjustments["offset_x"] == pytest.approx(EXPECTED_OFFSET_X, abs=1e-5)
     assert adjustments["offset_y"] == pytest.approx(0.05)
     assert (job["parameters"]["frame_start"], job["parameters"]["frame_stop"]) == (3, 9)
+
+
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs a job on a Ray cluster
+@pytest.mark.parametrize("kind", BPY_MODULES[:1])
+def test_retarget_dance_goes_to_the_cluster_of_the_preferences(kind, assets, ray_cluster,
+                                                               tmp_path):
+    result = run_scenario(kind, "retarget", {**assets, "cluster": ray_cluster}, tmp_path)
+    assert result["state"] == "done", result["message"]
+    [strip] = result["results"]
+    assert strip["elements"] == [f"{k:06d}.png" for k in range(1, 7)]
+    log = (Path(result["job_dir"]) / "log.txt").read_text()
+    assert f"running on Ray cluster {ray_cluster}" in log
 
 
 @pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs

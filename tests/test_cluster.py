@@ -13,13 +13,14 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from backend.demo import make_demo_clip
 from backend.demo.run import DEMO_BUNDLE
-from backend.errors import Cancelled, InputError
+from backend.errors import Cancelled
 from backend.transfer import TransferJob, run_transfer
 
 from .ray_cluster import BlindHead, ray_cluster  # noqa: F401 - a fixture
@@ -227,3 +228,61 @@ def test_without_ray_cluster_says_how_to_install_it_and_nothing_else_changes(cli
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert frame_bytes(out) == frame_bytes(references[SHORT])
+
+
+# -- the worker (`serve --cluster`) and the add-on's job runner -------------------------------
+
+
+def test_the_worker_hands_its_queue_to_the_cluster_several_at_once(ray_cluster, clip, tmp_path):
+    """The add-on's runner gives a `serve --cluster` worker several jobs at once: progress,
+    cancel and results as before, the frames of each job run alone here."""
+    from backend.worker.jobs import JobSettings, to_transfer_job
+    from blender_addon.backend_client import BackendClient, Run
+    from blender_addon.core.jobs import Job, JobState, Placement
+    from blender_addon.core.runner import JobRunner
+
+    source, _ = clip
+
+    def job(name: str, frames: tuple[int, int]) -> Job:
+        run = Run(job_id=name, source=str(source), model=str(DEMO_BUNDLE),
+                  output_dir=str(tmp_path / "jobs" / name), frame_start=frames[0],
+                  frame_stop=frames[1])
+        return Job(id=name, label=name, run=run, placement=Placement(
+            scene="Scene", channel=2, frame_start=1, job_frames=tuple(range(frames[1] - frames[0])),
+            name=name))
+
+    def make_client():
+        client = BackendClient(sys.executable, log_path=tmp_path / "worker.log",
+                               args=["--device", "cpu", "--cluster", ray_cluster])
+        client.start(wait=False)
+        return client
+
+    runner = JobRunner(make_client, at_once=lambda: 8)
+    jobs = [job("a", (0, 8)), job("b", (8, 16)), job("cancelled", (0, LONG))]
+    for each in jobs:
+        runner.submit(each)
+    most_at_once, finished, progress = 0, [], set()
+    deadline = time.monotonic() + 240
+    while runner.queue.active():
+        assert time.monotonic() < deadline, [j.status_text() for j in runner.queue.jobs]
+        finished += runner.tick()
+        running = runner.queue.all_running()
+        most_at_once = max(most_at_once, len(running))
+        progress |= {(j.id, j.stage) for j in running if j.total}
+        if jobs[2].stage == "generate" and not jobs[2].cancel_requested:
+            runner.cancel("cancelled")
+        time.sleep(0.05)
+    runner.release()
+    assert most_at_once == 3  # all sent together; the worker runs 2 at once (2 CPUs)
+    assert [j.state for j in jobs] == [JobState.DONE, JobState.DONE, JobState.CANCELLED]
+    assert {("a", "generate"), ("b", "generate"), ("cancelled", "generate")} <= progress
+    assert "jobs go to the Ray cluster" in (tmp_path / "worker.log").read_text()
+    for each in jobs[:2]:
+        out = Path(each.run.output_dir)
+        lone = tmp_path / "lone" / each.id
+        run_transfer(to_transfer_job(replace(each.run, output_dir=str(lone)),
+                                     JobSettings(device="cpu")))
+        assert frame_bytes(out) == frame_bytes(lone) and each.result.frame_count == 8
+        assert ray_cluster in runs_logged(out)[0]
+    status = json.loads((Path(jobs[2].run.output_dir) / "status.json").read_text())
+    assert status["state"] == "cancelled" and status["frames_written"] < LONG
