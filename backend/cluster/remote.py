@@ -3,15 +3,25 @@
 `run_job` is a plain function; `follow` submits it as a Ray task. It checks that the node
 sees the job folder, then runs the job as any run does (`run_transfer`), so it resumes from
 what the folder holds: a task that Ray runs again after its worker died continues where the
-dead one stopped. The job's log.txt says where each run ran.
+dead one stopped. The job's log.txt says where each run ran. A Ray worker process runs one
+task at a time and lives on after it, so it keeps the last model loaded for the next job, as
+the worker of `python -m backend serve` does (`ModelCache`).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 from ..transfer import JobFolder, TransferJob, TransferResult, run_transfer
+from ..worker.jobs import ModelCache
 from .visibility import Token
+
+
+@functools.cache
+def models() -> ModelCache:
+    """This worker process's model cache."""
+    return ModelCache()
 
 
 def where_this_runs(cluster_address: str) -> str:
@@ -36,4 +46,4 @@ def run_job(job: TransferJob, token: Token, cluster_address: str) -> TransferRes
             JobFolder(job.output_dir).log(f"running on {where}")
             logged = True
 
-    return run_transfer(job, report=report, progress=False)
+    return run_transfer(job, report=report, progress=False, models=models())
