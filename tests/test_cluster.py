@@ -27,7 +27,7 @@ from .ray_cluster import BlindHead, ray_cluster  # noqa: F401 - a fixture
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
-LONG = 40  # frames of the job that is killed or cancelled while it runs (about 3 s)
+LONG = 48  # frames of the job that is killed or cancelled while it runs (about 3 s)
 SHORT = (10, 22)
 
 
@@ -145,6 +145,25 @@ def test_cancel_stops_the_task_and_leaves_a_resumable_folder(ray_cluster, clip, 
     run_on_cluster(make_job(clip, out), ray_cluster)  # the same job again: it resumes
     assert frame_bytes(out) == frame_bytes(references[(0, LONG)])
     assert "resumed at frame" in (out / "log.txt").read_text()
+
+
+def test_pose_detection_chunks_run_as_tasks_of_the_cluster(ray_cluster, clip, tmp_path):
+    """A job whose source's poses are detected in 2 chunks: on a cluster the chunks are Ray
+    tasks, joined as on one machine (the same track and frames as 2 local processes give)."""
+    from backend.cluster import run_on_cluster
+    from backend.pose.detector import HolisticConfig
+    from backend.pose.pipeline import PoseOptions
+    from backend.pose.track import PoseTrack
+
+    options = PoseOptions(detector=HolisticConfig(workers=2))
+    here, there = tmp_path / "here", tmp_path / "there"
+    run_transfer(replace(make_job(clip, here), poses=None, pose_options=options))
+    run_on_cluster(replace(make_job(clip, there), poses=None, pose_options=options), ray_cluster)
+    assert "pose detection: 2 chunks as tasks of the Ray cluster" in (there / "log.txt").read_text()
+    a, b = PoseTrack.load(here / "poses.npz"), PoseTrack.load(there / "poses.npz")
+    for name in ("body", "face", "hands", "detected"):
+        assert (getattr(a, name) == getattr(b, name)).all(), name
+    assert frame_bytes(here) == frame_bytes(there)
 
 
 def retarget_command(clip: tuple[Path, Path], out: Path, *extra: str,

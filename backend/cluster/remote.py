@@ -5,7 +5,8 @@ sees the job folder, then runs the job as any run does (`run_transfer`), so it r
 what the folder holds: a task that Ray runs again after its worker died continues where the
 dead one stopped. The job's log.txt says where each run ran. A Ray worker process runs one
 task at a time and lives on after it, so it keeps the last model loaded for the next job, as
-the worker of `python -m backend serve` does (`ModelCache`).
+the worker of `python -m backend serve` does (`ModelCache`). A long source's pose detection
+runs its chunks as tasks of the cluster too (`pose_tasks`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import functools
 import os
 
+from ..pose.processes import tasks_elsewhere
 from ..transfer import JobFolder, TransferJob, TransferResult, run_transfer
 from ..worker.jobs import ModelCache
+from .pose_tasks import RayChunks
 from .visibility import Token
 
 
@@ -46,4 +49,5 @@ def run_job(job: TransferJob, token: Token, cluster_address: str) -> TransferRes
             JobFolder(job.output_dir).log(f"running on {where}")
             logged = True
 
-    return run_transfer(job, report=report, progress=False, models=models())
+    with tasks_elsewhere(RayChunks(JobFolder(job.output_dir).log)):  # pose chunks: on the cluster
+        return run_transfer(job, report=report, progress=False, models=models())
