@@ -305,3 +305,19 @@ def test_the_worker_hands_its_queue_to_the_cluster_several_at_once(ray_cluster, 
         assert ray_cluster in runs_logged(out)[0]
     status = json.loads((Path(jobs[2].run.output_dir) / "status.json").read_text())
     assert status["state"] == "cancelled" and status["frames_written"] < LONG
+
+
+def test_a_task_asks_for_one_gpu_where_the_cluster_has_gpus_and_paths_are_made_absolute(clip):
+    from backend.cluster.connect import Cluster
+    from backend.cluster.follow import with_absolute_paths
+
+    gpus, cpus = Cluster("head:6379", gpus=2, cpus=32), Cluster("head:6379", gpus=0, cpus=8)
+    assert gpus.task_resources("auto") == {"num_gpus": 1, "num_cpus": 1}
+    assert gpus.task_resources("cpu") == cpus.task_resources("auto") == {"num_gpus": 0,
+                                                                         "num_cpus": 1}
+    assert (gpus.slots, cpus.slots) == (2, 8)
+    job = replace(make_job(clip, Path("jobs/a")), background="backgrounds/room.png")
+    moved = with_absolute_paths(job)
+    assert moved.output_dir == Path.cwd() / "jobs" / "a" and moved.source == job.source
+    assert moved.background == str(Path.cwd() / "backgrounds" / "room.png")
+    assert with_absolute_paths(replace(job, background="transparent")).background == "transparent"

@@ -116,6 +116,10 @@ def collect(ref: Any, job: TransferJob, cancelled: bool) -> TransferResult:
         raise BackendError(f"{folder.root}: the job's task died {MAX_RETRIES + 1} times on the "
                            f"cluster ({type(exc).__name__}); its {folder.frames_done()} frames "
                            f"are kept: run the same job again to continue") from None
+    except exceptions.RayError as exc:  # Ray's own trouble (memory, the cluster gone)
+        raise BackendError(f"{folder.root}: the Ray cluster could not run the job's task: "
+                           f"{type(exc).__name__}: {exc}; its {folder.frames_done()} frames are "
+                           f"kept") from None
 
 
 def check_done_here(job: TransferJob, result: TransferResult) -> None:
