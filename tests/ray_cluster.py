@@ -27,11 +27,12 @@ def ray_cluster(tmp_path_factory) -> str:
     """The address of a running local Ray cluster (this process is its driver)."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[cluster]')")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # Its worker processes keep this environment: one thread each, a cache of the session's.
-    os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["EVERYBODY_DANCE_CACHE"] = str(tmp_path_factory.mktemp("ray-cache"))
-    ray.init(num_cpus=CPUS, include_dashboard=False, log_to_driver=False,
-             object_store_memory=128 * 2**20)
+    # Its processes keep the environment of ray.init: a pose cache of the session's own (Ray
+    # gives each task one thread, OMP_NUM_THREADS).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EVERYBODY_DANCE_CACHE", str(tmp_path_factory.mktemp("ray-cache")))
+        ray.init(num_cpus=CPUS, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=128 * 2**20)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:

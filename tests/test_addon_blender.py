@@ -25,8 +25,6 @@ import cv2
 import numpy as np
 import pytest
 
-from .ray_cluster import ray_cluster  # noqa: F401 - a fixture
-
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).with_name("test_addon_blender_scenarios.py")
 TIMEOUT = 300

@@ -23,7 +23,7 @@ from backend.demo.run import DEMO_BUNDLE
 from backend.errors import Cancelled
 from backend.transfer import TransferJob, run_transfer
 
-from .ray_cluster import BlindHead, ray_cluster  # noqa: F401 - a fixture
+from .ray_cluster import BlindHead
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
