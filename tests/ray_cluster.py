@@ -8,6 +8,7 @@ cluster has 2 CPUs and no dashboard, and token authentication (Ray 2.60's defaul
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -90,3 +91,4 @@ class BlindHead:
         except ProcessLookupError:
             pass
         self.proc.wait()
+        shutil.rmtree(self.temp, ignore_errors=True)

@@ -23,7 +23,7 @@ from backend.demo.run import DEMO_BUNDLE
 from backend.errors import Cancelled
 from backend.transfer import TransferJob, run_transfer
 
-from .ray_cluster import BlindHead
+from .ray_cluster import BlindHead, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
@@ -205,6 +205,19 @@ def test_a_job_folder_the_node_cannot_see_fails_with_a_clear_message(clip, tmp_p
     assert "storage every node of the cluster sees" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert not out.exists() and not list(shared.iterdir())  # nothing written, no token left
+
+
+def test_an_address_where_no_cluster_answers_is_refused_at_once(clip, tmp_path):
+    out = tmp_path / "job"
+    address = f"127.0.0.1:{free_port()}"
+    for command in (retarget_command(clip, out, "--cluster", address),
+                    [sys.executable, "-m", "backend", "serve", "--cluster", address]):
+        refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
+                                 stdin=subprocess.DEVNULL)
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        assert f"error: cannot join the Ray cluster at {address}: nothing answers" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert not out.exists()
 
 
 HIDE_RAY = '''

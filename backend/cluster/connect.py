@@ -8,6 +8,7 @@ changes.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from dataclasses import dataclass
 from types import ModuleType
@@ -20,6 +21,9 @@ INSTALL = "pip install -e '.[cluster]'"
 # An embedded Ray passes only job descriptions and results through its object store: a small
 # store spares the machine's shared memory (Ray's default is 30% of the RAM).
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
+# Ray retries an address where nothing answers for many minutes; a plain TCP connection to it
+# first says so at once.
+REACH_TIMEOUT_S = 10.0
 
 
 class ClusterUnavailable(BackendError):
@@ -70,6 +74,7 @@ def connect(address: str) -> Cluster:
             if address == LOCAL:
                 _start_or_join_local(ray)
             else:
+                check_reachable(address)
                 ray.init(address=address, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ClusterUnavailable(
@@ -79,6 +84,20 @@ def connect(address: str) -> Cluster:
     resources = ray.cluster_resources()
     return Cluster(address=ray.get_runtime_context().gcs_address,
                    gpus=float(resources.get("GPU", 0)), cpus=float(resources.get("CPU", 0)))
+
+
+def check_reachable(address: str) -> None:
+    """`ClusterUnavailable` unless something accepts connections at ``HOST:PORT``."""
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if not host or not port.isdigit():
+        raise ClusterUnavailable(f"--cluster {address}: give 'local' or a Ray head node's "
+                                 f"HOST:PORT (as `ray start --head` prints it)")
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ClusterUnavailable(f"cannot join the Ray cluster at {address}: nothing answers "
+                                 f"there ({exc.strerror or exc}); start one with  ray start "
+                                 f"--head  (see the README)") from None
 
 
 def _start_or_join_local(ray: ModuleType) -> None:
