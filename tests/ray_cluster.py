@@ -46,6 +46,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def can_unshare() -> bool:
+    """Whether this process may make a mount namespace (root, or a user namespace allowed)."""
+    try:
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 class BlindHead:
     """A second Ray cluster, one CPU, in a mount namespace of its own where ``hidden`` is an
     empty folder: a node that does not see the job folders. Stopped by ending its process
