@@ -1,6 +1,7 @@
 """Run every benchmark, write one JSON with all their figures, and print a summary table.
 
-    python benchmarks/run_all.py [--quick] [--only poses onnx transfer train compare threads loop]
+    python benchmarks/run_all.py [--quick] [--only poses onnx transfer train compare threads loop
+                                 cluster]
                                  [--json runs/benchmarks.json]
     python -m benchmarks --quick            (the same)
 
@@ -17,6 +18,7 @@ configuration (a few minutes on a 2-core laptop CPU):
     compare    --quick   tiny and cpu-small, 2 rounds
     threads    --quick   cpu-small: default vs the rule's threads, idle and beside a busy process
     loop       --quick   the editor's loop on 3 s of a clip: previews, full and partial reruns
+    cluster    --quick   4 jobs of 6 frames in process vs as tasks of a local Ray cluster
 
 Without ``--quick`` every script runs its default configuration (paper-global included in
 onnx and transfer: allow tens of minutes on a CPU). A script that fails is reported and the
@@ -36,8 +38,8 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import (bench_compare, bench_loop, bench_onnx, bench_poses,  # noqa: E402
-                        bench_threads, bench_train, bench_transfer)
+from benchmarks import (bench_cluster, bench_compare, bench_loop, bench_onnx,  # noqa: E402
+                        bench_poses, bench_threads, bench_train, bench_transfer)
 from benchmarks.common import REPO, print_table, start, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +62,7 @@ SCRIPTS = {
     "compare": Script(bench_compare, ["--quick"]),
     "threads": Script(bench_threads, ["--quick"]),
     "loop": Script(bench_loop, ["--quick"]),
+    "cluster": Script(bench_cluster, ["--quick"]),
 }
 
 

@@ -31,11 +31,17 @@ class DANCE_AP_preferences(AddonPreferences):
         items=[('auto', "Automatic", "A GPU when there is one, else the CPU"),
                ('cuda', "CUDA", "An NVIDIA GPU"), ('mps', "Metal", "An Apple GPU"),
                ('cpu', "CPU", "The CPU only")])
+    cluster_address: StringProperty(
+        name="Cluster Address",
+        description="Run Retarget and Render jobs as tasks of a Ray cluster: 'local' (this "
+                    "machine's) or a head node's HOST:PORT, several jobs at once; job folders "
+                    "must be on storage every node sees. Empty: on this machine, one at a time")
 
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "backend_python")
         layout.prop(self, "device")
+        layout.prop(self, "cluster_address")
         layout.prop(self, "vgg_weights")
         box = layout.box()
         box.label(text="Set Up Backend")
@@ -54,6 +60,7 @@ class _Defaults:
     cpu_only_torch = False
     vgg_weights = ""
     device = 'auto'
+    cluster_address = ""
 
 
 def get(context=None):

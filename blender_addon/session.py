@@ -23,7 +23,7 @@ TRAINING_REFRESH = 2.0  # seconds between reads of a training run's status files
 
 class Session:
     def __init__(self):
-        self.runner = JobRunner(make_client)
+        self.runner = JobRunner(make_client, at_once=jobs_at_once)
         self.setup = None  # core.venv_setup.SetupTask while "Set Up Backend" runs or ran
         self.training_processes = {}  # run folder -> Popen, to reap runs that end while we run
         self._training_status = {}  # run folder -> (time read, TrainingStatus)
@@ -71,6 +71,16 @@ def backend_python():
     return locations.find_backend_python(prefs.backend_python, compat.user_dir())
 
 
+# Jobs given at once to a worker that hands them to a cluster: it queues them and runs as many
+# together as the cluster has GPUs (else CPUs).
+CLUSTER_JOBS_AT_ONCE = 64
+
+
+def jobs_at_once():
+    """One job at a time on this machine; many where the preferences name a cluster."""
+    return CLUSTER_JOBS_AT_ONCE if preferences.get().cluster_address.strip() else 1
+
+
 def make_client():
     """Start a worker (without waiting for its hello: Blender stays responsive)."""
     python, origin = backend_python()
@@ -79,8 +89,10 @@ def make_client():
                           "preferences")
     if not python.is_file():
         raise WorkerError(f"the backend Python {python} ({origin}) does not exist")
-    device = preferences.get().device
-    args = [] if device == 'auto' else ["--device", device]
+    prefs = preferences.get()
+    args = [] if prefs.device == 'auto' else ["--device", prefs.device]
+    if prefs.cluster_address.strip():  # jobs go to a Ray cluster (docs/addon.md)
+        args += ["--cluster", prefs.cluster_address.strip()]
     client = BackendClient(python, log_path=compat.user_dir() / "worker.log", args=args)
     client.start(wait=False)
     return client

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from .ray_cluster import ray_cluster  # noqa: F401 - one local Ray for the session (a fixture)
+
 REPO = Path(__file__).resolve().parents[1]
 # Real footage: ../shared/data next to the checkout, or where $EVERYBODY_DANCE_FOOTAGE says
 # (a checkout elsewhere, e.g. a git worktree).

@@ -215,6 +215,18 @@ def test_retarget_dance_makes_the_image_strip_with_a_real_worker(kind, assets, t
     assert (job["parameters"]["frame_start"], job["parameters"]["frame_stop"]) == (3, 9)
 
 
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs a job on a Ray cluster
+@pytest.mark.parametrize("kind", BPY_MODULES[:1])
+def test_retarget_dance_goes_to_the_cluster_of_the_preferences(kind, assets, ray_cluster,
+                                                               tmp_path):
+    result = run_scenario(kind, "retarget", {**assets, "cluster": ray_cluster}, tmp_path)
+    assert result["state"] == "done", result["message"]
+    [strip] = result["results"]
+    assert strip["elements"] == [f"{k:06d}.png" for k in range(1, 7)]
+    log = (Path(result["job_dir"]) / "log.txt").read_text()
+    assert f"running on Ray cluster {ray_cluster}" in log
+
+
 @pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
 @pytest.mark.parametrize("kind", BLENDERS)
 def test_preview_poses_strip_appears_and_updates_after_a_keyframe_change(kind, assets, tmp_path):

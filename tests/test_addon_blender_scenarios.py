@@ -51,6 +51,7 @@ def enable_addon(cfg):
     prefs = bpy.context.preferences.addons[module].preferences
     prefs.backend_python = cfg["backend_python"]
     prefs.device = 'cpu'
+    prefs.cluster_address = cfg.get("cluster", "")  # a Ray cluster's address (empty: none)
     return module, sys.modules[module]
 
 

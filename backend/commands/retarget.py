@@ -80,6 +80,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "frames before the first one whose pose changed are kept (the earlier "
                         "folder is left as it is). Running a job again in its own folder with "
                         "other --adjust values does the same in place")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="run the job as a task of a Ray cluster: 'local' (the one on this "
+                        "machine, started if there is none) or a head node's HOST:PORT. The job "
+                        "folder must be on storage every node sees (see the README; needs "
+                        "pip install -e '.[cluster]')")
     add_range_arguments(p)
     add_pose_arguments(p)
     add_progress_argument(p)
@@ -110,6 +115,10 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cluster is not None:
+        from ..cluster import require_ray
+
+        require_ray()  # first: without Ray, nothing else happens
     job = job_from_args(args)
     cancel = threading.Event()
 
@@ -121,7 +130,12 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
-        result = run_transfer(job, cancel=cancel, progress=not args.quiet)
+        if args.cluster is not None:
+            from ..cluster import run_on_cluster
+
+            result = run_on_cluster(job, args.cluster, cancel=cancel, progress=not args.quiet)
+        else:
+            result = run_transfer(job, cancel=cancel, progress=not args.quiet)
     except Cancelled as exc:
         print(f"{exc}", file=sys.stderr)
         return 130

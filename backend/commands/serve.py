@@ -27,13 +27,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=THREADS.parse, default=0, metavar="N",
                    help="threads per network operation on the CPU (default 0: chosen per job "
                         "for the cores and the model's frame size)")
+    p.add_argument("--cluster", default=None, metavar="ADDRESS",
+                   help="hand each transfer job to a Ray cluster, several at once: 'local' "
+                        "(this machine's, started if there is none) or a head node's HOST:PORT "
+                        "(needs pip install -e '.[cluster]')")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="stderr log detail")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cluster is not None:
+        from ..cluster import require_ray
+
+        require_ray()
     from ..worker.serve import ServeOptions, serve  # claims stdout: import only when serving
 
     return serve(ServeOptions(device=args.device, precision=args.precision, threads=args.threads,
-                              log_level=args.log_level))
+                              log_level=args.log_level, cluster=args.cluster))

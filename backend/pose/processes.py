@@ -6,7 +6,9 @@ threads do not survive a fork, and a forked worker process would copy the parent
 at the time). The children send ``("tick", task, n)`` while they work and one
 ``("done", task, result)`` or ``("error", task, exception)`` at the end over one queue, which
 the parent reads until every task is done. Whatever stops the parent (an error in a child,
-``on_tick`` raising `Cancelled`, Ctrl-C) stops every child still running.
+``on_tick`` raising `Cancelled`, Ctrl-C) stops every child still running. Inside
+`tasks_elsewhere(runner)` the tasks go to ``runner`` instead (a job on a Ray cluster sends
+them to the cluster's nodes, see backend/cluster/pose_tasks.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ from __future__ import annotations
 import multiprocessing
 import queue as queue_module
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Callable, Sequence
 
 from ..errors import BackendError
@@ -21,6 +26,19 @@ from ..errors import BackendError
 # A task function: ``fn(task, tick)`` where ``tick(n)`` says n more items are done.
 TaskFn = Callable[[Any, Callable[[int], None]], Any]
 POLL_S = 0.5  # how often the parent looks for children that died without a word
+# ``runner(fn, tasks, on_tick)``: what runs the tasks instead of local processes, while set.
+Runner = Callable[[TaskFn, Sequence[Any], Callable[[int], None] | None], list[Any]]
+_elsewhere: ContextVar[Runner | None] = ContextVar("tasks_elsewhere", default=None)
+
+
+@contextmanager
+def tasks_elsewhere(runner: Runner) -> Iterator[None]:
+    """`run_in_processes` calls in this thread hand their tasks to ``runner``."""
+    token = _elsewhere.set(runner)
+    try:
+        yield
+    finally:
+        _elsewhere.reset(token)
 
 
 def run_in_processes(fn: TaskFn, tasks: Sequence[Any],
@@ -32,6 +50,9 @@ def run_in_processes(fn: TaskFn, tasks: Sequence[Any],
     raised here (the project's own errors as they are, any other as a `BackendError` with its
     traceback).
     """
+    runner = _elsewhere.get()
+    if runner is not None:
+        return runner(fn, tasks, on_tick)
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     children = [context.Process(target=_child, args=(fn, i, task, messages), daemon=True)

@@ -42,6 +42,7 @@ class JobSettings:
     precision: str = "auto"
     threads: int = 0  # per network operation on the CPU (0: chosen per job)
     progress_interval: float = PROGRESS_INTERVAL_S
+    cluster: str | None = None  # run transfers on this Ray cluster (see backend.cluster)
 
 
 def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
@@ -234,7 +235,12 @@ def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
         read_manifest(Path(run.model))
     check_output_folder(Path(run.output_dir))
     job = to_transfer_job(run, settings)
-    result = run_transfer(job, report=report, cancel=cancel, models=cache, progress=False)
+    if settings.cluster is not None:
+        from backend.cluster import run_on_cluster
+
+        result = run_on_cluster(job, settings.cluster, report=report, cancel=cancel)
+    else:
+        result = run_transfer(job, report=report, cancel=cancel, models=cache, progress=False)
     return Done(job_id=run.job_id, frames_dir=str(result.frames_dir),
                 frame_count=result.frame_count,
                 video=None if result.video is None else str(result.video),

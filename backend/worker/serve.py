@@ -4,7 +4,8 @@ The main thread reads JSON lines from stdin and answers at once (a malformed lin
 ``error`` with code ``bad_message`` and the worker carries on); jobs run one at a time on a
 job thread, so a ``cancel`` is seen while a job runs. A job (``run``: a transfer, or
 ``preview``: a pose preview) that arrives while another job runs waits in a queue (first come,
-first served). Every accepted job gets exactly one final reply: ``done``, ``error`` or
+first served). With ``--cluster`` transfers run as tasks of a Ray cluster (`backend.cluster`),
+and as many job threads as the cluster has GPUs (else CPUs) hand them over at once. Every accepted job gets exactly one final reply: ``done``, ``error`` or
 ``cancelled``.
 
 The worker exits on ``shutdown`` or when stdin closes (the add-on, or Blender, has gone),
@@ -37,12 +38,13 @@ class ServeOptions:
     precision: str = "auto"
     threads: int = 0
     log_level: str = "INFO"
+    cluster: str | None = None  # a Ray cluster's address, or "local" (None: this process)
 
 
 class Worker:
     """The job queue and the job thread; `handle_line` is called for each line of stdin."""
 
-    def __init__(self, channel: Channel, settings) -> None:
+    def __init__(self, channel: Channel, settings, slots: int = 1) -> None:
         from .jobs import ModelCache
 
         self._channel = channel
@@ -50,13 +52,16 @@ class Worker:
         self._cache = ModelCache()
         self._cond = threading.Condition()
         self._queue: deque[Request] = deque()
-        self._current: Request | None = None
-        self._cancel = threading.Event()
+        self._running: dict[str, threading.Event] = {}  # job id -> its cancel
         self._stopping = False
-        self._thread = threading.Thread(target=self._work, name="job", daemon=True)
+        # One job thread runs the jobs here; more hand them to a cluster (``slots``).
+        self._threads = [threading.Thread(target=self._work, daemon=True,
+                                          name="job" if slots == 1 else f"job-{i + 1}")
+                         for i in range(slots)]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     # ---------------------------------------------------------------- messages from the client
 
@@ -104,8 +109,7 @@ class Worker:
 
     def _known(self, job_id: str) -> bool:
         with self._cond:
-            return (self._current is not None and self._current.job_id == job_id) or any(
-                r.job_id == job_id for r in self._queue)
+            return job_id in self._running or any(r.job_id == job_id for r in self._queue)
 
     def _submit(self, request: Request) -> None:
         from .checks import check_request
@@ -121,7 +125,7 @@ class Worker:
             return
         with self._cond:
             self._queue.append(request)
-            position = len(self._queue) + (self._current is not None) - 1
+            position = len(self._queue) + len(self._running) - 1
             self._cond.notify()
         log.info("job %s queued (%d ahead of it)", request.job_id, position)
 
@@ -132,8 +136,8 @@ class Worker:
         just finished, and its reply is already on its way to the client.
         """
         with self._cond:
-            if self._current is not None and self._current.job_id == job_id:
-                self._cancel.set()
+            if job_id in self._running:
+                self._running[job_id].set()
                 log.info("cancelling running job %s", job_id)
                 return
             queued = [r for r in self._queue if r.job_id == job_id]
@@ -158,14 +162,13 @@ class Worker:
                 if not self._queue:
                     return
                 run = self._queue.popleft()
-                self._current, self._cancel = run, threading.Event()
-                cancel = self._cancel
+                cancel = self._running[run.job_id] = threading.Event()
             log.info("job %s started", run.job_id)
             reply = execute(run, cancel, self._send, self._cache, self._settings)
             with self._cond:
                 # Cleared before the reply goes out, so that the client may reuse the job id
                 # (to resume a cancelled job) as soon as it reads the reply.
-                self._current = None
+                del self._running[run.job_id]
             self._send(reply)
 
     @staticmethod
@@ -184,15 +187,16 @@ class Worker:
             self._stopping = True
             dropped = list(self._queue)
             self._queue.clear()
-            if self._current is not None:
-                self._cancel.set()
+            for cancel in self._running.values():
+                cancel.set()
             self._cond.notify_all()
         log.info("stopping (%s); %d queued job(s) dropped", reason, len(dropped))
         for run in dropped:
             self._send(Cancelled(job_id=run.job_id))
-        self._thread.join(STOP_JOIN_TIMEOUT_S)
-        if self._thread.is_alive():
-            log.warning("the running job did not stop within %.0f s", STOP_JOIN_TIMEOUT_S)
+        for thread in self._threads:
+            thread.join(STOP_JOIN_TIMEOUT_S)
+            if thread.is_alive():
+                log.warning("the running job did not stop within %.0f s", STOP_JOIN_TIMEOUT_S)
 
     def _send(self, message: Message) -> None:
         if isinstance(message, Error):  # a reply never echoes large input back
@@ -217,8 +221,16 @@ def serve(options: ServeOptions = ServeOptions(), stdin: BinaryIO | None = None)
     hello = make_hello(device)
     log.info("worker %s started: %s", hello.pid, hello)
     channel.send(hello)
+    slots = 1
+    if options.cluster is not None:  # each node picks its own device for options.device
+        from backend.cluster import connect
+
+        cluster = connect(options.cluster)
+        device, slots = options.device, cluster.slots
+        log.info("jobs go to the Ray cluster at %s, %d at once", cluster.address, slots)
     worker = Worker(channel, JobSettings(device=device, precision=options.precision,
-                                         threads=options.threads))
+                                         threads=options.threads, cluster=options.cluster),
+                    slots)
     worker.start()
     reason = "stdin closed"
     try:

@@ -122,6 +122,10 @@ class JobQueue:
     def running(self) -> Job | None:
         return next((j for j in self.jobs if j.state is JobState.RUNNING), None)
 
+    def all_running(self) -> list[Job]:
+        """The jobs sent to the worker (several where it hands them to a cluster)."""
+        return [j for j in self.jobs if j.state is JobState.RUNNING]
+
     def next_pending(self) -> Job | None:
         return next((j for j in self.jobs if j.state is JobState.PENDING), None)
 
@@ -174,11 +178,12 @@ class JobQueue:
 
     # --- the runner's side ------------------------------------------------------------------
 
-    def start(self, job_id: str) -> Job:
+    def start(self, job_id: str, at_once: int = 1) -> Job:
+        """Mark a pending job running; at most ``at_once`` jobs run together."""
         job = self._require(job_id)
         if job.state is not JobState.PENDING:
             raise ValueError(f"job {job_id} is {job.state.value}, not pending")
-        if self.running() is not None:
+        if len(self.all_running()) >= at_once:
             raise ValueError("another job is running")
         job.state, job.stage, job.done, job.total = JobState.RUNNING, "starting", 0, 0
         return job

@@ -5,7 +5,8 @@ background mode, where timers never fire). Each tick applies what the worker sai
 last one, notices a worker that died (failing its job with a clear message; the next job
 starts a fresh worker), and sends the next pending job when none is running. Jobs go to the
 worker one at a time, so a cancelled or failed job never holds up the rest, and the model
-stays loaded in the worker between jobs.
+stays loaded in the worker between jobs; a worker that hands jobs to a cluster gets several
+at once (``at_once``), which it queues and spreads over the cluster.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ ClientFactory = Callable[[], Client]  # starts a worker without waiting for its 
 class JobRunner:
     """The session's queue plus the worker that runs it."""
 
-    def __init__(self, make_client: ClientFactory, queue: JobQueue | None = None) -> None:
+    def __init__(self, make_client: ClientFactory, queue: JobQueue | None = None,
+                 at_once: Callable[[], int] = lambda: 1) -> None:
         self.make_client = make_client
+        self.at_once = at_once  # how many jobs the worker is given together
         self.queue = queue or JobQueue()
         self.client: Client | None = None
         self.hello: Any = None  # the last worker's handshake, kept for the panel
@@ -55,8 +58,7 @@ class JobRunner:
     def release(self) -> None:
         """Stop the worker (frees the GPU). A running job is cancelled first."""
         client, self.client = self.client, None
-        running = self.queue.running()
-        if running is not None:
+        for running in self.queue.all_running():
             running.state, running.message = JobState.CANCELLED, "cancelled: the worker was stopped"
         if client is not None:
             client.shutdown()
@@ -122,16 +124,19 @@ class JobRunner:
         is failed here so that it never hangs.
         """
         self.client = None
-        running = self.queue.running()
-        if running is not None:
+        for running in self.queue.all_running():
             self.queue.fail(running.id, "the backend worker stopped unexpectedly")
 
     def _start_next(self) -> None:
-        if self.queue.running() is not None:
-            return
+        at_once = self.at_once()
+        while len(self.queue.all_running()) < at_once and self._start_one(at_once):
+            pass
+
+    def _start_one(self, at_once: int) -> bool:
+        """Send the next pending job to the worker; False when there is none (or no worker)."""
         job = self.queue.next_pending()
         if job is None:
-            return
+            return False
         if self.client is None or not self.client.alive:
             try:
                 self.client = self.make_client()
@@ -140,9 +145,10 @@ class JobRunner:
                 self.client = None
                 self.last_error = str(exc)
                 self.queue.fail(job.id, f"cannot start the backend worker: {exc}")
-                return
-        self.queue.start(job.id)
+                return False
+        self.queue.start(job.id, at_once)
         try:
             self.client.submit(job.run)  # checks the request first (protocol's validate)
         except ValueError as exc:  # the worker would refuse it: the job says why, at once
             self.queue.fail(job.id, str(exc))
+        return True
