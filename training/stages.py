@@ -161,4 +161,4 @@ def stage_window(opts: TrainOptions, stage: str, prepared: PreparedRun) -> Windo
     fitted = tuple(max(multiple, min(round(v * scale / multiple) * multiple,
                                      limit // multiple * multiple))
                    for v, limit in ((w, size[0]), (h, size[1])))
-    return WindowSpec(fitted, spec.margin)  # type: ignore[arg-type]
+    return WindowSpec(fitted, spec.margin, step=spec.step)  # type: ignore[arg-type]
