@@ -98,15 +98,16 @@ def _compare_arg(text: str) -> tuple[str, Path]:
     return name.strip(), Path(path)
 
 
+EVALUATE_DESCRIPTION = """Draws the run's held-out target frames (never seen in training) from
+their own poses with the model, the nearest-neighbour baseline, the model without its face GAN
+and any --compare bundles, then measures SSIM and LPIPS (full frame, body, face), flicker, and
+the keypoints detected again on the outputs. Writes REPORT_DIR/report.md (the paper's tables),
+metrics.json and strips/. Resumable: run it again to continue."""
+
+
 def _evaluate_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="the paper's metrics on the run's held-out frames",
-        description="Draws the run's held-out target frames (never seen in training) from their "
-                    "own poses with the model, the nearest-neighbour baseline, the model without "
-                    "its face GAN and any --compare bundles, then measures SSIM and LPIPS (full "
-                    "frame, body, face), flicker, and the keypoints detected again on the "
-                    "outputs. Writes REPORT_DIR/report.md (the paper's tables), metrics.json and "
-                    "strips/. Resumable: run it again to continue.")
+    p = sub.add_parser("evaluate", help="the paper's metrics on the run's held-out frames",
+                       description=EVALUATE_DESCRIPTION)
     p.add_argument("bundle", type=Path, metavar="BUNDLE_DIR", help="the model to evaluate")
     p.add_argument("run_dir", type=Path, metavar="RUN_DIR",
                    help="the prepared run of the same target (its held-out split)")

@@ -12,6 +12,12 @@ from ..folders import MODEL_BUNDLE, refuse_other_kind
 from ..onnx.export import DEFAULT_ATOL, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, describe
 
 
+DESCRIPTION = """Write generator.onnx (and face_generator.onnx when the bundle has a face
+generator) into the bundle folder or OUT_DIR. Each file is run by ONNX Runtime and compared with
+PyTorch before it replaces an older one. Transfer on the CPU uses these files when they match
+the bundle's weights."""
+
+
 def _opset(text: str) -> int:
     try:
         value = int(text)
@@ -23,12 +29,8 @@ def _opset(text: str) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "export-onnx", help="export a model bundle's generators to ONNX",
-        description="Write generator.onnx (and face_generator.onnx when the bundle has a face "
-                    "generator) into the bundle folder or OUT_DIR. Each file is run by ONNX "
-                    "Runtime and compared with PyTorch before it replaces an older one. "
-                    "Transfer on the CPU uses these files when they match the bundle's weights.")
+    p = sub.add_parser("export-onnx", help="export a model bundle's generators to ONNX",
+                       description=DESCRIPTION)
     p.add_argument("bundle", type=Path, help="model bundle folder")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT_DIR",
                    help="folder to write into (default: the bundle folder)")

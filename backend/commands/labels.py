@@ -17,12 +17,14 @@ from .common import add_progress_argument
 from .parsing import parse_size
 
 
+DESCRIPTION = """Draw every frame of a pose track as an OpenPose-style stick figure (the
+official palette; joints radius 8 and limbs half-width 4 at 1080p, scaled). OUT ending in .mp4
+writes a video, anything else a folder of 000001.png ..."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "labels", help="render a pose track as stick figures",
-        description="Draw every frame of a pose track as an OpenPose-style stick figure (the "
-                    "official palette; joints radius 8 and limbs half-width 4 at 1080p, scaled). "
-                    "OUT ending in .mp4 writes a video, anything else a folder of 000001.png ...")
+    p = sub.add_parser("labels", help="render a pose track as stick figures",
+                       description=DESCRIPTION)
     p.add_argument("poses", type=Path, help="pose track (.npz from `poses` or `normalize`)")
     p.add_argument("-o", "--output", type=Path, required=True, help="PNG folder or .mp4 file")
     p.add_argument("--size", type=parse_size, default=None, metavar="WxH",

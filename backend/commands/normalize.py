@@ -12,13 +12,15 @@ from ..pose.track import PoseTrack, require_person
 from .common import add_progress_argument, check_track_output
 
 
+DESCRIPTION = """Global pose normalization (paper appendix 8.5): per frame, a vertical
+translation and a scale interpolated from where the source's ankles are between its far and
+close positions, mapped onto the target's; then per-frame user adjustments. The output track is
+in the target's frame size."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "normalize", help="size and place a source's poses like the target's",
-        description="Global pose normalization (paper appendix 8.5): per frame, a vertical "
-                    "translation and a scale interpolated from where the source's ankles are "
-                    "between its far and close positions, mapped onto the target's; then per-frame "
-                    "user adjustments. The output track is in the target's frame size.")
+    p = sub.add_parser("normalize", help="size and place a source's poses like the target's",
+                       description=DESCRIPTION)
     p.add_argument("source", type=Path, help="source pose track (.npz)")
     p.add_argument("--target", type=Path, required=True,
                    help="target pose track (.npz) or target statistics (.json from `stats`)")

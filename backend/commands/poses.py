@@ -15,14 +15,15 @@ from .common import (add_pose_arguments, add_progress_argument, add_range_argume
 from .parsing import parse_size
 
 
+DESCRIPTION = """Detect body, face and hand keypoints of one subject in every frame (MediaPipe
+Holistic mapped to OpenPose BODY_25 / face 70 / hands 2x21), fill gaps and smooth. VIDEO may be
+a movie, an image- sequence folder or a folder of OpenPose *_keypoints.json files. Output: an
+.npz with body (T,25,3), face (T,70,3), hands (T,2,21,3), detected (T,), fps, size. Detection is
+cached per video."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "poses", help="detect a subject's poses in a video",
-        description="Detect body, face and hand keypoints of one subject in every frame (MediaPipe "
-                    "Holistic mapped to OpenPose BODY_25 / face 70 / hands 2x21), fill gaps and "
-                    "smooth. VIDEO may be a movie, an image-sequence folder or a folder of OpenPose "
-                    "*_keypoints.json files. Output: an .npz with body (T,25,3), face (T,70,3), "
-                    "hands (T,2,21,3), detected (T,), fps, size. Detection is cached per video.")
+    p = sub.add_parser("poses", help="detect a subject's poses in a video", description=DESCRIPTION)
     p.add_argument("video", type=Path, help="movie file, image folder or OpenPose JSON folder")
     p.add_argument("-o", "--output", type=Path, required=True, help="pose track to write (.npz)")
     g = p.add_argument_group("OpenPose JSON folders", "OpenPose's files do not say their video's "

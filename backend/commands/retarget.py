@@ -20,17 +20,18 @@ from .common import (add_adjust_argument, add_pose_arguments, add_progress_argum
                      add_range_arguments, adjustments_from_args, pose_options_from_args)
 
 
+DESCRIPTION = """Source video -> poses -> normalized onto the target -> labels -> generator
+(each frame conditioned on the previous one) -> face residual. Writes
+OUT_DIR/frames/000001.png..., OUT_DIR/result.mp4 (with the source's audio) and, on request,
+OUT_DIR/side_by_side.mp4 (source | label | result). Frames have the target video's shape at the
+model's training resolution (the letterbox bars of the training canvas cut away). The output
+folder is a resumable job: run the same command again after an interruption (or Ctrl-C) to
+continue where it stopped."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "retarget", help="make the model's target perform the source's dance",
-        description="Source video -> poses -> normalized onto the target -> labels -> generator "
-                    "(each frame conditioned on the previous one) -> face residual. Writes "
-                    "OUT_DIR/frames/000001.png..., OUT_DIR/result.mp4 (with the source's audio) "
-                    "and, on request, OUT_DIR/side_by_side.mp4 (source | label | result). Frames "
-                    "have the target video's shape at the model's training resolution (the "
-                    "letterbox bars of the training canvas cut away). The output folder is a "
-                    "resumable job: run the same command again after an interruption (or Ctrl-C) "
-                    "to continue where it stopped.")
+    p = sub.add_parser("retarget", help="make the model's target perform the source's dance",
+                       description=DESCRIPTION)
     p.add_argument("--model", type=Path, default=None,
                    help="model bundle folder (from `python -m training export`)")
     p.add_argument("--source", type=Path, required=True,

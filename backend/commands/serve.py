@@ -12,12 +12,14 @@ from ..checks import THREADS
 from ..choices import PRECISIONS, parse_device
 
 
+DESCRIPTION = """Read protocol messages (run, cancel, shutdown) as JSON lines on stdin and
+answer on stdout (hello, progress, done, error, cancelled); logs go to stderr. Exits on shutdown
+or when stdin closes. See docs/protocol.md."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve", help="the worker the Blender add-on talks to (JSON lines on stdin/stdout)",
-        description="Read protocol messages (run, cancel, shutdown) as JSON lines on stdin and "
-                    "answer on stdout (hello, progress, done, error, cancelled); logs go to "
-                    "stderr. Exits on shutdown or when stdin closes. See docs/protocol.md.")
+    p = sub.add_parser("serve", description=DESCRIPTION,
+                       help="the worker the Blender add-on talks to (JSON lines on stdin/stdout)")
     p.add_argument("--device", type=parse_device, default="auto",
                    help="where the networks run: auto (default: cuda, else mps, else cpu), "
                         "cpu, cuda, cuda:N (a GPU by number) or mps")
