@@ -245,8 +245,10 @@ class TrainOptions:
             raise ValueError(f"previous_input must be one of {PREVIOUS_INPUTS}")
         if self.model.window not in WINDOW_MODES:
             raise ValueError(f"window must be one of {WINDOW_MODES}")
-        if self.model.window_size != "auto":
+        try:
             window_size(self.model.window_size)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"--window-size {exc}") from None
         if self.model.window == "on" and self.model.matte == "off":
             raise ValueError("a person window needs the matte (--matte on or auto)")
         if self.model.upsample not in UPSAMPLES:
@@ -485,8 +487,9 @@ def window_size(text: str) -> str:
         return text
     try:
         w, h = WINDOW_SIZE.parse(text)
-    except argparse.ArgumentTypeError as exc:
-        raise ValueError(f"--window-size must be auto or {WINDOW_SIZE.allowed()}") from exc
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be auto or {WINDOW_SIZE.allowed()}, got "
+                                         f"{text!r}") from None
     return f"{w}x{h}"
 
 
