@@ -17,7 +17,7 @@ from .core.training_runs import PRESETS
 PRESET_ITEMS = [
     ("cpu-small", "CPU Small", "Narrow networks at 256x128, global stage then face GAN: "
                               "a usable model on a laptop CPU"),
-    ("cpu-medium", "CPU Medium", "512x256 for about twice CPU Small's time: the networks "
+    ("cpu-medium", "CPU Medium", "512x256 for 1.3-1.6x CPU Small's time: the networks "
                                  "paint only a window that follows the person, over the "
                                  "background (static camera)"),
     ("tiny", "Tiny", "64x32 toy networks: only checks that everything runs"),
