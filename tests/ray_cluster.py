@@ -1,8 +1,11 @@
 """A real Ray cluster for the tests: started once per session in the test's process, stopped
 at its end (imported as a fixture by the test modules that need it).
 
-Ray's own servers listen on the machine's interfaces (Ray has no loopback-only setting); the
-cluster has 2 CPUs and no dashboard, and token authentication (Ray 2.60's default) guards it.
+Its servers listen on loopback only: Ray gives a node the loopback address, and binds its
+servers to it, where clusters of several machines are off (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
+read when ray is imported; the default on macOS and Windows), which every Ray process the tests
+start inherits. The cluster has 2 CPUs and no dashboard, and token authentication (Ray 2.60's
+default) guards it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import pytest
 
 CPUS = 2
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only (see above)
 
 
 @pytest.fixture(scope="session")
