@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,8 +37,8 @@ def private_cache(tmp_path_factory, monkeypatch):
     return root
 
 
-@pytest.fixture
-def one_thread():
+@contextmanager
+def single_thread():
     """Tiny networks on shared cores: one thread is fastest (more only wait on each other),
     and subprocesses use one too, so frames made in and out of the test's process are the
     same bytes."""
@@ -45,8 +46,25 @@ def one_thread():
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    with single_thread():
+        yield
+
+
+def train_on_one_thread(run: Path, opts, steps: int) -> list[dict]:
+    """``training.trainer.train`` for ``steps`` steps per stage, on one thread (tests' tiny
+    models)."""
+    from training.trainer import train
+
+    with single_thread():
+        return train(run, opts, steps=steps)
 
 
 @pytest.fixture(scope="session")

@@ -318,7 +318,7 @@ def test_a_smaller_model_is_compared_upscaled(tiny_run, tmp_path):
     from training.evaluation import EvalOptions, evaluate
     from training.export import export_bundle
     from training.options import preset
-    from training.trainer import train
+    from .conftest import train_on_one_thread
 
     run = tmp_path / "small-run"
     shutil.copytree(tiny_run / "run" / "prepared", run / "prepared")
@@ -327,12 +327,7 @@ def test_a_smaller_model_is_compared_upscaled(tiny_run, tmp_path):
     opts.loss.perceptual = "none"
     opts.schedule.stages = ("global",)
     opts.runtime.tensorboard = opts.runtime.progress = False
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(run, opts, steps=4)
-    finally:
-        torch.set_num_threads(threads)
+    train_on_one_thread(run, opts, 4)
     small = export_bundle(run, tmp_path / "small")
     results = evaluate(EvalOptions(tiny_run / "bundle", tiny_run / "run", tmp_path / "report",
                                    compare=[("small", small)], baseline=False, lpips=False,

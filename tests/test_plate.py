@@ -267,7 +267,6 @@ def test_a_model_with_a_matte_gives_the_person_alone(demo_run, tmp_path):
     import shutil
 
     import cv2
-    import torch
 
     from backend.models.images import over
     from backend.transfer import TransferJob, run_transfer
@@ -275,7 +274,7 @@ def test_a_model_with_a_matte_gives_the_person_alone(demo_run, tmp_path):
     from training.evaluation.methods import MATTE_THRESHOLD
     from training.export import export_bundle
     from training.options import preset
-    from training.trainer import train
+    from .conftest import train_on_one_thread
 
     folder, prepared = demo_run
     run = tmp_path / "run"
@@ -285,12 +284,7 @@ def test_a_model_with_a_matte_gives_the_person_alone(demo_run, tmp_path):
     opts.loss.perceptual, opts.loss.lambda_l1 = "none", 10.0
     opts.model.matte = "on"
     opts.runtime.tensorboard = opts.runtime.progress = False
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(run, opts, steps=400)
-    finally:
-        torch.set_num_threads(threads)
+    train_on_one_thread(run, opts, 400)
     bundle = export_bundle(run, tmp_path / "bundle")
     assert (bundle / "plate.png").is_file()
     prepared.track().save(tmp_path / "poses.npz")

@@ -141,7 +141,7 @@ def window_bundle(tmp_path_factory):
     from training.data.prepare import PrepareOptions, prepare
     from training.export import export_bundle
     from training.options import preset
-    from training.trainer import train
+    from .conftest import train_on_one_thread
 
     folder = tmp_path_factory.mktemp("window")
     track = make_demo_clip(folder / "frames", motion="target", n_frames=30, fps=30.0,
@@ -155,12 +155,7 @@ def window_bundle(tmp_path_factory):
     opts.loss.perceptual = "none"
     opts.model.matte, opts.model.window = "on", "on"
     opts.runtime.tensorboard = opts.runtime.progress = False
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(folder / "run", opts, steps=30)
-    finally:
-        torch.set_num_threads(threads)
+    train_on_one_thread(folder / "run", opts, 30)
     track.save(folder / "poses.npz")
     return folder, export_bundle(folder / "run", folder / "bundle")
 
@@ -249,7 +244,7 @@ def test_the_window_works_with_a_local_enhancer(window_bundle, tmp_path):
     from backend.transfer import TransferJob, run_transfer
     from training.export import export_bundle
     from training.options import preset
-    from training.trainer import train
+    from .conftest import train_on_one_thread
 
     folder, _ = window_bundle
     shutil.copytree(folder / "run" / "prepared", tmp_path / "run" / "prepared")
@@ -258,12 +253,7 @@ def test_the_window_works_with_a_local_enhancer(window_bundle, tmp_path):
     opts.model.matte, opts.model.window = "on", "on"
     opts.runtime.tensorboard = opts.runtime.progress = False
     opts.size = (128, 64)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(tmp_path / "run", opts, steps=2)
-    finally:
-        torch.set_num_threads(threads)
+    train_on_one_thread(tmp_path / "run", opts, 2)
     bundle = export_bundle(tmp_path / "run", tmp_path / "bundle")
     manifest = read_manifest(bundle)
     assert manifest.generator.n_local_enhancers == 1

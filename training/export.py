@@ -19,7 +19,7 @@ from backend.errors import InputError
 from backend.models.bundle import BundleManifest, TrainingRecord, save_bundle
 from backend.models.networks import FaceGenerator, build_face_generator, build_generator
 from backend.pose_preview import write_target_frame
-from backend.target.letterbox import Letterbox, resize
+from backend.target.letterbox import resize
 from backend.target.prepared import PreparedRun
 
 from . import checkpoint as ckpt
@@ -94,6 +94,6 @@ def _training_info(opts: TrainOptions, stage: str, state: dict[str, Any],
         face_box_multiple=opts.model.face_generator().size_multiple,
         # How target frames were fitted into the training canvas (transfer draws labels in
         # the same canvas and cuts generated frames back to the target's shape).
-        letterbox=Letterbox.fit_into(prepared.manifest.source_size, size, prepared.letterbox.fit),
+        letterbox=prepared.letterbox_at(size),
         target_size=prepared.manifest.source_size, target_fps=prepared.fps,
         window=stage_window(opts, stage, prepared))

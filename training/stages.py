@@ -20,7 +20,6 @@ from torch import nn
 from backend.models.networks import (FaceGenerator, Generator, GlobalGenerator, LocalEnhancer,
                                      build_face_generator, build_generator)
 from backend.commands.parsing import parse_size
-from backend.target.letterbox import Letterbox
 from backend.target.prepared import PreparedRun
 from backend.target.window import WindowSpec
 from training.models.discriminators import (DiscriminatorConfig, MultiscaleDiscriminator,
@@ -152,8 +151,8 @@ def stage_window(opts: TrainOptions, stage: str, prepared: PreparedRun) -> Windo
         return None
     size = opts.stage_size(stage)
     multiple = opts.model.generator(uses_local(opts, stage)).size_multiple
-    layout = Letterbox.fit_into(prepared.manifest.source_size, size, prepared.letterbox.fit)
-    spec = WindowSpec.for_target(prepared.track(), layout, multiple, opts.model.window_margin)
+    spec = WindowSpec.for_target(prepared.track(), prepared.letterbox_at(size), multiple,
+                                 opts.model.window_margin)
     if opts.model.window_size == "auto":
         return spec
     w, h = parse_size(opts.model.window_size)

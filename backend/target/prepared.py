@@ -195,6 +195,11 @@ class PreparedRun:
     def letterbox(self) -> Letterbox:
         return self.manifest.letterbox
 
+    def letterbox_at(self, size: tuple[int, int]) -> Letterbox:
+        """How the target's frame sits in a canvas of ``size`` (a training stage's, or the
+        bundle's resolution), as the labels at that size are drawn."""
+        return Letterbox.fit_into(self.manifest.source_size, size, self.letterbox.fit)
+
     @property
     def fingerprint(self) -> str:
         return self.manifest.fingerprint

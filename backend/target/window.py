@@ -4,8 +4,8 @@ the person.
 With a matte and a plate (a static camera), everything but the person is already known, so
 G need not paint the whole canvas: it paints colour and alpha inside a window around the
 person, and the rest of the frame is the plate (`backend.models.step`). Its cost then follows
-the person, not the frame: at 512x256 a standing person's window is about a third of the
-canvas.
+the person, not the frame: at 512x256 a standing person's window was 40-50% of the canvas on
+the clips of shared/data.
 
 Where the window is, frame by frame, comes from the label's keypoints alone (body, face and
 hands, drawn where their confidence is above 0), so training (the target's own poses) and
@@ -52,11 +52,12 @@ from .letterbox import Letterbox
 
 Region = tuple[int, int, int, int]  # (x0, y0, x1, y1) in canvas pixels, x1/y1 exclusive
 
-# Around the keypoints, a fraction of the target's typical (median) body height: on the
-# clips of shared/data, the person's mask reached 0.06-0.08 of the body height past the
-# keypoints' box (the top of the head, the shoes).
+# Around the keypoints, a fraction of the target's typical (median) body height, for what the
+# keypoints do not reach (the top of the head, the shoes, loose clothes). On target_taiji and
+# target_dumbbell no pixel of the person's mask fell outside the windows at 0.1 (0.02% on
+# dumbbell at 0.05); the rest is headroom for poses the target never made.
 MARGIN = 0.1
-FOLLOW = 0.5  # of the way to the person's centre each frame (at 25 fps: half-life 1 frame)
+FOLLOW = 0.5  # of the way to the person's centre each frame: half-way, a one-frame half-life
 QUANTILE = 0.99  # of the training frames' needed boxes, for the window's size
 
 

@@ -65,7 +65,7 @@ from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
 from .plan import (FramePlan, PosePlacement, SourceRange, Watch, first_change, frame_range,
-                   given_track, plan_frames, saved_track, window_of)
+                   given_track, plan_frames, saved_track)
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
 from .target_spec import TargetSpec
@@ -307,7 +307,9 @@ class TransferRun:
                                    face=self.job.face, plate=self.target.plate)
         if plan.windows is not None and self.target.window is not None:
             self.folder.log(self.target.window.describe(plan.windows))
-        return (lambda i, label: generator(label, box_of(plan.boxes, i), window_of(plan, i))), \
+        windows = plan.windows
+        return (lambda i, label: generator(label, box_of(plan.boxes, i),
+                                           None if windows is None else box_of(windows, i))), \
             generator.reset
 
     def _inputs(self, plan: FramePlan, done: int, labels_from: int) -> Iterator["FrameInputs"]:

@@ -28,7 +28,6 @@ from ..pose.pipeline import PoseOptions, video_poses
 from ..pose.track import PoseTrack
 from ..progress import ProgressFn
 from ..target.face import face_centers
-from ..target.window import Region
 from .target_spec import TargetSpec
 
 
@@ -159,10 +158,3 @@ def saved_track(path: Path, n_frames: int) -> PoseTrack | None:
         return None
     return track if len(track) == n_frames else None
 
-
-def window_of(plan: FramePlan, i: int) -> Region | None:
-    """Frame ``i``'s person window (None for a model without one)."""
-    if plan.windows is None:
-        return None
-    x0, y0, x1, y1 = (int(v) for v in plan.windows[i])
-    return (x0, y0, x1, y1)

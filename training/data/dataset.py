@@ -32,7 +32,7 @@ from torch.utils.data import Dataset, Sampler
 from backend.errors import InputError
 from backend.models.images import to_tensor
 from backend.target.face import scaled_face_boxes
-from backend.target.letterbox import Letterbox, resize
+from backend.target.letterbox import resize
 from backend.target.prepared import PreparedRun
 from backend.target.window import WindowSpec
 from backend.video.images import read_image
@@ -58,8 +58,7 @@ class FrameSequenceDataset(Dataset):
         self.plate = to_tensor(resize(prepared.plate(), self.size)) if matte else None
         self.window = window
         self.windows = None if window is None else window.regions(
-            prepared.track(), Letterbox.fit_into(prepared.manifest.source_size, self.size,
-                                                 prepared.letterbox.fit))
+            prepared.track(), prepared.letterbox_at(self.size))
 
     def __len__(self) -> int:
         return max(0, self.stop - self.first - self.length + 1)

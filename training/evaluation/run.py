@@ -95,18 +95,18 @@ def evaluate(opts: EvalOptions) -> dict:
     for method in methods:
         log(f"{method.name}: drawing the held-out frames")
         folder = out / "methods" / method.slug
-        frames[method.name] = make_frames(method, held_out, opts.bundle, poses, folder,
-                                          opts.device, opts.cpu_backend, opts.progress)
-        drawn = frames[method.name]
-        if method.matte:
-            frames[method.name] = composite_frames(method, held_out, drawn, folder / "composite")
+        drawn = make_frames(method, held_out, opts.bundle, poses, folder, opts.device,
+                            opts.cpu_backend, opts.progress)
+        shown = composite_frames(method, held_out, drawn, folder / "composite") \
+            if method.matte else drawn
+        size = held_out.output_size
         if method.upscaled:  # a smaller model's frames, blown up to the evaluated size
-            size = held_out.output_size
-            drawn = upscale_frames(drawn, size, folder / "upscaled_layers", alpha=True) \
-                if method.matte else drawn
-            frames[method.name] = upscale_frames(frames[method.name], size, folder / "upscaled")
-        if method.matte:
-            mattes[method.name] = matte_iou(drawn, held_out)
+            shown = upscale_frames(shown, size, folder / "upscaled")
+        frames[method.name] = shown
+        if method.matte:  # its alpha, at the evaluated size too
+            layers = upscale_frames(drawn, size, folder / "upscaled_layers", alpha=True) \
+                if method.upscaled else drawn
+            mattes[method.name] = matte_iou(layers, held_out)
     lpips, lpips_info = open_lpips(opts)
     face_multiple = (manifest.face_generator.size_multiple if manifest.face_generator else 8)
     regions = Regions(held_out.body_boxes(), held_out.face_boxes(face_multiple))
