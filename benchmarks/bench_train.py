@@ -10,9 +10,9 @@ stage's networks are built as ``training/trainer.py`` builds them for a new stag
 D frozen), with Adam and the GradScaler of the trainer, on the device and precision that
 ``training.distributed.setup`` picks from the preset's options (CUDA: bf16 autocast where the
 GPU supports it, else fp16 with loss scaling, channels_last; the CPU: fp32, the preset's
-thread count). Then ``TrainStep`` (training/step.py: G on two consecutive frames, the
+thread count; a preset's "auto" matte and window on, as for a static camera). Then ``TrainStep`` (training/step.py: G on two consecutive frames, the
 discriminator update, the generator update) runs on random labels and frames of the stage's
-size, batch = the preset's, after ``--warmup`` steps; on CUDA each step is timed between
+size (with a person window: a window as tall as the frame, `step_size`), batch = the preset's, after ``--warmup`` steps; on CUDA each step is timed between
 ``torch.cuda.synchronize()`` calls.
 
 Printed per (preset, stage): the median and fastest seconds per step, steps per second (from
@@ -45,8 +45,10 @@ from backend.choices import PRECISIONS  # noqa: E402
 from training.options import PRESETS, preset  # noqa: E402
 
 DEFAULT_PRESETS = ("tiny", "cpu-small")
-STEPS = {"tiny": 10, "cpu-small": 5, "paper-global": 2, "paper-local": 1}
-QUICK_STEPS = {"tiny": 3, "cpu-small": 2, "paper-global": 1, "paper-local": 1}
+STEPS = {"tiny": 10, "cpu-small": 5, "cpu-medium": 5, "cpu-large": 3, "paper-global": 2,
+         "paper-local": 1}
+QUICK_STEPS = {"tiny": 3, "cpu-small": 2, "cpu-medium": 2, "cpu-large": 1, "paper-global": 1,
+               "paper-local": 1}
 
 
 # --------------------------------------------------------------------------------------------
@@ -62,8 +64,26 @@ def options(name: str, device: str, precision: str, threads: int, vgg_weights: s
         opts.runtime.threads = threads
     opts.loss.perceptual = "vgg" if vgg_weights else "none"
     opts.loss.vgg_weights = vgg_weights
+    # "auto" as a run of a static camera resolves it (training/trainer.py resolve_matte,
+    # resolve_window): the matte and, where the preset has one, the person window
+    if opts.model.matte == "auto":
+        opts.model.matte = "on"
+    if opts.model.window == "auto":
+        opts.model.window = "on"
     opts.validate()
-    return opts
+    return opts.with_reconstruction()
+
+
+def step_size(opts, stage: str) -> tuple[int, int]:
+    """The frames a step of ``stage`` runs G and D on: the stage's size, or with a person
+    window a square window as tall as the frame (a standing person's window at the default
+    margin is 264x256 at 512x256 on the clips of ../shared/data), rounded to G's multiple."""
+    width, height = opts.stage_size(stage)
+    if opts.model.window != "on":
+        return width, height
+    multiple = opts.model.generator(stage != "global" and "local" in opts.schedule.stages
+                                    ).size_multiple
+    return min(width, -(-height // multiple) * multiple), height
 
 
 def build_step(opts, stage: str, runtime):
@@ -107,7 +127,7 @@ def random_batch(opts, stage: str, runtime):
     from training.stages import face_multiple
     from training.step import Batch
 
-    width, height = opts.stage_size(stage)
+    width, height = step_size(opts, stage)
     batch, length = opts.runtime.batch_size, opts.sequence_length()
     gen = torch.Generator().manual_seed(0)
 
@@ -146,7 +166,7 @@ def child(args: list[str]) -> None:
         cuda_sync()
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)
-    width, height = opts.stage_size(stage)
+    width, height = step_size(opts, stage)
     print(json.dumps({
         "preset": name, "stage": stage, "size": f"{width}x{height}",
         "batch": opts.runtime.batch_size, "frames_per_sample": opts.sequence_length(),

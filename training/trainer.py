@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 
 from backend.errors import BackendError, Cancelled, InputError
 
-from backend.runtime import Runtime
+from backend.runtime import Runtime, resolve_device
 from backend.target.prepared import PreparedRun
 from backend.target.window import Windows
 
@@ -541,6 +541,21 @@ def _check_prepared(prepared: PreparedRun, opts: TrainOptions) -> None:
               f"{w}x{h}; they are enlarged on load", file=sys.stderr)
 
 
+def _precision_to_run(opts: TrainOptions, run: RunFolder) -> str:
+    """The precision to set up: the options' own, except for "auto" in a run of an earlier
+    version, whose train_options.json says "auto" (the precision used was not recorded then):
+    on the CPU it meant fp32 and stays so, so that a resume is exact (`backend.runtime` now
+    picks bf16 on CPUs that compute it natively)."""
+    precision = opts.runtime.precision
+    if precision != "auto" or not run.options.is_file():
+        return precision
+    saved = load_run_options(run.root)
+    if saved is not None and saved.runtime.precision == "auto" and \
+            resolve_device(opts.runtime.device).type == "cpu":
+        return "fp32"
+    return precision
+
+
 def train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None = None,
           resume: bool = False, steps: int | None = None, epochs: float | None = None,
           stop_at: int | None = None, should_stop: Callable[[], bool] | None = None) -> list[dict]:
@@ -563,8 +578,12 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
            steps: int | None, epochs: float | None, stop_at: int | None,
            should_stop: Callable[[], bool] | None) -> list[dict]:
     run = RunFolder(Path(run_dir))
-    runtime = setup(opts.runtime.device, opts.runtime.precision, opts.runtime.channels_last,
-                    opts.runtime.threads, pixels=opts.size[0] * opts.size[1])
+    runtime = setup(opts.runtime.device, _precision_to_run(opts, run),
+                    opts.runtime.channels_last, opts.runtime.threads,
+                    pixels=opts.size[0] * opts.size[1])
+    # The precision actually used is what the run records: "auto" may mean another precision
+    # on another machine (or version), and a resume is exact only at the same one.
+    opts = replace(opts, runtime=replace(opts.runtime, precision=runtime.precision))
     status = StatusFile(run.status, enabled=runtime.is_main)
     stages = list(stages or opts.schedule.stages)
     for stage in stages:

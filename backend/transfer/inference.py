@@ -1,10 +1,14 @@
 """Which library runs the networks of a transfer, and where they come from.
 
-On a GPU, or at half precision, the networks run on PyTorch (``device``). On the CPU at fp32
-there is a choice, ``TransferJob.cpu_backend`` (``--cpu-backend``):
+On a GPU, or at half precision, the networks run on PyTorch (``device``). Precision ``auto``
+is the device's fastest (backend/runtime.py): on a CPU that computes bf16 natively that is
+PyTorch under bf16 autocast, which measured faster than ONNX Runtime at fp32 (1.14-1.8x for
+G at cpu-small, cpu-medium and cpu-large sizes, benchmarks/RESULTS.md), so such a job runs on
+PyTorch unless ONNX Runtime is asked for by name, which means fp32 (`transfer_runtime`). On
+the CPU at fp32 there is a choice, ``TransferJob.cpu_backend`` (``--cpu-backend``):
 
-    "auto"   ONNX Runtime where it is installed (measured faster than PyTorch on the CPU at
-             every model size, see backend/onnx/runtime.py), else PyTorch;
+    "auto"   ONNX Runtime where it is installed (measured faster than PyTorch fp32 on the CPU
+             at every model size, see backend/onnx/runtime.py), else PyTorch;
              ``$EVERYBODY_DANCE_CPU_BACKEND`` overrides this default
     "onnx"   ONNX Runtime (the bundle's generators are exported once and cached)
     "torch"  PyTorch, the reference
@@ -24,6 +28,8 @@ model cache keeps them between jobs (backend/worker/jobs.py ``ModelCache``).
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -55,6 +61,18 @@ class BackendConflict(BackendError):
 def check_cpu_backend(requested: str) -> None:
     if requested not in CPU_BACKEND_CHOICES:
         raise ValueError(f"cpu_backend must be one of {CPU_BACKEND_CHOICES}, got {requested!r}")
+
+
+def transfer_runtime(device: str, precision: str, cpu_backend: str) -> Runtime:
+    """The runtime of a transfer: `Runtime.resolve`, except that ONNX Runtime named as the CPU
+    backend (``cpu_backend``, else ``$EVERYBODY_DANCE_CPU_BACKEND``) turns precision ``auto``
+    into fp32, the precision of its files."""
+    runtime = Runtime.resolve(device, precision)
+    named = cpu_backend if cpu_backend != "auto" else os.environ.get(onnx_runtime.CPU_BACKEND_ENV, "")
+    if (precision == "auto" and runtime.device.type == "cpu" and runtime.precision != "fp32"
+            and named.strip().lower() == "onnx"):
+        return replace(runtime, precision="fp32")
+    return runtime
 
 
 def has_cpu_choice(runtime: Runtime) -> bool:

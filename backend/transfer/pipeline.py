@@ -58,7 +58,8 @@ from ..video import probe, read_frames
 from ..video.images import read_image
 from .generate import FrameGenerator
 from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource,
-                        Networks, choose_backend, describe_backend, load_networks)
+                        Networks, choose_backend, describe_backend, load_networks,
+                        transfer_runtime)
 from .job import JobFolder, TransferJob, TransferResult, bundle_identity
 from .job_state import Action, check_claimable, decide
 from .layers import TARGET, TRANSPARENT, Background, Layer
@@ -126,7 +127,7 @@ class TransferRun:
                              start, stop) if job.poses is not None else None)
         self.source = SourceRange(job.source, start, stop, job.fps, job.pose_options, given)
         check_adjustments(job, self.n)
-        self.runtime = Runtime.resolve(job.device, job.precision)
+        self.runtime = transfer_runtime(job.device, job.precision, job.cpu_backend)
         self.target = load_target(job, bundle)
         self.showing = Showing.for_job(job, self.target)
         identity = job_identity(job, self.source, self.info.fps, self.target,
