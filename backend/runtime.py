@@ -94,12 +94,18 @@ def _cpu_flags_say_bf16() -> bool:
             return False
         return out.strip() == "1"
     try:
-        text = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            return cpuinfo_says_bf16(f.read())
     except OSError:
         return False
+
+
+def cpuinfo_says_bf16(text: str) -> bool:
+    """Whether Linux's /proc/cpuinfo ``text`` lists native bf16 (its first "flags" line on
+    x86, "Features" on Arm)."""
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip().lower() in ("flags", "features"):  # x86 / Arm
+        if key.strip().lower() in ("flags", "features"):
             words = set(value.split())
             return bool(words & _X86_BF16_FLAGS) or "bf16" in words
     return False

@@ -11,6 +11,10 @@ import pytest
 from .ray_cluster import ray_cluster  # noqa: F401 - one local Ray for the session (a fixture)
 
 REPO = Path(__file__).resolve().parents[1]
+# The tests' reference frames and runs are fp32: precision "auto" means fp32 in them, as on a
+# CPU without native bf16 (backend/runtime.py). The bf16 path has tests of its own that set
+# this to "1"; subprocesses (the worker, the command lines) inherit it.
+os.environ.setdefault("EVERYBODY_DANCE_CPU_BF16", "0")
 # Real footage: ../shared/data next to the checkout, or where $EVERYBODY_DANCE_FOOTAGE says
 # (a checkout elsewhere, e.g. a git worktree).
 SHARED_DATA = Path(os.environ.get("EVERYBODY_DANCE_FOOTAGE") or REPO.parent / "shared" / "data")

@@ -34,7 +34,7 @@ from training.models.vgg import VGG19Features, WeightsUnavailable
 from training.options import TrainOptions, preset
 from training.stages import fresh_nets
 from training.step import Generation
-from training.trainer import stage_checkpoint, train
+from training.trainer import load_run_options, stage_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,11 +132,14 @@ def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
         assert torch.allclose(loaded.generator(x), face["nets"].generator.eval()(x))
 
 
-@pytest.mark.parametrize("temporal", ["paper", "noisy"])
-def test_resume_continues_exactly(prepared_demo, tmp_path, temporal):
-    """N steps, stop, resume, N steps == 2N steps without a stop (crossing an epoch)."""
+@pytest.mark.parametrize("temporal,precision", [("paper", "fp32"), ("noisy", "fp32"),
+                                                ("paper", "bf16")])
+def test_resume_continues_exactly(prepared_demo, tmp_path, temporal, precision):
+    """N steps, stop, resume, N steps == 2N steps without a stop (crossing an epoch), at
+    fp32 and under bf16 autocast."""
     opts = tiny()
     opts.temporal.temporal = temporal
+    opts.runtime.precision = precision
     opts.runtime.batch_size = 2  # 19 pairs: 10 steps per epoch
     n = 6
     straight = new_run(prepared_demo, tmp_path, "straight")
@@ -348,7 +351,8 @@ def test_mixed_precision_steps(dtype, matte):
     from training.stages import generator_param_groups, trainable_parameters, uses_local
     from training.step import Batch, Optimizers, TrainStep
 
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"  # the CPU trains in fp32
+    # conftest says the CPU has no native bf16: auto is fp32 there
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     runtime = Runtime(torch.device("cpu"), {torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype])
     opts = tiny(stages=("global", "face"))
     opts.model.matte = matte
@@ -448,3 +452,49 @@ def test_a_resume_given_a_new_value_takes_it(prepared_demo, tmp_path, capsys):
                  "1e-4", "--beta1", "0.6"]) == 0
     saved = json.loads((run / "train_options.json").read_text())
     assert (saved["optim"]["lr"], saved["optim"]["beta1"]) == (1e-4, 0.6)
+
+
+# --------------------------------------------------------------------------------------------
+# Precision auto: the CPU's fastest, recorded with the run
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("native,expected", [("1", "bf16"), ("0", "fp32")])
+def test_auto_precision_is_the_cpus_fastest_and_the_run_records_it(prepared_demo, tmp_path,
+                                                                   monkeypatch, native, expected):
+    from backend.runtime import CPU_BF16_ENV
+
+    monkeypatch.setenv(CPU_BF16_ENV, native)  # a CPU with (1) or without (0) native bf16
+    run = new_run(prepared_demo, tmp_path)
+    opts = tiny()
+    assert opts.runtime.precision == "auto"
+    train(run, opts, steps=2)
+    saved = json.loads((run / "train_options.json").read_text())
+    assert saved["runtime"]["precision"] == expected
+    assert load_run_options(run).runtime.precision == expected  # what a resume runs at
+
+
+def test_a_run_of_an_earlier_version_resumes_at_fp32_on_a_bf16_cpu(prepared_demo, tmp_path,
+                                                                    monkeypatch):
+    """Its options say "auto", which meant fp32 on the CPU: the resume stays exact."""
+    from backend.runtime import CPU_BF16_ENV
+
+    monkeypatch.setenv(CPU_BF16_ENV, "1")
+    opts = tiny()
+    opts.runtime.precision = "fp32"
+    straight = new_run(prepared_demo, tmp_path, "straight")
+    train(straight, opts, steps=4)
+    old = new_run(prepared_demo, tmp_path, "old")
+    with pytest.raises(Cancelled):
+        train(old, opts, steps=4, stop_at=2)
+    path = old / "train_options.json"
+    saved = json.loads(path.read_text())
+    saved["runtime"]["precision"] = "auto"  # as versions before the record wrote it
+    path.write_text(json.dumps(saved))
+    train(old, load_run_options(old), steps=4, resume=True)
+    assert json.loads(path.read_text())["runtime"]["precision"] == "fp32"
+    a = ckpt.load_checkpoint(stage_checkpoint(straight, "global"))
+    b = ckpt.load_checkpoint(stage_checkpoint(old, "global"))
+    flat_a, flat_b = _tensors(a["nets"]), _tensors(b["nets"])
+    assert all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
+
