@@ -1,21 +1,24 @@
-"""Transfer speed and memory on the CPU: PyTorch against ONNX Runtime (and, where there is a
-CUDA GPU, PyTorch on it at the transfer's default precision), per stage and end to end, for
-the ``cpu-small``, ``cpu-medium`` and ``paper-global`` networks; and time and peak memory for a
+"""Transfer speed and memory on the CPU: PyTorch fp32, PyTorch under bf16 autocast and ONNX
+Runtime fp32 (and, where there is a CUDA GPU, PyTorch on it at the transfer's default
+precision), per stage and end to end, for the ``cpu-small``, ``cpu-medium``, ``cpu-large``
+(1024x512) and ``paper-global`` networks; and time and peak memory for a
 10 s and a 60 s source: the time should grow with the source's length (about 6x), the memory not.
 
-    python benchmarks/bench_transfer.py [--quick] [--configs cpu-small cpu-medium paper-global]
+    python benchmarks/bench_transfer.py [--quick] [--configs cpu-small cpu-medium cpu-large paper-global]
                                         [--threads 1] [--rounds 1] [--json out.json]
 
 Needs no data: the model bundles have randomly initialised weights built from the training
 presets (speed does not depend on the weights; ``training/options.py``) with the demo
 target's statistics; a preset with a matte where the camera is static gets one, over the demo
-room as its plate, and ``cpu-medium`` its person window from the demo target's poses (as
+room as its plate, and ``cpu-medium`` and ``cpu-large`` their person window from the demo target's poses (as
 training places it); and the source is the demo performer dancing
 (``backend.demo.make_demo_clip``, 640x360). Each bundle is exported to ONNX first (into its
 folder, where the transfer finds it), so no run pays for an export.
 
-Every run is a whole ``run_transfer`` job (``device="cpu"``, ``cpu_backend`` torch or onnx;
-or ``device="cuda"``, precision auto: bf16 where supported, else fp16; face generator on) in
+Every run is a whole ``run_transfer`` job (``device="cpu"``: ``torch`` PyTorch fp32, ``bf16``
+PyTorch under bf16 autocast, what precision auto runs on a CPU with native bf16, ``onnx`` ONNX
+Runtime fp32, what auto runs on the others; or ``device="cuda"``, precision auto: bf16 where
+supported, else fp16; face generator on) in
 its own fresh process with its own empty cache, so it detects the source's poses itself and
 its peak memory (VmHWM; on CUDA also the GPU's peak allocation) is its own. Printed per run:
 
@@ -60,13 +63,13 @@ from benchmarks.bench_onnx import preset_networks  # noqa: E402
 from benchmarks.common import (cuda_peak_mb, peak_rss_mb, run_child,  # noqa: E402
                                script_arguments, start, write_json)
 
-CONFIGS = ("cpu-small", "cpu-medium", "paper-global")
-BACKENDS = ("torch", "onnx")  # on the CPU; "cuda" joins them where there is a GPU
+CONFIGS = ("cpu-small", "cpu-medium", "cpu-large", "paper-global")
+BACKENDS = ("torch", "bf16", "onnx")  # on the CPU; "cuda" joins them where there is a GPU
 STAGES = ("poses", "labels", "generate", "write")
 THREADED = ("labels", "generate", "write")  # the stages that run at once, in three threads
 SOURCE_SIZE = (640, 360)
-FRAMES = {"cpu-small": 60, "cpu-medium": 30, "paper-global": 8}
-QUICK_FRAMES = {"cpu-small": 20, "cpu-medium": 10, "paper-global": 3}
+FRAMES = {"cpu-small": 60, "cpu-medium": 30, "cpu-large": 16, "paper-global": 8}
+QUICK_FRAMES = {"cpu-small": 20, "cpu-medium": 10, "cpu-large": 4, "paper-global": 3}
 MEMORY_SECONDS = (10, 60)
 MEMORY_FPS, QUICK_MEMORY_FPS = 30.0, 4.0
 GROWTH_TOLERANCE_MB = 32.0  # allocator noise, MediaPipe's and the encoders' buffers
@@ -133,8 +136,9 @@ def make_source(path: Path, n_frames: int, fps: float) -> Path:
 
 
 def child(args: list[str]) -> None:
-    """Run one transfer job; print its figures as one JSON line. ``backend``: "torch" or
-    "onnx" on the CPU, or "cuda" (PyTorch on the GPU, the transfer's default precision)."""
+    """Run one transfer job; print its figures as one JSON line. ``backend``: "torch",
+    "bf16" (PyTorch under bf16 autocast) or "onnx" on the CPU, or "cuda" (PyTorch on the GPU,
+    the transfer's default precision)."""
     import os
 
     bundle, source, backend, threads, out = Path(args[0]), Path(args[1]), args[2], \
@@ -147,15 +151,19 @@ def child(args: list[str]) -> None:
     torch.set_num_threads(threads)  # ONNX Runtime takes the same count
     baseline = peak_rss_mb()  # after the imports
     on_gpu = backend == "cuda"
+    precision = {"bf16": "bf16", "cuda": "auto"}.get(backend, "fp32")
     job = TransferJob(source, bundle, out / "job", device="cuda" if on_gpu else "cpu",
-                      cpu_backend="auto" if on_gpu else backend)
+                      precision=precision,
+                      cpu_backend="auto" if on_gpu else "torch" if backend == "bf16" else backend)
     began = time.perf_counter()
     result = run_transfer(job)
     seconds = time.perf_counter() - began
     status = json.loads((out / "job" / "status.json").read_text())
-    expected = "torch" if on_gpu else backend
-    if status.get("backend") != expected:
-        raise RuntimeError(f"the job ran on {status.get('backend')}, not {expected}")
+    identity = json.loads((out / "job" / "job.json").read_text())
+    ran = identity.get("backend", status.get("backend"))
+    expected = "torch" if backend in ("cuda", "bf16") else backend
+    if ran != expected:
+        raise RuntimeError(f"the job ran on {ran}, not {expected}")
     print(json.dumps({
         "frames": result.frame_count, "seconds": round(seconds, 3),
         "end_fps": round(result.frame_count / seconds, 3),
@@ -219,16 +227,23 @@ def compare_backends(name: str, frames: int, rounds: int, threads: int,
     return {"size": size, "frames": frames, "backends": list(order), **results,
             "generate_speedup": round(results["onnx"]["stages"]["generate"]
                                       / results["torch"]["stages"]["generate"], 2),
-            "end_speedup": round(results["onnx"]["end_fps"] / results["torch"]["end_fps"], 2)}
+            "end_speedup": round(results["onnx"]["end_fps"] / results["torch"]["end_fps"], 2),
+            "bf16_generate_speedup": round(results["bf16"]["stages"]["generate"]
+                                           / results["onnx"]["stages"]["generate"], 2),
+            "bf16_end_speedup": round(results["bf16"]["end_fps"] / results["onnx"]["end_fps"],
+                                      2)}
 
 
 def memory_check(fps: float, threads: int, tmp: Path) -> dict[str, Any]:
-    """Time and peak memory of cpu-small, run as a transfer runs by default (ONNX Runtime on
-    the CPU, CUDA where there is a GPU), for each source length, each in a fresh process."""
+    """Time and peak memory of cpu-small, run as a transfer runs by default (CUDA where there
+    is a GPU; on the CPU bf16 PyTorch where it computes bf16 natively, else ONNX Runtime), for
+    each source length, each in a fresh process."""
     bundle = tmp / "cpu-small"
     if not bundle.is_dir():
         bundle = make_bundle("cpu-small", tmp)
-    backend = "cuda" if "cuda" in backends() else "onnx"
+    from backend.runtime import cpu_has_native_bf16
+
+    backend = "cuda" if "cuda" in backends() else "bf16" if cpu_has_native_bf16() else "onnx"
     results: dict[str, Any] = {"config": "cpu-small", "backend": backend, "fps": fps}
     for seconds in MEMORY_SECONDS:
         n = int(round(seconds * fps))
@@ -265,8 +280,9 @@ def print_row(name: str, r: dict[str, Any]) -> None:
               + " ".join(f"{b['stages'][s]:9.2f}" for s in STAGES)
               + f" {b['load_seconds']:7.2f} {b['end_fps']:8.2f} {b['peak_rss_mb']:9.1f} "
               + _gpu(b))
-    print(f"{'':>12} ONNX Runtime / PyTorch: generate {r['generate_speedup']}x, "
-          f"end to end {r['end_speedup']}x", flush=True)
+    print(f"{'':>12} ONNX Runtime / PyTorch fp32: generate {r['generate_speedup']}x, "
+          f"end to end {r['end_speedup']}x; PyTorch bf16 / ONNX Runtime: generate "
+          f"{r['bf16_generate_speedup']}x, end to end {r['bf16_end_speedup']}x", flush=True)
     for backend in r.get("backends", BACKENDS):
         b = r[backend]
         print(f"{'':>12} {backend}: labels+generate+write at {b['frames_fps']:.2f} fps = "

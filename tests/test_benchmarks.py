@@ -219,3 +219,20 @@ def test_device_check_summary_judges_the_goals_of_a_gpu_run(device_dry_run):
         "NOT met", "80.0 frames/s end to end, poses given; limited by write")
     assert rows["goal: training >= 10 steps/s at 512x256"][1] == "met"
     assert rows["ddp scaling x2"][1] == "1.60x"  # 2 x 0.08 s / 0.1 s
+
+
+def test_precision_benchmark_times_fp32_against_bf16_per_stage(tmp_path):
+    results, stdout = run_script("bench_precision.py", ["--presets", "tiny", "--rounds", "2",
+                                                        "--steps", "1"], tmp_path / "p.json")
+    check_machine_line(results, stdout)
+    assert results["auto"] in ("fp32", "bf16")  # conftest's answer: fp32
+    assert [r["stage"] for r in results["training"]] == ["global", "local", "face"]
+    for r in results["training"]:
+        assert positive(r["fp32_s"]) and positive(r["bf16_s"]) and r["rounds"] == 2
+        assert r["ratio"] == pytest.approx(r["fp32_s"] / r["bf16_s"], rel=0.01)
+        assert all(math.isfinite(v) for p in ("fp32", "bf16") for v in r["losses"][p].values())
+    (infer,) = results["inference"]
+    assert set(infer["ms"]) == {"torch_fp32", "torch_bf16", "onnx_fp32"}
+    assert all(positive(v) for v in infer["ms"].values())
+    assert 0 < infer["bf16_mean_abs_diff"] < 0.1  # bf16 rounds, and not by much
+    assert "fp32/bf16" in stdout
