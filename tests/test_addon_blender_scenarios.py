@@ -59,12 +59,13 @@ def addon_part(module, name):
     return sys.modules[f"{module}.{name}"]
 
 
-def set_up_scene(cfg, compat, blocker=True, keys=True):
+def set_up_scene(cfg, compat, blocker=True, keys=True, wide=False):
     """A 24 fps scene with the dancer's movie strip: trimmed, with keyed adjustments.
 
     Strip "dancer" on channel 1: content starts at frame 10, 1 frame cut hard at the start,
     2 hidden by the left handle, 3 by the right: timeline 12..17 shows source frames 3..8.
     A colour strip on channel 2 (frames 14..19) occupies the first channel above it.
+    ``wide``: a 256x144 (16:9) scene and dancer instead of 128x128 ones.
     """
     import bpy
 
@@ -73,13 +74,13 @@ def set_up_scene(cfg, compat, blocker=True, keys=True):
     if hasattr(workspace, "sequencer_scene"):  # 5.0: what a user's file has (strip modifiers
         workspace.sequencer_scene = scene  # crash the bpy module without it)
     scene.render.fps, scene.render.fps_base = 24, 1.0
-    scene.render.resolution_x = scene.render.resolution_y = 128
+    scene.render.resolution_x, scene.render.resolution_y = (256, 144) if wide else (128, 128)
     scene.render.resolution_percentage = 100
     scene.frame_start, scene.frame_end = 1, 40
     scene.dance.output_dir = str(Path(cfg["work"]) / "jobs")
     scene.dance.model_path = cfg["bundle"]
     ed = compat.editor(scene, create=True)
-    strip = compat.top_strips(ed).new_movie("dancer", cfg["clip"], 1, 10)
+    strip = compat.top_strips(ed).new_movie("dancer", cfg["wide_clip" if wide else "clip"], 1, 10)
     strip.animation_offset_start = 1
     strip.frame_offset_start = 2
     strip.frame_offset_end = 3
@@ -261,6 +262,56 @@ def scenario_composite(cfg):
                        "blocker_channel": blocker.channel,
                        "blocker_color": list(blocker.color),
                        "frames": str(Path(job.run.output_dir) / "frames")})
+    session.shutdown()
+
+
+def render_still(scene, path):
+    """The sequencer's picture of the current frame, as a PNG at ``path``."""
+    import bpy
+
+    scene.view_settings.view_transform = 'Standard'
+    scene.render.image_settings.file_format = 'PNG'
+    scene.render.use_sequencer = True
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+
+
+def scenario_bands(cfg):
+    """A 2:1 result in a 16:9 scene, above its 16:9 source strip: Blender fits it inside with
+    a band above and below. Frame 15 is rendered with the result muted (the source dancer),
+    then with the opaque result (its bands must be black), then with a transparent one of the
+    matte model (alpha 0 everywhere: the source all over). Last, a blend mode the editor
+    chose stays when new frames come."""
+    import bpy
+
+    module, _ = enable_addon(cfg)
+    compat, session = addon_part(module, "compat"), addon_part(module, "session")
+    scene, strip = set_up_scene(cfg, compat, blocker=False, keys=False, wide=True)
+    scene.dance.model_path = cfg["wide_bundle"]
+    work, blends, states = Path(cfg["work"]), [], []
+
+    def retarget(model, background):
+        scene.dance.model_path, scene.dance.background = cfg[model], background
+        assert bpy.ops.sequencer.retarget_dance() == {'FINISHED'}
+        job = session.get().runner.queue.jobs[-1]
+        states.append([job.state.value, job.message])
+        [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
+        blends.append(result.blend_type)
+        return result
+
+    result = retarget("wide_bundle", 'TARGET')
+    scene.frame_set(15)
+    result.mute = True
+    render_still(scene, work / "source.png")
+    result.mute = False
+    render_still(scene, work / "opaque.png")
+    retarget("wide_matte_bundle", 'TRANSPARENT')
+    render_still(scene, work / "transparent.png")
+    result.blend_type = 'ADD'  # the editor's choice
+    retarget("wide_bundle", 'TARGET')
+    frames = sorted(Path(result.directory).glob("*.png"))
+    write_result(cfg, {"states": states, "blends": blends, "frame": str(frames[0]),
+                       "scene_size": [scene.render.resolution_x, scene.render.resolution_y]})
     session.shutdown()
 
 
