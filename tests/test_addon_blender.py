@@ -514,6 +514,21 @@ def test_preview_poses_updates_in_place_in_blenders_user_interface(assets, tmp_p
     assert probe(render["path"]).frame_count == 6  # frames 12..17
 
 
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
+@needs_blender
+@needs_display
+def test_a_2_to_1_result_in_a_16_to_9_scene_has_black_bands_in_blenders_window(assets, tmp_path):
+    """Blender 3.4 with a window: Retarget Dance with a 2:1 model over a 16:9 dancer in a 16:9
+    scene; the sequencer's render of frame 15 shows nothing of the dancer in the bands above
+    and below the result (issue 23: their raised hands peeked in). The window is photographed
+    (screenshot_bands.png in the test's folder)."""
+    result = run_ui_scenario("screenshot_bands", assets, tmp_path)
+    assert result["state"] == "done", result["message"]
+    assert result["blend"] == "REPLACE"
+    check_bands(tmp_path, tuple(result["scene_size"]), (64, 32))
+    check_screenshot(tmp_path / "screenshot_bands.png")
+
+
 @needs_bpy
 @pytest.mark.slow
 def test_training_from_blender_is_detached_cancellable_resumable_and_found_again(assets, tmp_path):

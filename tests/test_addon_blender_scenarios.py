@@ -538,6 +538,15 @@ def scenario_screenshot_preview(cfg):
     return drive_ui(cfg, plan)
 
 
+def scenario_screenshot_bands(cfg):
+    """The user interface with a 2:1 model in a 16:9 scene, above its 16:9 source strip:
+    Retarget Dance, photograph the preview (the result with its bands), then render frame 15
+    with the result muted and shown (see `scenario_bands`)."""
+    plan = UiPlan(presses=["retarget_dance"], flag="is_result", shot="screenshot_bands.png",
+                  enlarge=False, wide=True, render_bands=True)
+    return drive_ui(cfg, plan)
+
+
 class UiPlan:
     """What `drive_ui` does: press each operator in turn (``between(scene, strip)`` before
     each one after the first), photograph (the sequencer enlarged, or the template's layout
@@ -545,11 +554,14 @@ class UiPlan:
     ``flag``."""
 
     def __init__(self, presses, flag, between=None, shot="screenshot.png", undo_after=False,
-                 enlarge=True, resolution=None, render_after=False):
+                 enlarge=True, resolution=None, render_after=False, wide=False,
+                 render_bands=False):
         self.presses, self.flag, self.between = list(presses), flag, between
         self.shot, self.undo_after, self.enlarge = shot, undo_after, enlarge
         self.resolution = resolution  # the scene's (square), for a sharper preview
         self.render_after = render_after  # press Render (frames 12-17) and wait for its end
+        self.wide = wide  # a 16:9 scene and dancer, and the 2:1 model (not the demo's)
+        self.render_bands = render_bands  # render frame 15 without and with the result
 
 
 def drive_ui(cfg, plan):
@@ -558,8 +570,10 @@ def drive_ui(cfg, plan):
     module, _ = enable_addon(cfg)
     compat, session = addon_part(module, "compat"), addon_part(module, "session")
     panels = addon_part(module, "ui.panels")
-    scene, strip = set_up_scene(cfg, compat, blocker=False)
-    if cfg.get("use_demo"):
+    scene, strip = set_up_scene(cfg, compat, blocker=False, wide=plan.wide)
+    if plan.wide:
+        scene.dance.model_path = cfg["wide_bundle"]
+    elif cfg.get("use_demo"):
         scene.dance.model_path = ""  # the built-in demo performer, as a new user sees it
     scene.frame_current = 15
     if plan.resolution:
@@ -631,6 +645,8 @@ def drive_ui(cfg, plan):
             return 0.5
         if state["step"] == "settle":
             shot(plan.shot)
+            if plan.render_bands:
+                render_bands()
             if plan.undo_after:
                 with bpy.context.temp_override(window=window, area=sequencer):
                     state["undo"] = sorted(bpy.ops.ed.undo())
@@ -646,6 +662,14 @@ def drive_ui(cfg, plan):
             return finish(job)
         assert time.monotonic() - state["t0"] < 240, "the job did not finish"
         return 0.2
+
+    def render_bands():
+        [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
+        state["blend"] = result.blend_type
+        result.mute = True
+        render_still(scene, out / "source.png")
+        result.mute = False
+        render_still(scene, out / "opaque.png")
 
     def render_in_window():
         """The Render button, as in the Queue panel: the render runs in its own window."""
@@ -663,7 +687,9 @@ def drive_ui(cfg, plan):
                            "undo": state.get("undo"), "render": state.get("render"),
                            "after_render": result_strips(compat, bpy.context.scene, plan.flag),
                            "state": job.state.value, "message": job.message,
-                           "progress_shot": state["progress_shot"]})
+                           "progress_shot": state["progress_shot"],
+                           "blend": state.get("blend"),
+                           "scene_size": [scene.render.resolution_x, scene.render.resolution_y]})
         print("SCENARIO screenshot OK", flush=True)
         session.shutdown()
         bpy.ops.wm.quit_blender()
