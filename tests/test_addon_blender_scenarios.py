@@ -131,6 +131,17 @@ def write_result(cfg, data):
     Path(cfg["work"], "result.json").write_text(json.dumps(data, indent=1))
 
 
+def render_still(scene, path):
+    """The sequencer's picture of the current frame, as a PNG at ``path``."""
+    import bpy
+
+    scene.view_settings.view_transform = 'Standard'
+    scene.render.image_settings.file_format = 'PNG'
+    scene.render.use_sequencer = True
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
+
+
 # --------------------------------------------------------------------------------------------
 # Scenarios
 # --------------------------------------------------------------------------------------------
@@ -250,12 +261,8 @@ def scenario_composite(cfg):
     [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
     blocker = compat.editor(scene).sequences_all["blocker"] if hasattr(
         compat.editor(scene), "sequences_all") else compat.editor(scene).strips_all["blocker"]
-    scene.view_settings.view_transform = 'Standard'
-    scene.render.image_settings.file_format = 'PNG'
-    scene.render.use_sequencer = True
     scene.frame_set(15)
-    scene.render.filepath = str(Path(cfg["work"]) / "composite.png")
-    bpy.ops.render.render(write_still=True)
+    render_still(scene, Path(cfg["work"]) / "composite.png")
     write_result(cfg, {"state": job.state.value, "message": job.message,
                        "background": job.run.background, "blend": result.blend_type,
                        "alpha_mode": result.alpha_mode, "channel": result.channel,
@@ -263,17 +270,6 @@ def scenario_composite(cfg):
                        "blocker_color": list(blocker.color),
                        "frames": str(Path(job.run.output_dir) / "frames")})
     session.shutdown()
-
-
-def render_still(scene, path):
-    """The sequencer's picture of the current frame, as a PNG at ``path``."""
-    import bpy
-
-    scene.view_settings.view_transform = 'Standard'
-    scene.render.image_settings.file_format = 'PNG'
-    scene.render.use_sequencer = True
-    scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
 
 
 def scenario_bands(cfg):
