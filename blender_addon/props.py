@@ -73,6 +73,10 @@ class DANCE_PG_strip(PropertyGroup):
     previous_media: StringProperty(
         options={'HIDDEN'}, subtype='DIR_PATH',
         description="The preview frames this strip showed before its last update (kept for undo)")
+    blend_given: StringProperty(
+        options={'HIDDEN'},
+        description="The blend type the add-on gave this result or preview (a blend type the "
+                    "editor chose instead is kept when new frames come)")
 
 
 class DANCE_PG_training_run(PropertyGroup):

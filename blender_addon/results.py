@@ -7,6 +7,12 @@ replace that strip's media *in place*: the same strip keeps its name, channel, b
 opacity, modifiers and keyframes, and lines up with the source's visible frames again. Only
 the image folder and file names change, so an undo step restores the previous frames.
 
+A strip's frames often differ in aspect from the scene (a 2:1 model in a 16:9 timeline):
+Blender fits them inside it and leaves bands, where the channels below show under its default
+blend, Alpha Over (the source dancer's raised hands peeked into the band above a result). So
+an opaque result or preview *replaces* the channels below, bands included, and only the dancer
+alone (a transparent background) blends over them (`blend_with_channels_below`).
+
 Everything here runs on Blender's main thread.
 """
 
@@ -79,18 +85,28 @@ def place_result(job, file_generation):
         replace_media(strip, frames_dir, files, p.frame_start)
         if p.role == PREVIEW:
             _forget_older_preview(strip, shown_before)
-    if p.transparent:
-        show_over_channels_below(strip)
+    blend_with_channels_below(strip, p.transparent)
     job.placed = True
     return strip
 
 
-def show_over_channels_below(strip):
-    """A strip of the dancer alone (RGBA, straight alpha) over whatever the channels below
-    show. A blend mode the editor chose is kept; the default one becomes Alpha Over."""
-    strip.alpha_mode = 'STRAIGHT'
-    if strip.blend_type in ('REPLACE', 'CROSS'):  # Blender's defaults for a new strip
-        strip.blend_type = 'ALPHA_OVER'
+def blend_with_channels_below(strip, transparent):
+    """Opaque frames hide the channels below the strip, in the bands around them too:
+    Replace, whose bands render black (transparent in an RGBA render). Black, not the plate's
+    edge continued: it is what a letterboxed picture shows, it invents nothing beyond the
+    target's frame, and the model's canvas has black bars too. The dancer alone (RGBA,
+    straight alpha) blends Alpha Over whatever the channels below show.
+
+    A blend mode the editor chose is kept: the add-on changes only the one it gave the strip
+    itself (``dance.blend_given``), or, on a strip from before that was recorded, Blender's
+    default (Alpha Over, also what the add-on gave a transparent result then).
+    """
+    wanted = 'ALPHA_OVER' if transparent else 'REPLACE'
+    if transparent:
+        strip.alpha_mode = 'STRAIGHT'
+    if strip.blend_type == (strip.dance.blend_given or 'ALPHA_OVER'):
+        strip.blend_type = wanted
+        strip.dance.blend_given = wanted
 
 
 

@@ -82,6 +82,7 @@ def assets(tmp_path_factory) -> dict:
     make_demo_clip(folder / "dancer2.mp4", n_frames=8, fps=24.0, size=(128, 128), seed=3,
                    progress=False)
     make_demo_clip(folder / "frames", n_frames=10, fps=24.0, size=(64, 64), progress=False)
+    make_demo_clip(folder / "wide.mp4", n_frames=12, fps=24.0, size=(256, 144), progress=False)
     torch.manual_seed(0)
     config = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2)
     stats = compute_stats(target_motion(60, fps=30.0, size=(128, 128)))
@@ -95,10 +96,16 @@ def assets(tmp_path_factory) -> dict:
         generator.model[-2].bias[3] = -30.0  # the last convolution, alpha channel: tanh -> -1
     plate = np.full((32, 64, 3), (20, 160, 40), np.uint8)
     save_bundle(folder / "matte", replace(manifest, generator=matte), generator, plate=plate)
+    # The same two models for a 2:1 target: their frames are the whole 64x32 canvas.
+    wide = replace(manifest, normalization=compute_stats(
+        target_motion(60, fps=30.0, size=(256, 128))).to_dict())
+    save_bundle(folder / "wide", wide, build_generator(config))
+    save_bundle(folder / "wide_matte", replace(wide, generator=matte), generator, plate=plate)
     return {"repo": str(REPO), "clip": str(folder / "dancer.mp4"),
             "clip2": str(folder / "dancer2.mp4"), "bundle": str(folder / "bundle"),
             "matte_bundle": str(folder / "matte"), "frames": str(folder / "frames"),
-            "backend_python": sys.executable}
+            "wide_clip": str(folder / "wide.mp4"), "wide_bundle": str(folder / "wide"),
+            "wide_matte_bundle": str(folder / "wide_matte"), "backend_python": sys.executable}
 
 
 def blender_env(home: Path) -> dict:
@@ -316,6 +323,51 @@ def test_a_transparent_result_shows_the_channels_below_it(kind, assets, tmp_path
     assert np.abs(rendered.reshape(-1, 3) - colour).max() <= 2  # the colour strip, all over
 
 
+def bands(scene_size: tuple[int, int], frame_size: tuple[int, int], inset: int = 2) -> np.ndarray:
+    """Where a frame of ``frame_size`` fitted inside the scene leaves it uncovered (bool H x W),
+    ``inset`` pixels away from the frame's edge (Blender filters across it)."""
+    (sw, sh), (fw, fh) = scene_size, frame_size
+    scale = min(sw / fw, sh / fh)
+    w, h = fw * scale, fh * scale
+    x0, y0 = (sw - w) / 2 - inset, (sh - h) / 2 - inset
+    ys, xs = np.mgrid[0:sh, 0:sw]
+    return (xs < x0) | (xs >= sw - x0) | (ys < y0) | (ys >= sh - y0)
+
+
+def check_bands(work: Path, scene_size: tuple[int, int], frame_size: tuple[int, int],
+                transparent: Path | None = None) -> None:
+    """The renders of `scenario_bands`: the opaque result's bands are black where the source
+    shows a picture; a transparent result (alpha 0) shows the source all over."""
+    from backend.video.images import read_image
+
+    source = read_image(work / "source.png").astype(int)
+    opaque = read_image(work / "opaque.png").astype(int)
+    band = bands(scene_size, frame_size)
+    assert band.sum() > 0.05 * band.size  # a 2:1 frame in a 16:9 scene: two bands
+    assert source[band].mean() > 40  # the source dancer's room is there to show through
+    assert opaque[band].max() <= 2  # black: nothing of the strip below
+    assert np.abs(opaque[~band] - source[~band]).mean() > 10  # the result covers the rest
+    if transparent is not None:
+        assert np.abs(read_image(transparent).astype(int) - source).max() <= 2
+
+
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
+@pytest.mark.parametrize("kind", BLENDERS)
+def test_an_opaque_result_of_another_aspect_hides_the_strip_below_in_its_bands(kind, assets,
+                                                                                tmp_path):
+    """Issue 23: over a 2:1 result in a 16:9 scene, the source dancer's raised hands peeked
+    into the band above it (Alpha Over, Blender's default blend)."""
+    from backend.video.images import read_image
+
+    result = run_scenario(kind, "bands", assets, tmp_path)
+    assert [state for state, _ in result["states"]] == ["done"] * 3, result["states"]
+    frame = read_image(Path(result["frame"]))
+    assert frame.shape[:2] == (32, 64)  # the whole 2:1 canvas
+    check_bands(tmp_path, tuple(result["scene_size"]), (64, 32), tmp_path / "transparent.png")
+    # Replace for the opaque frames, Alpha Over for the dancer alone, then the editor's Add
+    assert result["blends"] == ["REPLACE", "ALPHA_OVER", "ADD"]
+
+
 @pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
 @pytest.mark.parametrize("kind", BPY_MODULES)
 def test_batch_in_background_with_the_bpy_module(kind, assets, tmp_path):
@@ -460,6 +512,21 @@ def test_preview_poses_updates_in_place_in_blenders_user_interface(assets, tmp_p
     from backend.video import probe
 
     assert probe(render["path"]).frame_count == 6  # frames 12..17
+
+
+@pytest.mark.slow  # starts the backend worker (~15 s) and runs real jobs
+@needs_blender
+@needs_display
+def test_a_2_to_1_result_in_a_16_to_9_scene_has_black_bands_in_blenders_window(assets, tmp_path):
+    """Blender 3.4 with a window: Retarget Dance with a 2:1 model over a 16:9 dancer in a 16:9
+    scene; the sequencer's render of frame 15 shows nothing of the dancer in the bands above
+    and below the result (issue 23: their raised hands peeked in). The window is photographed
+    (screenshot_bands.png in the test's folder)."""
+    result = run_ui_scenario("screenshot_bands", assets, tmp_path)
+    assert result["state"] == "done", result["message"]
+    assert result["blend"] == "REPLACE"
+    check_bands(tmp_path, tuple(result["scene_size"]), (64, 32))
+    check_screenshot(tmp_path / "screenshot_bands.png")
 
 
 @needs_bpy

@@ -59,12 +59,13 @@ def addon_part(module, name):
     return sys.modules[f"{module}.{name}"]
 
 
-def set_up_scene(cfg, compat, blocker=True, keys=True):
+def set_up_scene(cfg, compat, blocker=True, keys=True, wide=False):
     """A 24 fps scene with the dancer's movie strip: trimmed, with keyed adjustments.
 
     Strip "dancer" on channel 1: content starts at frame 10, 1 frame cut hard at the start,
     2 hidden by the left handle, 3 by the right: timeline 12..17 shows source frames 3..8.
     A colour strip on channel 2 (frames 14..19) occupies the first channel above it.
+    ``wide``: a 256x144 (16:9) scene and dancer instead of 128x128 ones.
     """
     import bpy
 
@@ -73,13 +74,13 @@ def set_up_scene(cfg, compat, blocker=True, keys=True):
     if hasattr(workspace, "sequencer_scene"):  # 5.0: what a user's file has (strip modifiers
         workspace.sequencer_scene = scene  # crash the bpy module without it)
     scene.render.fps, scene.render.fps_base = 24, 1.0
-    scene.render.resolution_x = scene.render.resolution_y = 128
+    scene.render.resolution_x, scene.render.resolution_y = (256, 144) if wide else (128, 128)
     scene.render.resolution_percentage = 100
     scene.frame_start, scene.frame_end = 1, 40
     scene.dance.output_dir = str(Path(cfg["work"]) / "jobs")
     scene.dance.model_path = cfg["bundle"]
     ed = compat.editor(scene, create=True)
-    strip = compat.top_strips(ed).new_movie("dancer", cfg["clip"], 1, 10)
+    strip = compat.top_strips(ed).new_movie("dancer", cfg["wide_clip" if wide else "clip"], 1, 10)
     strip.animation_offset_start = 1
     strip.frame_offset_start = 2
     strip.frame_offset_end = 3
@@ -128,6 +129,17 @@ def result_strips(compat, scene, flag="is_result"):
 
 def write_result(cfg, data):
     Path(cfg["work"], "result.json").write_text(json.dumps(data, indent=1))
+
+
+def render_still(scene, path):
+    """The sequencer's picture of the current frame, as a PNG at ``path``."""
+    import bpy
+
+    scene.view_settings.view_transform = 'Standard'
+    scene.render.image_settings.file_format = 'PNG'
+    scene.render.use_sequencer = True
+    scene.render.filepath = str(path)
+    bpy.ops.render.render(write_still=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,18 +261,53 @@ def scenario_composite(cfg):
     [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
     blocker = compat.editor(scene).sequences_all["blocker"] if hasattr(
         compat.editor(scene), "sequences_all") else compat.editor(scene).strips_all["blocker"]
-    scene.view_settings.view_transform = 'Standard'
-    scene.render.image_settings.file_format = 'PNG'
-    scene.render.use_sequencer = True
     scene.frame_set(15)
-    scene.render.filepath = str(Path(cfg["work"]) / "composite.png")
-    bpy.ops.render.render(write_still=True)
+    render_still(scene, Path(cfg["work"]) / "composite.png")
     write_result(cfg, {"state": job.state.value, "message": job.message,
                        "background": job.run.background, "blend": result.blend_type,
                        "alpha_mode": result.alpha_mode, "channel": result.channel,
                        "blocker_channel": blocker.channel,
                        "blocker_color": list(blocker.color),
                        "frames": str(Path(job.run.output_dir) / "frames")})
+    session.shutdown()
+
+
+def scenario_bands(cfg):
+    """A 2:1 result in a 16:9 scene, above its 16:9 source strip: Blender fits it inside with
+    a band above and below. Frame 15 is rendered with the result muted (the source dancer),
+    then with the opaque result (its bands must be black), then with a transparent one of the
+    matte model (alpha 0 everywhere: the source all over). Last, a blend mode the editor
+    chose stays when new frames come."""
+    import bpy
+
+    module, _ = enable_addon(cfg)
+    compat, session = addon_part(module, "compat"), addon_part(module, "session")
+    scene, strip = set_up_scene(cfg, compat, blocker=False, keys=False, wide=True)
+    scene.dance.model_path = cfg["wide_bundle"]
+    work, blends, states = Path(cfg["work"]), [], []
+
+    def retarget(model, background):
+        scene.dance.model_path, scene.dance.background = cfg[model], background
+        assert bpy.ops.sequencer.retarget_dance() == {'FINISHED'}
+        job = session.get().runner.queue.jobs[-1]
+        states.append([job.state.value, job.message])
+        [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
+        blends.append(result.blend_type)
+        return result
+
+    result = retarget("wide_bundle", 'TARGET')
+    scene.frame_set(15)
+    result.mute = True
+    render_still(scene, work / "source.png")
+    result.mute = False
+    render_still(scene, work / "opaque.png")
+    retarget("wide_matte_bundle", 'TRANSPARENT')
+    render_still(scene, work / "transparent.png")
+    result.blend_type = 'ADD'  # the editor's choice
+    retarget("wide_bundle", 'TARGET')
+    frames = sorted(Path(result.directory).glob("*.png"))
+    write_result(cfg, {"states": states, "blends": blends, "frame": str(frames[0]),
+                       "scene_size": [scene.render.resolution_x, scene.render.resolution_y]})
     session.shutdown()
 
 
@@ -487,6 +534,15 @@ def scenario_screenshot_preview(cfg):
     return drive_ui(cfg, plan)
 
 
+def scenario_screenshot_bands(cfg):
+    """The user interface with a 2:1 model in a 16:9 scene, above its 16:9 source strip:
+    Retarget Dance, photograph the preview (the result with its bands), then render frame 15
+    with the result muted and shown (see `scenario_bands`)."""
+    plan = UiPlan(presses=["retarget_dance"], flag="is_result", shot="screenshot_bands.png",
+                  enlarge=False, wide=True, render_bands=True)
+    return drive_ui(cfg, plan)
+
+
 class UiPlan:
     """What `drive_ui` does: press each operator in turn (``between(scene, strip)`` before
     each one after the first), photograph (the sequencer enlarged, or the template's layout
@@ -494,11 +550,14 @@ class UiPlan:
     ``flag``."""
 
     def __init__(self, presses, flag, between=None, shot="screenshot.png", undo_after=False,
-                 enlarge=True, resolution=None, render_after=False):
+                 enlarge=True, resolution=None, render_after=False, wide=False,
+                 render_bands=False):
         self.presses, self.flag, self.between = list(presses), flag, between
         self.shot, self.undo_after, self.enlarge = shot, undo_after, enlarge
         self.resolution = resolution  # the scene's (square), for a sharper preview
         self.render_after = render_after  # press Render (frames 12-17) and wait for its end
+        self.wide = wide  # a 16:9 scene and dancer, and the 2:1 model (not the demo's)
+        self.render_bands = render_bands  # render frame 15 without and with the result
 
 
 def drive_ui(cfg, plan):
@@ -507,8 +566,10 @@ def drive_ui(cfg, plan):
     module, _ = enable_addon(cfg)
     compat, session = addon_part(module, "compat"), addon_part(module, "session")
     panels = addon_part(module, "ui.panels")
-    scene, strip = set_up_scene(cfg, compat, blocker=False)
-    if cfg.get("use_demo"):
+    scene, strip = set_up_scene(cfg, compat, blocker=False, wide=plan.wide)
+    if plan.wide:
+        scene.dance.model_path = cfg["wide_bundle"]
+    elif cfg.get("use_demo"):
         scene.dance.model_path = ""  # the built-in demo performer, as a new user sees it
     scene.frame_current = 15
     if plan.resolution:
@@ -580,6 +641,8 @@ def drive_ui(cfg, plan):
             return 0.5
         if state["step"] == "settle":
             shot(plan.shot)
+            if plan.render_bands:
+                render_bands()
             if plan.undo_after:
                 with bpy.context.temp_override(window=window, area=sequencer):
                     state["undo"] = sorted(bpy.ops.ed.undo())
@@ -595,6 +658,14 @@ def drive_ui(cfg, plan):
             return finish(job)
         assert time.monotonic() - state["t0"] < 240, "the job did not finish"
         return 0.2
+
+    def render_bands():
+        [result] = [s for s in compat.all_strips(compat.editor(scene)) if s.dance.is_result]
+        state["blend"] = result.blend_type
+        result.mute = True
+        render_still(scene, out / "source.png")
+        result.mute = False
+        render_still(scene, out / "opaque.png")
 
     def render_in_window():
         """The Render button, as in the Queue panel: the render runs in its own window."""
@@ -612,7 +683,9 @@ def drive_ui(cfg, plan):
                            "undo": state.get("undo"), "render": state.get("render"),
                            "after_render": result_strips(compat, bpy.context.scene, plan.flag),
                            "state": job.state.value, "message": job.message,
-                           "progress_shot": state["progress_shot"]})
+                           "progress_shot": state["progress_shot"],
+                           "blend": state.get("blend"),
+                           "scene_size": [scene.render.resolution_x, scene.render.resolution_y]})
         print("SCENARIO screenshot OK", flush=True)
         session.shutdown()
         bpy.ops.wm.quit_blender()
