@@ -2,7 +2,7 @@
 
     python benchmarks/bench_precision.py [--presets cpu-small cpu-medium cpu-large]
                                          [--rounds 3] [--steps N] [--threads 1]
-                                         [--no-inference] [--json out.json]
+                                         [--no-inference] [--quick] [--json out.json]
 
 Training: each (preset, stage) is timed by ``bench_train``'s child (``TrainStep`` on random
 batches, the preset's networks with its matte and person window on, as for a static camera;
@@ -167,7 +167,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads (default 1: steady on a shared machine)")
     parser.add_argument("--no-inference", action="store_true", help="training steps only")
+    parser.add_argument("--quick", action="store_true",
+                        help="cpu-small only (unless --presets), 2 rounds")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds = min(args.rounds, 2)
+        if args.presets == list(DEFAULT_PRESETS):
+            args.presets = ["cpu-small"]
     import torch
 
     from backend.runtime import cpu_has_native_bf16, resolve_precision

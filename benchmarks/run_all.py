@@ -1,7 +1,7 @@
 """Run every benchmark, write one JSON with all their figures, and print a summary table.
 
-    python benchmarks/run_all.py [--quick] [--only poses onnx transfer train compare threads loop
-                                 cluster]
+    python benchmarks/run_all.py [--quick] [--only poses onnx transfer train precision compare
+                                 threads loop cluster]
                                  [--json runs/benchmarks.json]
     python -m benchmarks --quick            (the same)
 
@@ -15,6 +15,7 @@ configuration (a few minutes on a 2-core laptop CPU):
     onnx       --quick   tiny and cpu-small, one round
     transfer   --quick --configs cpu-small   20 frames; the 10 s / 60 s check at 4 fps
     train      --quick   tiny and cpu-small, every stage, 2-3 steps
+    precision  --quick   cpu-small: fp32 against bf16, every stage, 2 alternating rounds
     compare    --quick   tiny and cpu-small, 2 rounds
     threads    --quick   cpu-small: default vs the rule's threads, idle and beside a busy process
     loop       --quick   the editor's loop on 3 s of a clip: previews, full and partial reruns
@@ -39,7 +40,8 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (bench_cluster, bench_compare, bench_loop, bench_onnx,  # noqa: E402
-                        bench_poses, bench_threads, bench_train, bench_transfer)
+                        bench_poses, bench_precision, bench_threads, bench_train,
+                        bench_transfer)
 from benchmarks.common import REPO, print_table, start, write_json  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -59,6 +61,7 @@ SCRIPTS = {
     "onnx": Script(bench_onnx, ["--quick"]),
     "transfer": Script(bench_transfer, ["--quick", "--configs", "cpu-small"]),
     "train": Script(bench_train, ["--quick"]),
+    "precision": Script(bench_precision, ["--quick"]),
     "compare": Script(bench_compare, ["--quick"]),
     "threads": Script(bench_threads, ["--quick"]),
     "loop": Script(bench_loop, ["--quick"]),

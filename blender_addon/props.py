@@ -17,9 +17,12 @@ from .core.training_runs import PRESETS
 PRESET_ITEMS = [
     ("cpu-small", "CPU Small", "Narrow networks at 256x128, global stage then face GAN: "
                               "a usable model on a laptop CPU"),
-    ("cpu-medium", "CPU Medium", "512x256 for 1.3-1.6x CPU Small's time: the networks "
+    ("cpu-medium", "CPU Medium", "512x256 for 1.5-2x CPU Small's time: the networks "
                                  "paint only a window that follows the person, over the "
                                  "background (static camera)"),
+    ("cpu-large", "CPU Large", "1024x512, the paper's output, for at most 3x CPU Small's "
+                               "time: the window at 512x256, then a local enhancer and the "
+                               "face GAN at 1024x512 (static camera)"),
     ("tiny", "Tiny", "64x32 toy networks: only checks that everything runs"),
     ("paper-global", "Paper (Global)", "The paper's networks at 512x256, global stage then "
                                        "face GAN (a GPU is advised)"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import train_pipeline as pipeline
 from .locations import worker_environment
 
-PRESETS = ("cpu-small", "cpu-medium", "tiny", "paper-global", "paper-local")
+PRESETS = ("cpu-small", "cpu-medium", "cpu-large", "tiny", "paper-global", "paper-local")
 PIPELINE_SCRIPT = Path(pipeline.__file__).resolve()
 
 
