@@ -247,3 +247,40 @@ def test_the_worker_model_cache_keeps_the_cpu_networks(demo, tmp_path):
     assert cache.cpu_networks(bundle, "torch").generator is torch_nets.generator
     assert torch_nets.generator is cache.get(bundle, "cpu").generator and cache.loads == 2
     assert cache.cpu_networks(bundle, "onnx") is first
+
+
+# -- precision auto on a CPU with native bf16 ------------------------------------------------------
+
+
+def test_auto_on_a_cpu_with_native_bf16_runs_pytorch_at_bf16_and_resumes_exactly(
+        demo, tmp_path, monkeypatch, onnx_reference):
+    from backend.runtime import CPU_BF16_ENV
+
+    monkeypatch.setenv(CPU_BF16_ENV, "1")
+    straight = tmp_path / "straight"
+    run_transfer(demo_job(demo, straight))
+    assert "on cpu, bf16 with PyTorch 2." in (straight / "log.txt").read_text()
+    recorded = json.loads((straight / "job.json").read_text())
+    assert (recorded["backend"], recorded.get("precision", "bf16")) == ("torch", "bf16")
+    out = tmp_path / "job"
+    cancelled_job(demo, out, "auto")
+    run_transfer(demo_job(demo, out))
+    assert frame_bytes(out) == frame_bytes(straight)
+    # bf16 rounds: the first frames stay within a few levels of fp32's
+    first = [np.abs(read_image(a).astype(int) - read_image(b).astype(int)).mean()
+             for a, b in zip(sorted((straight / "frames").glob("*.png"))[:3],
+                             sorted((onnx_reference / "frames").glob("*.png"))[:3])]
+    assert max(first) < 8
+
+
+def test_a_job_begun_at_fp32_resumes_at_fp32_where_auto_now_means_bf16(
+        demo, tmp_path, monkeypatch, onnx_reference):
+    """A job of a machine (or version) where auto meant ONNX Runtime at fp32, continued where
+    auto means bf16: it goes on as it began, to the frames of an uninterrupted run."""
+    from backend.runtime import CPU_BF16_ENV
+
+    out = tmp_path / "job"
+    cancelled_job(demo, out, "auto")  # conftest: no native bf16, so ONNX Runtime at fp32
+    monkeypatch.setenv(CPU_BF16_ENV, "1")
+    run_transfer(demo_job(demo, out))
+    assert frame_bytes(out) == frame_bytes(onnx_reference)
