@@ -582,8 +582,6 @@ def _check_value(f: Field, spec: Option, value: Any) -> None:
 
 # What each numeric option may be, by field name (made from the fields).
 RANGES: dict[str, Number] = {f.name: spec.range for _s, f, spec in option_fields() if spec.range}
-CHOICES: dict[str, tuple[str, ...]] = {f.name: spec.choices for _s, f, spec in option_fields()
-                                       if spec.choices}
 
 
 def _bool(text: str) -> bool:
