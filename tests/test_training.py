@@ -24,8 +24,8 @@ from training import checkpoint as ckpt
 from training.data.dataset import EpochSampler, FrameSequenceDataset
 from training.data.prepare import PrepareOptions, prepare
 from training.data.split import time_split
-from training.options import (PRESETS, TrainOptions, add_option_arguments, apply_overrides,
-                              preset)
+from training.options import (PRESETS, RANGES, TrainOptions, add_option_arguments,
+                              apply_overrides, option_fields, preset)
 from training.trainer import lr_factor
 
 # --------------------------------------------------------------------------------------------
@@ -100,6 +100,53 @@ def test_invalid_options_are_rejected():
     opts.size = (60, 30)  # not a multiple of the generator's 2**(2+1)
     with pytest.raises(ValueError, match="multiple"):
         opts.validate()
+
+
+def test_a_saved_value_its_field_does_not_allow_is_refused_with_its_flag():
+    """validate() checks each value against its field's statement, for a saved run's options
+    too: the message names the flag to give and what it allows."""
+    cases = [("temporal", "temporal", "fast",
+              "--temporal must be one of paper, chain, noisy, none, got 'fast'"),
+             ("runtime", "tensorboard", "yes", "--tensorboard must be true or false, got 'yes'"),
+             ("runtime", "device", "tpu", "--device must be one of auto, cpu, cuda, mps or "
+                                          "cuda:N (a GPU by number), got 'tpu'"),
+             ("runtime", "workers", -1, "--workers must be an integer >= 0 and <= 256, got -1"),
+             ("loss", "vgg_scale", 0.3, "--vgg-scale must be 1, 1/2, 1/4, ..., got 0.3"),
+             ("schedule", "stages", ("global", "lunch"),
+              "--stages must be one or more of global, local, face, got ('global', 'lunch')"),
+             ("model", "window_size", "big", "--window-size must be auto or WxH")]
+    for section, name, value, message in cases:
+        opts = preset("tiny")
+        setattr(getattr(opts, section), name, value)
+        with pytest.raises(ValueError) as refused:
+            opts.validate()
+        assert str(refused.value).startswith(message), str(refused.value)
+    assert RANGES["workers"].allowed() == "an integer >= 0 and <= 256"  # a field's range by name
+
+
+def test_options_of_earlier_versions_are_read_in_todays_words():
+    saved = preset("tiny").to_dict()
+    saved["runtime"]["num_workers"] = saved["runtime"].pop("workers")  # before --workers
+    saved["runtime"]["amp"] = saved["runtime"].pop("precision")  # before --precision
+    saved["runtime"]["amp"] = "off"
+    opts = TrainOptions.from_dict(saved)
+    assert (opts.runtime.workers, opts.runtime.precision) == (0, "fp32")
+    opts.validate()
+
+
+def test_every_training_flag_says_what_it_does_and_its_default(capsys):
+    """``train --help``: a sentence per option, its default and the presets that differ."""
+    from training.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--ngf N filters in the first layer of the global generator" in text
+    assert "(default 64; cpu-small, cpu-medium: 16; tiny: 8)" in text
+    assert "(default: 10 without a perceptual loss, 0 with VGG; the paper's 0" in text
+    assert "--workers N processes that load" in text and "--num-workers" not in text
+    for _section, field, spec in option_fields():
+        assert len(spec.help.split()) >= 4 and "(paper:" not in spec.help, field.name
 
 
 def test_learning_rate_schedule_is_pix2pixhd():

@@ -62,21 +62,33 @@ def _prepare_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_run_prepare)
 
 
+TRAIN_DESCRIPTION = """Trains the run's stages in order (global -> local -> face), each from
+the checkpoints of the one before. The options start from the preset's values, or a resumed
+run's own: only those given change. Each option's help ends with its default and the presets
+that set another value."""
+
+
 def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train the stages (global -> local -> face)")
-    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p = sub.add_parser("train", help="train the stages (global -> local -> face)",
+                       description=TRAIN_DESCRIPTION)
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                   help="the run folder that `prepare` made")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                   help=f"{', '.join(PRESETS)} (default: the one the run was prepared for; a "
-                        f"resumed run keeps its own)")
+                   help="the named configuration to start from (default: the one the run was "
+                        "prepared for; a resumed run keeps its own)")
     p.add_argument("--stage", choices=STAGES, default=None,
-                   help="train only this stage (default: every stage of the run in order)")
+                   help="train only this one of the run's stages now (default: each of them in "
+                        "order; --stages says which stages the run has)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the latest checkpoints (finished stages are skipped)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=STEPS.parse, default=None, help="steps per stage")
-    length.add_argument("--epochs", type=EPOCHS.parse, default=None,
-                        help="epochs per stage (default: the preset's schedule)")
-    p.add_argument("--no-progress", action="store_true")
+    length.add_argument("--steps", type=STEPS.parse, default=None, metavar="N",
+                        help="train each stage for N steps (default: its epochs)")
+    length.add_argument("--epochs", type=EPOCHS.parse, default=None, metavar="X",
+                        help="train each stage for X epochs, passes over the training frames "
+                             "(default: the schedule's --epochs-global, --epochs-local and "
+                             "--epochs-face)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_option_arguments(p)
     p.set_defaults(run=_run_train)
 

@@ -12,9 +12,11 @@ The official code is Everybody Dance Now's fork of pix2pixHD (``train_fullts.py`
   ``niter_decay`` epochs (both 100 by default: half and half). We do the same per step.
 * The paper's schedule: about 5 epochs global, 30 local, 5 face.
 
-``PRESETS`` holds the named configurations; ``preset(name)`` returns a fresh copy and
-``add_option_arguments``/``apply_overrides`` expose every field on the command line
-(``--ngf 32``, ``--lambda-vgg 5``, ``--temporal chain`` ...).
+Each option is stated once, on its field (``option(default, help, range=...)``): its default,
+a help line, and what a value may be. The command line's flags (``add_option_arguments``), the
+check of each value (``TrainOptions.validate``, for flags and saved runs alike) and ``RANGES``
+are made from those fields; ``validate`` states by hand only the rules that span fields.
+``PRESETS`` holds the named configurations, each a function that sets fields of the defaults.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from __future__ import annotations
 import argparse
 import copy
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, get_args, get_origin, get_type_hints
+from collections.abc import Callable
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, replace
+from typing import Any, ClassVar
 
 from backend.checks import MAX_SIDE, THREADS, Float, Int, Number, Size
+from backend.choices import LEGACY_PRECISIONS, PRECISIONS, parse_device
 from backend.commands.parsing import parse_size
-from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, PREVIOUS_INPUTS, RGB, RGBA,
+from backend.models.config import (NORMS, PAPER_FACE, PAPER_GLOBAL, PREVIOUS_INPUTS, RGB, RGBA,
                                    UPSAMPLES, FaceGeneratorConfig, GeneratorConfig)
-from backend.choices import LEGACY_PRECISIONS, PRECISIONS
 
 STAGES = ("global", "local", "face")
 TEMPORAL_MODES = ("paper", "chain", "noisy", "none")
@@ -41,42 +44,135 @@ WINDOW_MODES = ("auto", "on", "off")
 L1_WITHOUT_PERCEPTUAL = 10.0
 
 
+# --------------------------------------------------------------------------------------------
+# An option, stated once
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """What one option field is besides its type and default: a help line for its flag, and
+    what a value may be (a number's range, a word's choices, a text's parser, a rule of its
+    own). A tuple field's choices are those of each item."""
+
+    help: str
+    range: Number | None = None
+    choices: tuple[str, ...] | None = None
+    parse: Callable[[str], Any] | None = None  # argparse.ArgumentTypeError for a bad text
+    check: Callable[[Any], None] | None = None  # ValueError for a value that breaks its rule
+    metavar: str | None = None
+    own_flag: str | None = None  # set by a flag of the command's own (``--no-progress``)
+
+
+def option(default: Any, help: str, **how: Any) -> Any:
+    """A dataclass field that is a training option (``Option``'s fields as keywords)."""
+    return field(default=default, metadata={"option": Option(help, **how)})
+
+
+# Ranges that several options share (backend/checks.py).
+NETWORK_WIDTH = Int(1, 1024)
+LOSS_WEIGHT = Float(0.0, 1e4)
+STEPS = Int(1, 10**9)
+EPOCHS = Float(0.0, 1e5, above=True)
+DOWNSAMPLINGS = Int(1, 8)
+BLOCKS = Int(0, 64)
+D_LAYERS = Int(1, 8)
+D_SCALES = Int(1, 8)
+WINDOW_SIZE = Size(8, MAX_SIDE)
+
+
+def window_size(text: str) -> str:
+    """``--window-size``: "auto", or WxH (the person window at the final resolution)."""
+    if text == "auto":
+        return text
+    try:
+        w, h = WINDOW_SIZE.parse(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be auto or {WINDOW_SIZE.allowed()}, got "
+                                         f"{text!r}") from None
+    return f"{w}x{h}"
+
+
+def _halvings(scale: float) -> None:
+    if not math.log2(1 / scale).is_integer():
+        raise ValueError(f"--vgg-scale must be 1, 1/2, 1/4, ..., got {scale}")
+
+
+def _stages_in_order(stages: tuple[str, ...]) -> None:
+    if not stages:
+        raise ValueError(f"--stages must name one or more of {', '.join(STAGES)}")
+    if list(stages) != [s for s in STAGES if s in stages]:
+        raise ValueError(f"--stages must be in the order {' '.join(STAGES)}, got "
+                         f"{' '.join(stages)}")
+    if stages[0] != "global":
+        raise ValueError("a run starts with the global stage (--stages global ...)")
+
+
+# --------------------------------------------------------------------------------------------
+# The options, by section
+# --------------------------------------------------------------------------------------------
+
+
 @dataclass
 class ModelOptions:
-    """Network widths and depths; the generators' defaults are the paper's configurations
-    (backend/models/config.py), the discriminators' pix2pixHD's / EDN's."""
+    """Network widths and depths, and what G paints. The generators' defaults are the paper's
+    configurations (backend/models/config.py), the discriminators' pix2pixHD's / EDN's."""
 
-    ngf: int = PAPER_GLOBAL.ngf  # width of the global generator (the local branch: ngf // 2)
-    n_downsample_global: int = PAPER_GLOBAL.n_downsample_global
-    n_blocks_global: int = PAPER_GLOBAL.n_blocks_global
-    n_blocks_local: int = PAPER_GLOBAL.n_blocks_local
-    ndf: int = 64
-    n_layers_D: int = 3
-    num_D_global: int = 2  # pix2pixHD's default --num_D, used for the global stage
-    num_D_local: int = 3  # EDN's local stage passes --num_D 3
-    face_ngf: int = PAPER_FACE.ngf
-    face_n_downsampling: int = PAPER_FACE.n_downsampling
-    face_n_blocks: int = PAPER_FACE.n_blocks
-    face_ndf: int = 64
-    face_n_layers_D: int = 3
-    norm: str = PAPER_GLOBAL.norm
-    # How G doubles its size: "transpose" (the paper's) or "resize" (no checkerboard).
-    upsample: str = PAPER_GLOBAL.upsample
-    # G paints the person and an alpha over the target's background plate ("on"), or the
-    # whole frame ("off", the paper's); "auto": on where the target's camera is static (the
-    # training run decides, and records it, when it starts).
-    matte: str = "off"
-    # With a matte, what G sees of its previous frame: the frame minus the plate (the person
-    # alone), or the frame itself ("frame", as runs of earlier versions; see models/step.py).
-    previous_input: str = "minus_plate"
-    # G paints in a window that follows the person ("on"; needs the matte), or the whole
-    # canvas ("off", the paper's); "auto": on wherever the matte is (backend/target/window.py).
-    window: str = "off"
-    # The window's size, WxH at the final resolution; "auto": from the target's training
-    # poses (their 99th percentile, with the margin), the same on every call of a run.
-    window_size: str = "auto"
-    # Around the label's keypoints, a fraction of the target's median body height.
-    window_margin: float = 0.1
+    title: ClassVar[str] = "networks"
+
+    ngf: int = option(PAPER_GLOBAL.ngf, "filters in the first layer of the global generator; "
+                      "the local enhancer's branch has half as many", range=NETWORK_WIDTH)
+    n_downsample_global: int = option(
+        PAPER_GLOBAL.n_downsample_global, "downsamplings in the global generator: the sides of "
+        "the size it trains at must be multiples of 2 to this power", range=DOWNSAMPLINGS)
+    n_blocks_global: int = option(PAPER_GLOBAL.n_blocks_global, "residual blocks at the global "
+                                  "generator's lowest resolution", range=BLOCKS)
+    n_blocks_local: int = option(PAPER_GLOBAL.n_blocks_local, "residual blocks in the local "
+                                 "enhancer's branch", range=BLOCKS)
+    ndf: int = option(64, "filters in the first layer of each discriminator scale",
+                      range=NETWORK_WIDTH)
+    n_layers_D: int = option(3, "strided convolutions in each discriminator scale",
+                             range=D_LAYERS)
+    num_D_global: int = option(2, "discriminator scales in the global stage, each at half the "
+                               "resolution of the one before (pix2pixHD's --num_D)",
+                               range=D_SCALES)
+    num_D_local: int = option(3, "discriminator scales in the local stage (EDN's local stage "
+                              "passes --num_D 3)", range=D_SCALES)
+    face_ngf: int = option(PAPER_FACE.ngf, "filters in the first layer of the face generator",
+                           range=NETWORK_WIDTH)
+    face_n_downsampling: int = option(PAPER_FACE.n_downsampling, "downsamplings in the face "
+                                      "generator", range=DOWNSAMPLINGS)
+    face_n_blocks: int = option(PAPER_FACE.n_blocks, "residual blocks in the face generator",
+                                range=BLOCKS)
+    face_ndf: int = option(64, "filters in the first layer of the face discriminator",
+                           range=NETWORK_WIDTH)
+    face_n_layers_D: int = option(3, "strided convolutions in the face discriminator",
+                                  range=D_LAYERS)
+    norm: str = option(PAPER_GLOBAL.norm, "the generators' normalisation layers",
+                       choices=NORMS)
+    upsample: str = option(PAPER_GLOBAL.upsample, "how the generators double their size: "
+                           "transposed convolutions (the paper's), or a resize then a "
+                           "convolution, which leaves no checkerboard pattern",
+                           choices=UPSAMPLES)
+    matte: str = option("off", "on: G paints the person and an alpha matte over the target's "
+                        "background plate; off: the whole frame (the paper's); auto: on where "
+                        "the target's camera is static (decided and recorded when the run "
+                        "starts)", choices=MATTE_MODES)
+    previous_input: str = option(
+        "minus_plate", "with a matte, what G sees of its previous frame: the frame minus the "
+        "plate (the person alone), or the frame itself (as runs of earlier versions; see "
+        "models/step.py)", choices=PREVIOUS_INPUTS)
+    window: str = option("off", "on: G paints only a window that follows the person, over the "
+                         "plate (needs the matte); off: the whole canvas (the paper's); auto: "
+                         "on wherever the matte is (backend/target/window.py)",
+                         choices=WINDOW_MODES)
+    window_size: str = option("auto", "the person window's size, WxH at the final resolution; "
+                              "auto: from the target's training poses (their 99th percentile, "
+                              "with the margin), the same on every call of a run",
+                              parse=window_size, metavar="WxH")
+    window_margin: float = option(0.1, "the margin of the person window around the label's "
+                                  "keypoints, as a fraction of the target's median body height",
+                                  range=Float(0.0, 1.0))
 
     def generator(self, local: bool) -> GeneratorConfig:
         """G's configuration: a global generator, or with ``local`` a local enhancer."""
@@ -97,99 +193,142 @@ class ModelOptions:
 
 @dataclass
 class LossOptions:
-    """Loss weights; ``perceptual='none'`` trains without the VGG19 loss."""
+    """Loss weights, and the perceptual loss's network."""
 
-    lambda_feat: float = 10.0
-    lambda_vgg: float = 10.0
-    perceptual: str = "vgg"
-    vgg_weights: str | None = None  # a .pth/.safetensors VGG19; None: cache or download
+    title: ClassVar[str] = "losses"
+
+    lambda_feat: float = option(10.0, "weight of the discriminator's feature-matching loss",
+                                range=LOSS_WEIGHT)
+    lambda_vgg: float = option(10.0, "weight of the VGG19 perceptual loss", range=LOSS_WEIGHT)
+    perceptual: str = option("vgg", "the perceptual loss: vgg (the paper's; needs torchvision's "
+                             "ImageNet VGG19 weights) or none (train without it)",
+                             choices=PERCEPTUAL)
+    vgg_weights: str | None = option(None, "a VGG19 weights file (.pth or .safetensors) for the "
+                                     "perceptual loss (default: the cache, else a download)",
+                                     metavar="PATH")
     # The official code halves the VGG term in the global stage (mean of the two frames) and
     # sums it in the local stage ("need 2x VGG for artifacts when training local").
-    halve_vgg_in_global: bool = True
-    face_vgg_weight: float = 0.5  # per frame, on the face crop (official code)
-    # VGG19 on images scaled by this (1, 1/2, 1/4 ...): the perceptual loss dominates the cost
-    # of a CPU step, and at 1/2 it costs a quarter. 1 in the paper.
-    vgg_scale: float = 1.0
-    # pix2pix's L1 between generated and real frames (and face crops in the face stage). 0 in
-    # the paper, where the VGG loss plays that role; None: chosen when training starts
-    # (``reconstruction_weight``) and recorded: 10 without the VGG loss (--perceptual none),
-    # which kept a small GAN from drifting into noise and the face GAN from making the face
-    # worse than none (training/README.md), else the paper's 0.
-    lambda_l1: float | None = None
-    # With a matte: L1 between G's alpha and the person's mask, so that alpha means "person",
-    # and between its colour layer and the real frame where the person is not (training/step.py).
-    lambda_matte: float = 10.0
-    # L1 between the change of consecutive generated frames and that of the real ones (not
-    # in the paper: its temporal discriminator alone judges the change, and at a small budget
-    # G's noise differs from frame to frame, which shows as flicker).
-    lambda_flicker: float = 0.0
+    halve_vgg_in_global: bool = option(True, "true: in the global stage the VGG loss is the "
+                                       "mean over the two frames of a sample, in the local "
+                                       "stage their sum, as in the official code")
+    face_vgg_weight: float = option(0.5, "weight of the VGG loss on each frame's face crop in "
+                                    "the face stage, times --lambda-vgg (the official code's)",
+                                    range=LOSS_WEIGHT)
+    # The perceptual loss dominates the cost of a CPU step: at 1/2 it costs a quarter.
+    vgg_scale: float = option(1.0, "VGG19 sees the images scaled by this: 1 (the paper's), 1/2, "
+                              "1/4 ...; at 1/2 the perceptual loss costs a quarter",
+                              range=Float(0.0, 1.0, above=True), check=_halvings)
+    # Unset (None) it is chosen when training starts (``with_reconstruction``) and recorded:
+    # without the VGG loss it kept a small GAN from drifting into noise and the face GAN from
+    # making the face worse than none (training/README.md).
+    lambda_l1: float | None = option(None, "weight of pix2pix's L1 loss between generated and "
+                                     "real frames (and face crops) (default: 10 without a "
+                                     "perceptual loss, 0 with VGG; the paper's 0, where the VGG "
+                                     "loss plays that role)", range=LOSS_WEIGHT)
+    lambda_matte: float = option(10.0, "with a matte: weight of the L1 loss that holds G's "
+                                 "alpha to the person's mask and its colour layer to the real "
+                                 "frame where the person is not (training/step.py)",
+                                 range=LOSS_WEIGHT)
+    # Not in the paper: its temporal discriminator alone judges the change, and at a small
+    # budget G's noise differs from frame to frame, which shows as flicker.
+    lambda_flicker: float = option(0.0, "weight of an L1 loss between the change of consecutive "
+                                   "generated frames and that of the real ones, against flicker "
+                                   "(not in the paper)", range=LOSS_WEIGHT)
 
 
 @dataclass
 class OptimOptions:
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    # Fraction of a stage's steps at constant learning rate before the linear decay to zero
-    # (pix2pixHD: niter = niter_decay = 100 epochs, i.e. one half).
-    constant_fraction: float = 0.5
+    """Adam, and pix2pixHD's learning-rate schedule (constant, then a linear decay to 0)."""
+
+    title: ClassVar[str] = "optimiser"
+
+    lr: float = option(2e-4, "Adam's learning rate for G and D, constant for "
+                       "--constant-fraction of each stage, then decaying linearly to 0",
+                       range=Float(0.0, 1.0, above=True))
+    beta1: float = option(0.5, "Adam's beta1 (the decay of its gradient average) for G and D",
+                          range=Float(0.0, 0.9999))
+    beta2: float = option(0.999, "Adam's beta2 (the decay of its squared-gradient average) for "
+                          "G and D", range=Float(0.0, 0.9999))
+    constant_fraction: float = option(
+        0.5, "the fraction of each stage's steps at the full learning rate before its linear "
+        "decay to 0 (pix2pixHD: niter = niter_decay = 100 epochs, one half)",
+        range=Float(0.0, 1.0))
 
 
 @dataclass
 class TemporalOptions:
-    """How the previous-frame input is made during training.
+    """How G learns to make frames that follow each other (its previous-frame input)."""
 
-    * ``paper``: G(x_{t-1}, 0) then G(x_t, G(x_{t-1})), not detached; D sees the pair.
-    * ``chain``: ``chain_length`` consecutive frames, each conditioned on the previous output
-      (the first on zeros); D sees every consecutive pair. Closer to inference, where G runs
-      on its own output for the whole video.
-    * ``noisy``: as ``paper``, but the second frame is conditioned on the *real* previous
-      frame plus Gaussian noise of ``noise_std`` (on [-1, 1] images): G learns to follow a
-      previous frame that is imperfect without relying on its own first pass.
-    * ``none``: no temporal smoothing, the paper's ablation (plain pix2pixHD): single frames,
-      G's previous-frame input always zeros (in training and at inference, recorded in the
-      bundle) and D judging (label, frame) alone.
-    """
+    title: ClassVar[str] = "temporal smoothing"
 
-    temporal: str = "paper"
-    chain_length: int = 3
-    noise_std: float = 0.1
+    temporal: str = option(
+        "paper", "paper: G makes two consecutive frames, the second from its first, and D judges "
+        "the pair; chain: --chain-length frames, each from G's previous one (closer to "
+        "inference); noisy: the second frame from the real previous one plus noise; none: "
+        "single frames, G's previous input zeros, D judging one frame (the paper's ablation)",
+        choices=TEMPORAL_MODES)
+    chain_length: int = option(3, "with --temporal chain: consecutive frames per sample",
+                               range=Int(2, 64))
+    noise_std: float = option(0.1, "with --temporal noisy: the standard deviation of the "
+                              "Gaussian noise on the real previous frame (images in [-1, 1])",
+                              range=Float(0.0, 10.0))
 
 
 @dataclass
 class ScheduleOptions:
     """Which stages the run trains and for how long (the paper's schedule by default)."""
 
-    stages: tuple[str, ...] = ("global", "local", "face")
-    epochs_global: float = 5.0
-    epochs_local: float = 30.0
-    epochs_face: float = 5.0
-    # pix2pixHD's --niter_fix_global: epochs of the local stage that train only the local
-    # branch before the whole generator (0 in EDN's commands).
-    fix_global_epochs: float = 0.0
+    title: ClassVar[str] = "schedule"
+
+    stages: tuple[str, ...] = option(
+        ("global", "local", "face"), "the stages of this run, in order (recorded with it): "
+        "global (at half the size when a local stage follows), local (the local enhancer at "
+        "the full size), face (the face GAN)", choices=STAGES, check=_stages_in_order,
+        metavar="STAGE")
+    epochs_global: float = option(5.0, "epochs of the global stage (passes over the training "
+                                  "frames)", range=EPOCHS)
+    epochs_local: float = option(30.0, "epochs of the local stage", range=EPOCHS)
+    epochs_face: float = option(5.0, "epochs of the face stage", range=EPOCHS)
+    fix_global_epochs: float = option(
+        0.0, "epochs at the start of the local stage that train only the local branch, the "
+        "global generator held still (pix2pixHD's --niter_fix_global; 0 in EDN's commands)",
+        range=Float(0.0, 1e5))
 
 
 @dataclass
 class RuntimeOptions:
     """Engineering: batching, checkpoints, logging, precision; none of it changes the method."""
 
-    batch_size: int = 1  # per process; the paper trains with batch 1
-    num_workers: int = 2
-    seed: int = 0
-    checkpoint_every: int = 1000  # steps
-    keep_checkpoints: int = 2  # per stage, the newest ones
-    log_every: int = 20  # steps between TensorBoard scalars / status.json updates
-    image_every: int = 500  # steps between TensorBoard image grids
-    eval_frames: int = 8  # held-out frames generated at each checkpoint (error + preview)
-    # auto: bf16 autocast where the GPU supports it, else fp16 + GradScaler; on the CPU bf16
-    # where it computes bf16 natively, else fp32 (backend/runtime.py, the rule transfer uses
-    # too); the precision used is what train_options.json records
-    precision: str = "auto"
-    channels_last: bool = True  # CUDA only
-    device: str = "auto"  # auto | cpu | mps | cuda | cuda:N
-    threads: int = 0  # CPU threads per operation (0: chosen for the cores and the frame size)
-    tensorboard: bool = True
-    progress: bool = True
+    title: ClassVar[str] = "runtime"
+
+    batch_size: int = option(1, "samples per step in each process",
+                             range=Int(1, 4096))
+    workers: int = option(2, "processes that load and augment the training samples beside the "
+                          "training (0: the training process itself)", range=Int(0, 256))
+    seed: int = option(0, "seed of the networks' initial weights, the order of the samples and "
+                       "the noise", range=Int(0, 2**32 - 1))
+    checkpoint_every: int = option(1000, "steps between checkpoints (each with a held-out "
+                                   "evaluation)", range=STEPS)
+    keep_checkpoints: int = option(2, "checkpoints kept per stage, the newest ones",
+                                   range=Int(1, 10**6))
+    log_every: int = option(20, "steps between TensorBoard scalars and status.json updates",
+                            range=STEPS)
+    image_every: int = option(500, "steps between TensorBoard image grids", range=STEPS)
+    eval_frames: int = option(8, "held-out frames generated at each checkpoint, for the error "
+                              "and the preview", range=Int(0, 10**5))
+    precision: str = option("auto", "the arithmetic: auto is the machine's fastest, bf16 "
+                            "autocast where the GPU supports it (else fp16 with a gradient "
+                            "scaler) and on CPUs that compute bf16 natively, else fp32 "
+                            "(backend/runtime.py, the rule transfer uses too); the run records "
+                            "the precision used and a resume keeps it", choices=PRECISIONS)
+    channels_last: bool = option(True, "true: convolutions in the channels-last memory layout, "
+                                 "faster on CUDA (ignored elsewhere)")
+    device: str = option("auto", "where training runs: auto, cpu, mps, cuda or cuda:N (a GPU by "
+                         "number)", parse=parse_device, metavar="DEVICE")
+    threads: int = option(0, "CPU threads per operation (0: chosen for the cores and the frame "
+                          "size)", range=THREADS)
+    tensorboard: bool = option(True, "true: write TensorBoard logs to RUN_DIR/tensorboard")
+    progress: bool = option(True, "a progress bar on stderr", own_flag="--no-progress")
 
 
 @dataclass
@@ -226,45 +365,13 @@ class TrainOptions:
         return sorted({self.stage_size(s) for s in self.schedule.stages})
 
     def validate(self) -> None:
-        """Raise ValueError for a configuration that cannot train."""
-        stages = self.schedule.stages
-        if not stages or any(s not in STAGES for s in stages):
-            raise ValueError(f"stages must be a non-empty subset of {STAGES}, got {stages}")
-        if list(stages) != [s for s in STAGES if s in stages]:
-            raise ValueError(f"stages must be in the order {STAGES}, got {stages}")
-        if stages[0] != "global":
-            raise ValueError("a run starts with the global stage")
-        if self.temporal.temporal not in TEMPORAL_MODES:
-            raise ValueError(f"temporal must be one of {TEMPORAL_MODES}")
-        if self.temporal.chain_length < 2:
-            raise ValueError("chain_length must be at least 2")
-        if self.loss.perceptual not in PERCEPTUAL:
-            raise ValueError(f"perceptual must be one of {PERCEPTUAL}")
-        if self.model.matte not in MATTE_MODES:
-            raise ValueError(f"matte must be one of {MATTE_MODES}")
-        if self.model.previous_input not in PREVIOUS_INPUTS:
-            raise ValueError(f"previous_input must be one of {PREVIOUS_INPUTS}")
-        if self.model.window not in WINDOW_MODES:
-            raise ValueError(f"window must be one of {WINDOW_MODES}")
-        try:
-            window_size(self.model.window_size)
-        except argparse.ArgumentTypeError as exc:
-            raise ValueError(f"--window-size {exc}") from None
+        """Raise ValueError for a configuration that cannot train: each value against its
+        field's statement (a saved run's too), then the rules that span fields."""
+        for section, f, spec in option_fields():
+            _check_value(f, spec, getattr(getattr(self, section), f.name))
         if self.model.window == "on" and self.model.matte == "off":
             raise ValueError("a person window needs the matte (--matte on or auto)")
-        if self.model.upsample not in UPSAMPLES:
-            raise ValueError(f"upsample must be one of {UPSAMPLES}")
-        if self.runtime.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}")
-        if self.runtime.batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        for section, cls, name in _option_fields():  # a saved run's options too
-            kind = _field_type(cls, name)
-            value = getattr(getattr(self, section), name)
-            if kind in (int, float) and value is not None:  # None: the run chooses (lambda_l1)
-                option_range(name, kind).check(value, _flag(name))
-        if not math.log2(1 / self.loss.vgg_scale).is_integer():
-            raise ValueError(f"--vgg-scale must be 1, 1/2, 1/4, ..., got {self.loss.vgg_scale}")
+        stages = self.schedule.stages
         for stage in stages:
             w, h = self.stage_size(stage)
             local = stage != "global" and "local" in stages
@@ -302,18 +409,14 @@ class TrainOptions:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "TrainOptions":
         """Inverse of ``to_dict``; unknown keys are an error (they mean another version).
-        Options of earlier versions (``runtime.amp``) are read in today's words."""
+        Options of earlier versions are read in today's words (``RENAMED``, ``runtime.amp``)."""
         opts = TrainOptions()
         if "previous_input" not in data.get("model", {}):
             opts.model.previous_input = "frame"  # runs of earlier versions
         for key, value in data.items():
             if key in _SECTIONS:
                 section = getattr(opts, key)
-                if key == "runtime" and "amp" in value:
-                    value = {**value, "precision": LEGACY_PRECISIONS.get(value["amp"],
-                                                                         value["amp"])}
-                    del value["amp"]
-                for name, item in value.items():
+                for name, item in _todays_words(key, value).items():
                     if not hasattr(section, name):
                         raise ValueError(f"unknown option {key}.{name}")
                     setattr(section, name, tuple(item) if isinstance(item, list) else item)
@@ -325,7 +428,21 @@ class TrainOptions:
         return opts
 
 
-_SECTIONS = ("model", "loss", "optim", "temporal", "schedule", "runtime")
+# The sections of options, by name: TrainOptions' fields that hold one.
+_SECTIONS: dict[str, type] = {f.name: f.default_factory for f in fields(TrainOptions)
+                              if f.default_factory is not MISSING}
+# Options renamed since, as (section, old name) -> today's name, for saved runs.
+RENAMED = {("runtime", "num_workers"): "workers"}
+
+
+def _todays_words(section: str, saved: dict[str, Any]) -> dict[str, Any]:
+    """A section of a saved run's options with the names and values of earlier versions in
+    today's: ``RENAMED``, and training's ``--amp off`` as a precision."""
+    out = {RENAMED.get((section, name), name): value for name, value in saved.items()}
+    if section == "runtime" and "amp" in out:
+        amp = out.pop("amp")
+        out["precision"] = LEGACY_PRECISIONS.get(amp, amp)
+    return out
 
 
 def _round_size(size: tuple[int, int], multiple: int) -> str:
@@ -335,7 +452,7 @@ def _round_size(size: tuple[int, int], multiple: int) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Presets
+# Presets: each a function that sets fields of the defaults
 # --------------------------------------------------------------------------------------------
 
 
@@ -367,7 +484,7 @@ def _cpu_small() -> TrainOptions:
                                     epochs_face=1.0)
     opts.runtime.checkpoint_every = 200
     opts.runtime.image_every = 200
-    opts.runtime.num_workers = 1
+    opts.runtime.workers = 1
     return opts
 
 
@@ -408,7 +525,7 @@ def _tiny() -> TrainOptions:
                               face_n_blocks=1, face_ndf=8, face_n_layers_D=2)
     opts.schedule = ScheduleOptions(stages=("global", "local", "face"), epochs_global=2.0,
                                     epochs_local=1.0, epochs_face=1.0)
-    opts.runtime.num_workers = 0
+    opts.runtime.workers = 0
     opts.runtime.threads = 1  # tiny convolutions: more threads only add synchronisation
     opts.runtime.checkpoint_every = 50
     opts.runtime.image_every = 50
@@ -433,33 +550,57 @@ def preset(name: str) -> TrainOptions:
     return PRESETS[name]()
 
 
+
+
 # --------------------------------------------------------------------------------------------
-# Command line: every field of every section as --flag (names are unique across sections)
+# What the fields' statements make: each value's check, the flags, the ranges
 # --------------------------------------------------------------------------------------------
 
 
-def _flag(name: str) -> str:
+def flag(name: str) -> str:
+    """An option's flag: ``lambda_l1`` -> ``--lambda-l1`` (names are unique across sections)."""
     return "--" + name.replace("_", "-")
 
 
-def _field_type(section_cls: type, name: str) -> Any:
-    hint = get_type_hints(section_cls)[name]
-    args = [a for a in get_args(hint) if a is not type(None)]
-    if get_origin(hint) is tuple:
-        return "tuple"
-    if args and get_origin(hint) is not None:  # X | None
-        return args[0]
-    return hint
+def option_fields() -> list[tuple[str, Field, Option]]:
+    """(section, field, its statement) for every option, in the order of the sections."""
+    return [(section, f, f.metadata["option"]) for section, cls in _SECTIONS.items()
+            for f in fields(cls)]
 
 
-def _option_fields() -> list[tuple[str, type, str]]:
-    """(section, section class, field name) for every overridable option."""
-    out = []
-    for section in _SECTIONS:
-        cls = type(getattr(TrainOptions(), section))
-        for f in fields(cls):
-            out.append((section, cls, f.name))
-    return out
+def _kind(f: Field, spec: Option) -> type:
+    """What an option's value is: int, float, bool, str, or tuple (of words)."""
+    if spec.range is not None:
+        return spec.range.kind
+    return type(f.default) if isinstance(f.default, (bool, tuple)) else str
+
+
+def _check_value(f: Field, spec: Option, value: Any) -> None:
+    """`ValueError` "--FLAG must be ..., got VALUE" for a value its field does not allow."""
+    name, kind = flag(f.name), _kind(f, spec)
+    if value is None and f.default is None:  # left to the run (lambda_l1) or to the cache
+        return
+    if spec.range is not None:
+        spec.range.check(value, name)
+    elif kind is tuple:
+        if not isinstance(value, tuple) or any(item not in spec.choices for item in value):
+            raise ValueError(f"{name} must be one or more of {', '.join(spec.choices)}, "
+                             f"got {value!r}")
+    elif not isinstance(value, kind) or (spec.choices and value not in spec.choices):
+        allowed = ("true or false" if kind is bool else f"one of {', '.join(spec.choices)}"
+                   if spec.choices else "a text")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+    if spec.parse is not None:
+        try:
+            spec.parse(value)
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"{name} {exc}") from None
+    if spec.check is not None:
+        spec.check(value)
+
+
+# What each numeric option may be, by field name (made from the fields).
+RANGES: dict[str, Number] = {f.name: spec.range for _s, f, spec in option_fields() if spec.range}
 
 
 def _bool(text: str) -> bool:
@@ -470,92 +611,60 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-CHOICES = {"temporal": TEMPORAL_MODES, "perceptual": PERCEPTUAL, "precision": PRECISIONS,
-           "norm": ("instance", "batch"), "upsample": UPSAMPLES, "matte": MATTE_MODES,
-           "previous_input": PREVIOUS_INPUTS, "window": WINDOW_MODES}
+def _argument(f: Field, spec: Option) -> dict[str, Any]:
+    """``add_argument``'s keywords for an option: how its flag parses and shows a value."""
+    kind = _kind(f, spec)
+    if kind is tuple:
+        return {"nargs": "+", "choices": spec.choices, "metavar": spec.metavar}
+    if kind is bool:
+        return {"type": _bool, "metavar": "true|false"}
+    if spec.range is not None:
+        return {"type": spec.range.parse, "metavar": spec.metavar or ("N" if kind is int else "X")}
+    if spec.choices is not None:
+        return {"choices": spec.choices}
+    return {"type": spec.parse or str, "metavar": spec.metavar}
 
 
-# What each numeric option may be (backend/checks.py); an option not named here is a
-# non-negative integer or number of at most a billion.
-NETWORK_WIDTH = Int(1, 1024)
-LOSS_WEIGHT = Float(0.0, 1e4)
-STEPS = Int(1, 10**9)
-EPOCHS = Float(0.0, 1e5, above=True)
-RANGES: dict[str, Number] = {
-    "ngf": NETWORK_WIDTH, "ndf": NETWORK_WIDTH, "face_ngf": NETWORK_WIDTH,
-    "face_ndf": NETWORK_WIDTH, "n_downsample_global": Int(1, 8),
-    "face_n_downsampling": Int(1, 8), "n_blocks_global": Int(0, 64),
-    "n_blocks_local": Int(0, 64), "face_n_blocks": Int(0, 64), "n_layers_D": Int(1, 8),
-    "face_n_layers_D": Int(1, 8), "num_D_global": Int(1, 8), "num_D_local": Int(1, 8),
-    "lambda_feat": LOSS_WEIGHT, "lambda_vgg": LOSS_WEIGHT, "lambda_l1": LOSS_WEIGHT,
-    "lambda_matte": LOSS_WEIGHT, "lambda_flicker": LOSS_WEIGHT, "face_vgg_weight": LOSS_WEIGHT,
-    "vgg_scale": Float(0.0, 1.0, above=True), "lr": Float(0.0, 1.0, above=True),
-    "beta1": Float(0.0, 0.9999), "beta2": Float(0.0, 0.9999),
-    "constant_fraction": Float(0.0, 1.0), "chain_length": Int(2, 64),
-    "noise_std": Float(0.0, 10.0), "epochs_global": EPOCHS, "epochs_local": EPOCHS,
-    "epochs_face": EPOCHS, "fix_global_epochs": Float(0.0, 1e5), "batch_size": Int(1, 4096),
-    "num_workers": Int(0, 256), "seed": Int(0, 2**32 - 1), "checkpoint_every": STEPS,
-    "keep_checkpoints": Int(1, 10**6), "log_every": STEPS, "image_every": STEPS,
-    "eval_frames": Int(0, 10**5), "threads": THREADS, "window_margin": Float(0.0, 1.0),
-}
+def _shown(value: Any) -> str:
+    """A value as a flag takes it: 0.0002, true, global local face, 1024x512."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "x".join(map(str, value)) if isinstance(value[0], int) else " ".join(value)
+    return str(value)
 
 
-def window_size(text: str) -> str:
-    """``--window-size``: "auto", or WxH (the person window at the final resolution)."""
-    if text == "auto":
-        return text
-    try:
-        w, h = WINDOW_SIZE.parse(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"must be auto or {WINDOW_SIZE.allowed()}, got "
-                                         f"{text!r}") from None
-    return f"{w}x{h}"
-
-
-WINDOW_SIZE = Size(8, MAX_SIDE)
-CONVERTERS = {"window_size": window_size}
-
-
-def option_range(name: str, kind: type) -> Number:
-    """What option ``name`` (an int or a float) may be."""
-    return RANGES.get(name, Int(0, 10**9) if kind is int else Float(0.0, 1e9))
-
-
-# Options the commands set with a flag of their own (one flag per idea).
-OWN_FLAGS = {"progress": "--no-progress"}
-
-
-# Options beyond the paper, whose default is not the paper's.
-HELP = {"previous_input": "model, with a matte: what G sees of its previous frame (default: "
-                          "minus_plate, the person alone; frame: the whole frame)",
-        "window": "model: G paints only a window that follows the person, over the plate "
-                  "(on; needs the matte), or the whole frame (off, the paper's); auto: on "
-                  "wherever the matte is (default: the preset's)",
-        "window_size": "model: the person window's size, WxH at the final resolution "
-                       "(default auto: from the target's training poses)",
-        "window_margin": "model: around the label's keypoints, a fraction of the target's "
-                         "median body height (default 0.1)"}
+def _help(text: str, value_of: Callable[[TrainOptions], Any]) -> str:
+    """An option's help line: what it does, then its default and each preset's other value."""
+    default = value_of(TrainOptions())
+    others: dict[str, list[str]] = {}
+    for name, make in PRESETS.items():
+        value = value_of(make())
+        if value != default:
+            others.setdefault(_shown(value), []).append(name)
+    notes = [] if default is None else [f"default {_shown(default)}"]
+    notes += [f"{', '.join(names)}: {value}" for value, names in others.items()]
+    line = f"{text} ({'; '.join(notes)})" if notes else text
+    return line.replace("%", "%%")  # argparse formats help with %
 
 
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--size`` and one flag per option field (default None = keep the preset's)."""
-    group = parser.add_argument_group("training options (defaults: the preset's)")
-    group.add_argument("--size", type=parse_size, default=None, metavar="WxH",
-                       help="final training resolution")
-    for section, cls, name in _option_fields():
-        if name in OWN_FLAGS:
-            continue
-        kind = _field_type(cls, name)
-        default = getattr(getattr(TrainOptions(), section), name)
-        if kind == "tuple":
-            group.add_argument(_flag(name), nargs="+", default=None, choices=STAGES,
-                               help=f"{section}: (paper: {' '.join(default)})")
-            continue
-        convert = (_bool if kind is bool else option_range(name, kind).parse
-                   if kind in (int, float) else CONVERTERS.get(name, kind))
-        group.add_argument(_flag(name), type=convert, default=None, choices=CHOICES.get(name),
-                           metavar=None if name in CHOICES else kind.__name__.upper(),
-                           help=HELP.get(name, f"{section} (paper: {default})"))
+    """``--size`` and one flag per option, a group per section. A flag's default is None:
+    only the options given change the preset's (or a resumed run's) values."""
+    for section, cls in _SECTIONS.items():
+        group = parser.add_argument_group(cls.title, " ".join(cls.__doc__.split()))
+        if section == "model":
+            group.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                               help=_help("the final training resolution; the global stage "
+                                          "runs at half of it when a local stage follows",
+                                          lambda opts: opts.size))
+        for f in fields(cls):
+            spec = f.metadata["option"]
+            if spec.own_flag is None:
+                group.add_argument(flag(f.name), default=None, **_argument(f, spec), help=_help(
+                    spec.help, lambda opts: getattr(getattr(opts, section), f.name)))
 
 
 def apply_overrides(opts: TrainOptions, args: argparse.Namespace) -> TrainOptions:
@@ -563,10 +672,10 @@ def apply_overrides(opts: TrainOptions, args: argparse.Namespace) -> TrainOption
     opts = copy.deepcopy(opts)
     if getattr(args, "size", None) is not None:
         opts.size = tuple(args.size)
-    for section, _cls, name in _option_fields():
-        value = getattr(args, name, None)
+    for section, f, _spec in option_fields():
+        value = getattr(args, f.name, None)
         if value is not None:
-            setattr(getattr(opts, section), name, tuple(value) if isinstance(value, list)
+            setattr(getattr(opts, section), f.name, tuple(value) if isinstance(value, list)
                     else value)
     opts.__post_init__()
     return opts

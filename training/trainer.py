@@ -354,7 +354,7 @@ class StageRun:
         fixed_trunk = round(opts.schedule.fix_global_epochs * self.steps_per_epoch) \
             if self.stage == "local" else 0
         loader = DataLoader(self.train_data, batch_size=opts.runtime.batch_size,
-                            sampler=self.sampler, num_workers=opts.runtime.num_workers,
+                            sampler=self.sampler, num_workers=opts.runtime.workers,
                             collate_fn=collate, pin_memory=rt.device.type == "cuda",
                             generator=torch.Generator())  # keeps the global RNG untouched
         bar = ProgressBar(self.stage, step, total, self.progress and rt.is_main)
