@@ -60,7 +60,14 @@ def test_paper_defaults():
     medium, small = preset("cpu-medium"), preset("cpu-small")
     assert medium.size == (512, 256) and medium.model.window == "auto"
     assert medium.model.generator(False) == small.model.generator(False)
-    assert all(preset(name).model.window == "off" for name in PRESETS if name != "cpu-medium")
+    # cpu-large: the same networks in the window, the paper's coarse-to-fine at 1024x512
+    large = preset("cpu-large")
+    assert large.size == (1024, 512) and large.model.window == "auto"
+    assert large.schedule.stages == ("global", "local", "face")
+    assert large.stage_size("global") == (512, 256) and large.stage_size("local") == (1024, 512)
+    assert large.model.generator(False) == small.model.generator(False)
+    assert all(preset(name).model.window == "off" for name in PRESETS
+               if name not in ("cpu-medium", "cpu-large"))
 
 
 def test_without_a_perceptual_loss_the_l1_term_is_on_unless_set():
@@ -142,7 +149,7 @@ def test_every_training_flag_says_what_it_does_and_its_default(capsys):
         build_parser().parse_args(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--ngf N filters in the first layer of the global generator" in text
-    assert "(default 64; cpu-small, cpu-medium: 16; tiny: 8)" in text
+    assert "(default 64; cpu-small, cpu-medium, cpu-large: 16; tiny: 8)" in text
     assert "(default: 10 without a perceptual loss, 0 with VGG; the paper's 0" in text
     assert "--workers N processes that load" in text and "--num-workers" not in text
     for _section, field, spec in option_fields():
