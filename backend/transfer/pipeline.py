@@ -59,7 +59,7 @@ from ..video.images import read_image
 from .generate import FrameGenerator
 from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource,
                         Networks, choose_backend, describe_backend, load_networks)
-from .job import JobFolder, TransferJob, TransferResult, bundle_identity
+from .job import OWNED, JobFolder, TransferJob, TransferResult, bundle_identity
 from .job_state import Action, check_claimable, decide
 from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
@@ -136,7 +136,7 @@ class TransferRun:
         self.identity = identity
         self.folder = JobFolder(job.output_dir)
         check_claimable(self.folder.root)  # before anything is written
-        self.lock = FolderLock(self.folder.root)
+        self.lock = FolderLock(self.folder.root, OWNED)
         made = not self.folder.root.exists()
         self.lock.acquire()
         try:
