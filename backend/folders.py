@@ -36,6 +36,9 @@ POSE_PREVIEW = "pose preview"
 MODEL_BUNDLE = "model bundle"
 TRANSFER_JOB_KIND = "everybody-dance-transfer-job"  # job.json's "kind"
 LOCK_FILE = ".lock"
+# What the training commands write in a run folder (its lock refuses these as links).
+TRAINING_RUN_FILES = ("prepared", "train_options.json", "checkpoints", "samples", "tensorboard",
+                      "status.json", "STOP")
 
 
 def kind_of(folder: str | Path) -> str | None:
@@ -134,12 +137,14 @@ class FolderLock:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_FILE
         self.owned = tuple(owned)
+        self.made = False  # whether acquiring made the folder
         self._fds: list[int] = []
 
     def acquire(self) -> "FolderLock":
         """Take the lock (making the folder if needed); `InputError` at once when another
         process holds it, when ``.lock`` is not this program's, or when an owned name is a
         link."""
+        self.made = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = open_nofollow(self.path, os.O_RDWR | os.O_CREAT)
         self._fds = [fd]
@@ -183,16 +188,24 @@ class FolderLock:
             self._fds.remove(dfd)
             os.close(dfd)
 
-    def release(self) -> None:
+    def release(self, abandon: bool = False) -> None:
+        """Drop the lock. ``abandon``: the command failed before writing anything, so a
+        folder that acquiring made is removed again (a refused command leaves nothing)."""
         for fd in self._fds:
             os.close(fd)  # closing drops the lock
         self._fds = []
+        if abandon and self.made:
+            try:
+                self.path.unlink(missing_ok=True)
+                self.folder.rmdir()
+            except OSError:  # it holds something after all: keep it
+                pass
 
     def __enter__(self) -> "FolderLock":
         return self.acquire()
 
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        self.release(abandon=kind is not None)
 
 
 def _in_use(fd: int) -> str:

@@ -448,3 +448,75 @@ def test_a_resume_given_a_new_value_takes_it(prepared_demo, tmp_path, capsys):
                  "1e-4", "--beta1", "0.6"]) == 0
     saved = json.loads((run / "train_options.json").read_text())
     assert (saved["optim"]["lr"], saved["optim"]["beta1"]) == (1e-4, 0.6)
+
+
+# -- one process in a run at a time; a refused command writes nothing (issue 25) --------------
+
+
+def test_a_second_training_on_a_busy_run_is_refused_and_the_first_keeps_its_options_and_bundle(
+        prepared_demo, tmp_path, capsys):
+    """Before, both reported "300/300 steps", and the second's options and bundle replaced
+    the first's."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    common = ["--preset", "tiny", "--perceptual", "none", "--stages", "global", "--no-progress",
+              "--tensorboard", "false"]
+    assert main(["train", str(run), *common, "--steps", "1"]) == 0
+    assert main(["export", str(run), "-o", str(run / "bundle")]) == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(_cli("train", str(run), "--resume", "--steps", "100000",
+                                  "--no-progress"), cwd=REPO, env=env, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while json.loads((run / "status.json").read_text()).get("step", 0) < 2:
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.1)
+        first.send_signal(signal.SIGSTOP)  # it holds the run, whatever it is doing
+        kept = {name: _snapshot(run / name) if (run / name).is_dir()
+                else (run / name).read_bytes() for name in ("train_options.json", "bundle")}
+        capsys.readouterr()
+        try:
+            for argv in (["train", str(run), *common, "--ngf", "4", "--steps", "300"],
+                         ["train", str(run), "--resume", "--steps", "300", "--no-progress"],
+                         ["export", str(run), "-o", str(run / "bundle")],
+                         ["prepare", str(prepared_demo.parent / "clip.mp4"), "-o", str(run),
+                          "--preset", "tiny", "--force"]):
+                assert main(argv) == 2, argv
+                assert capsys.readouterr().err.strip() == (
+                    f"error: {run}: is in use by another process (pid {first.pid}) working in "
+                    f"it; wait for it to finish, or cancel it")
+        finally:
+            first.send_signal(signal.SIGCONT)
+        assert {name: _snapshot(run / name) if (run / name).is_dir()
+                else (run / name).read_bytes() for name in kept} == kept
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 130, err
+    assert json.loads((run / "train_options.json").read_text())["model"]["ngf"] == 8
+
+
+@pytest.mark.parametrize("flag,value,own", [("--window-size", "32x16", "auto"),
+                                            ("--ngf", "4", "8")])
+def test_a_refused_resume_writes_nothing_and_names_the_options_that_differ(
+        prepared_demo, tmp_path, capsys, flag, value, own):
+    """Before, the refused resume rewrote train_options.json, so that the next plain
+    --resume was refused too, with a message naming no option."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    assert main(["train", str(run), "--preset", "tiny", "--perceptual", "none", "--stages",
+                 "global", "--no-progress", "--tensorboard", "false", "--steps", "1"]) == 0
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress", flag,
+                 value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert (f"was trained with other network options than {flag} {value}; resume with the "
+            f"run's own ({flag} {own}), or train these options in a new run folder") in err
+    assert _snapshot(run) == before
+    assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress"]) == 0

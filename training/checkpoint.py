@@ -214,6 +214,18 @@ def latest_checkpoint(root: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def saved_options(path: str | Path) -> dict[str, Any]:
+    """The training options checkpoint ``path`` was saved with, from its state.json alone
+    (no tensor is read: a check before anything is written)."""
+    state_path = Path(path) / STATE_FILE
+    try:
+        body = json.loads(state_path.read_text())["state"]["__dict__"]["options"]
+        return _unflatten(body, {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(state_path, f"damaged checkpoint state ({type(exc).__name__}: "
+                                     f"{exc})") from exc
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The state saved by ``save_checkpoint`` (tensors on the CPU).
 

@@ -31,7 +31,8 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,6 +40,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from backend.errors import BackendError, Cancelled, InputError
+from backend.folders import TRAINING_RUN_FILES, FolderLock
+from backend.paths import atomic_write_json
 
 from backend.runtime import Runtime
 from backend.target.prepared import PreparedRun
@@ -292,10 +295,7 @@ class StageRun:
         if saved.get("prepared") != self.prepared.fingerprint:
             raise InputError(path, "was trained on other prepared data (the run folder was "
                                    "prepared again); start a new run")
-        old = TrainOptions.from_dict(saved["options"])
-        if old.model != self.opts.model or old.size != self.opts.size:
-            raise InputError(path, f"was trained with other network options ({old.preset}); "
-                                   f"resume with the same preset and network options")
+        _check_network_options(TrainOptions.from_dict(saved["options"]), self.opts, path)
         changed = (saved.get("world"), saved.get("batch_size")) != (self.rt.world,
                                                                     self.opts.runtime.batch_size)
         if changed and self.rt.is_main:
@@ -565,33 +565,77 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
     run = RunFolder(Path(run_dir))
     runtime = setup(opts.runtime.device, opts.runtime.precision, opts.runtime.channels_last,
                     opts.runtime.threads, pixels=opts.size[0] * opts.size[1])
-    status = StatusFile(run.status, enabled=runtime.is_main)
     stages = list(stages or opts.schedule.stages)
     for stage in stages:
         if stage not in opts.schedule.stages:
             raise ValueError(f"stage {stage} is not part of this run's stages "
                              f"{opts.schedule.stages}")
-    status.update(state="running", stages=stages, message=describe(opts))
-    board = Board(run.tensorboard, enabled=opts.runtime.tensorboard and runtime.is_main)
-    results = []
-    try:
+    # One process trains a run at a time (the main one holds the lock for all ranks).
+    with FolderLock(run.root, TRAINING_RUN_FILES) if runtime.is_main else nullcontext():
         prepared = PreparedRun.open(run.root)
         _check_prepared(prepared, opts)
         opts = resolve_matte(opts, prepared, runtime.is_main)
         opts = resolve_window(opts, prepared, runtime.is_main).with_reconstruction()
-        if runtime.is_main:
-            from backend.paths import atomic_write_json
+        _check_checkpoints(run, opts, stages, resume)  # a refused command writes nothing
+        return _train_stages(run, opts, runtime, prepared, stages, (steps, epochs, stop_at),
+                             should_stop)
 
+
+def _check_checkpoints(run: RunFolder, opts: TrainOptions, stages: list[str],
+                       resume: bool) -> None:
+    """Refuse, before anything is written, stages whose checkpoints this call may not
+    continue: any without ``resume``, and those of other network options with it."""
+    for stage in stages:
+        latest = stage_checkpoint(run.root, stage)
+        if latest is None:
+            continue
+        if not resume:
+            raise InputError(run.checkpoints(stage),
+                             "already has checkpoints; pass --resume to continue, or "
+                             "delete this folder to train the stage again")
+        _check_network_options(TrainOptions.from_dict(ckpt.saved_options(latest)), opts,
+                               latest)
+
+
+def _check_network_options(old: TrainOptions, new: TrainOptions, path: Path) -> None:
+    """`InputError` naming the network options in which ``new`` differs from the options
+    the checkpoint ``path`` was trained with, and how to continue."""
+    differ = [(f"--{name.replace('_', '-')}", was, now)
+              for name, was, now in network_differences(old, new)]
+    if differ:
+        given = ", ".join(f"{flag} {now}" for flag, _, now in differ)
+        own = " ".join(f"{flag} {was}" for flag, was, _ in differ)
+        raise InputError(path, f"was trained with other network options than {given}; "
+                               f"resume with the run's own ({own}), or train these options in "
+                               f"a new run folder")
+
+
+def network_differences(old: TrainOptions, new: TrainOptions) -> list[tuple[str, Any, Any]]:
+    """(option, old value, new value) for each network option (the size, the model's
+    fields) that differs: a checkpoint continues only with its own."""
+    def shown(value: Any) -> str:
+        return "x".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+    differ = [("size", shown(old.size), shown(new.size))] if old.size != new.size else []
+    was, now = asdict(old.model), asdict(new.model)
+    return differ + [(name, shown(was[name]), shown(now[name])) for name in was
+                     if was[name] != now[name]]
+
+
+def _train_stages(run: RunFolder, opts: TrainOptions, runtime: Runtime, prepared: PreparedRun,
+                  stages: list[str], length: tuple[int | None, float | None, int | None],
+                  should_stop: Callable[[], bool] | None) -> list[dict]:
+    """Train ``stages`` in order (the options checked): the status file says how it went."""
+    status = StatusFile(run.status, enabled=runtime.is_main)
+    status.update(state="running", stages=stages, message=describe(opts))
+    board = Board(run.tensorboard, enabled=opts.runtime.tensorboard and runtime.is_main)
+    results = []
+    try:
+        if runtime.is_main:
             atomic_write_json(run.options, opts.to_dict())
             for size in opts.sizes_needed():
                 render_labels(prepared, size, progress=opts.runtime.progress)
         barrier(runtime)
-        if not resume:
-            for stage in stages:
-                if stage_checkpoint(run.root, stage) is not None:
-                    raise InputError(run.checkpoints(stage),
-                                     "already has checkpoints; pass --resume to continue, or "
-                                     "delete this folder to train the stage again")
         vgg = _perceptual(opts, runtime)
         if runtime.is_main:
             run.stop_file.unlink(missing_ok=True)  # a stale request from an earlier run
@@ -600,7 +644,7 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
             for stage in stages:
                 context = RunContext(run, opts, runtime, prepared, vgg, board, status, stop)
                 stage_run = StageRun(context, stage)
-                results.append(stage_run.train(steps, epochs, stop_at))
+                results.append(stage_run.train(*length))
         status.update(state="done", message="training finished", eta_s=0)
     except Cancelled:
         raise

@@ -137,16 +137,11 @@ class TransferRun:
         self.folder = JobFolder(job.output_dir)
         check_claimable(self.folder.root)  # before anything is written
         self.lock = FolderLock(self.folder.root, OWNED)
-        made = not self.folder.root.exists()
         self.lock.acquire()
         try:
             self._claim(models)
         except BaseException:
-            self.lock.release()
-            if made:  # leave no folder behind a run that claimed none
-                self.folder.lock_file.unlink(missing_ok=True)
-                with suppress(OSError):
-                    self.folder.root.rmdir()
+            self.lock.release(abandon=True)  # leave no folder behind a run that claimed none
             raise
         self.times = StageTimes()
 
