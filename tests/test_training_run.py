@@ -415,6 +415,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
                           "multiples of 4"),
     (["--batch-size", "500"], "--batch-size 500 is larger than the run's"),
     (["--vgg-scale", "0.3"], "--vgg-scale must be 1, 1/2, 1/4"),
+    (["--matte", "on", "--window", "on", "--window-size", "8x8"],  # was a torch traceback
+     "--window-size 8x8: stage global paints it at 4x4, and its generator needs at least 8x8 "
+     "there; give at least 16x16"),
 ])
 def test_options_that_do_not_fit_are_one_error_line_and_write_nothing(
         prepared_demo, tmp_path, capsys, args, problem):
@@ -520,3 +523,38 @@ def test_a_refused_resume_writes_nothing_and_names_the_options_that_differ(
             f"run's own ({flag} {own}), or train these options in a new run folder") in err
     assert _snapshot(run) == before
     assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress"]) == 0
+
+
+def test_a_diverging_stage_stops_keeps_its_last_good_checkpoint_and_resumes(prepared_demo,
+                                                                           tmp_path, capsys):
+    """--lr 1: G's loss grows from 14 to 34000 at the second step. Before, it trained on to
+    garbage without a word."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    common = ["--no-progress", "--tensorboard", "false", "--checkpoint-every", "1"]
+    assert main(["train", str(run), "--preset", "tiny", "--perceptual", "none", "--stages",
+                 "global", "--steps", "60", "--lr", "1", *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run}: stage global diverged at step 2: G's loss grew from ")
+    assert ("more than 100 times; --lr 1 is likely too large. Training stopped and its last "
+            "good checkpoint (step_00000001) is kept: train again with --resume and a smaller "
+            "--lr (the paper's is 0.0002)") in err and "\n" not in err
+    assert ckpt.load_checkpoint(stage_checkpoint(run, "global"))["step"] == 1
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    assert main(["train", str(run), "--resume", "--lr", "0.0002", "--steps", "4",
+                 *common]) == 0
+    saved = ckpt.load_checkpoint(stage_checkpoint(run, "global"))
+    assert saved["step"] == 4 and saved["done"]
+
+
+def test_a_loss_that_is_not_finite_or_grows_a_hundredfold_is_divergence():
+    from training.trainer import DivergenceWatch
+
+    watch = DivergenceWatch(1)
+    assert watch.problem({"G_total": 10.0, "D_real": 1.0}, 1) is None
+    assert watch.problem({"G_total": 900.0, "D_real": 1.0}, 2) is None
+    assert watch.problem({"G_total": 5.0, "D_real": 1.0}, 3) is None
+    assert watch.problem({"G_total": 501.0}, 4) == \
+        "G's loss grew from 5 (step 3) to 501, more than 100 times"
+    assert watch.problem({"G_total": 5.0, "D_real": math.nan}, 5) == "D_real is not finite"

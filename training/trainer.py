@@ -31,7 +31,7 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -39,8 +39,9 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from backend.errors import BackendError, Cancelled, InputError
+from backend.errors import BackendError, Cancelled, InputError, NoSpaceError
 from backend.folders import TRAINING_RUN_FILES, FolderLock
+from backend.oserrors import NO_SPACE
 from backend.paths import atomic_write_json
 
 from backend.runtime import Runtime
@@ -365,6 +366,7 @@ class StageRun:
                   file=sys.stderr)
         losses: dict[str, float] = {}
         timer = _StepTimer()
+        watch = DivergenceWatch(step + 1)
         try:
             while step < total:
                 epoch, position = divmod(step, self.steps_per_epoch)
@@ -375,14 +377,19 @@ class StageRun:
                     raw = trainer(data, step)
                     step += 1
                     timer.tick()
-                    if step % opts.runtime.log_every == 0 or step == total:
+                    logging = step % opts.runtime.log_every == 0 or step == total
+                    stopping = any_rank(self.stop.asked() or step == stop_at, rt)
+                    saving = stopping or step % opts.runtime.checkpoint_every == 0 \
+                        or step >= total
+                    if logging or saving or step == watch.first_step:
                         losses = mean_over_ranks({k: float(v) for k, v in raw.items()}, rt)
+                        self._check_losses(watch, losses, step)  # before a checkpoint keeps them
+                    if logging:
                         self._log(step, total, epoch, losses, lr, timer)
                     if step % opts.runtime.image_every == 0 and rt.is_main:
                         self._log_batch_images(data, trainer, step)
                     bar.advance(losses)
-                    stopping = any_rank(self.stop.asked() or step == stop_at, rt)
-                    if stopping or step % opts.runtime.checkpoint_every == 0 or step >= total:
+                    if saving:
                         self._checkpoint(nets, optimizers, trainer, step, total)
                     if stopping:
                         self.status.update(state="cancelled", step=step, message=f"stopped at step {step}; "
@@ -396,6 +403,19 @@ class StageRun:
         return {"stage": self.stage, "step": step, "total_steps": total, "losses": losses,
                 "seconds_per_step": timer.seconds_per_step, "checkpoint": self.last_checkpoint,
                 "nets": nets}
+
+    def _check_losses(self, watch: "DivergenceWatch", losses: dict[str, float],
+                      step: int) -> None:
+        """Stop the stage when its losses diverge (no checkpoint keeps those weights)."""
+        problem = watch.problem(losses, step)
+        if problem is None:
+            return
+        kept = (f"its last good checkpoint ({self.last_checkpoint.name}) is kept"
+                if self.last_checkpoint is not None else "no checkpoint of it was kept")
+        raise Diverged(self.run.root, f"stage {self.stage} diverged at step {step}: {problem}; "
+                                      f"--lr {self.opts.optim.lr:g} is likely too large. "
+                                      f"Training stopped and {kept}: train again with --resume "
+                                      f"and a smaller --lr (the paper's is 0.0002)")
 
     def _checkpoint(self, nets: StageNets, optimizers: Optimizers, trainer: TrainStep,
                     step: int, total: int) -> None:
@@ -452,6 +472,38 @@ class StageRun:
         rows = [[to_image(x[0]), to_image(y[0]), to_image(f[0])]
                 for x, y, f in zip(data.labels, data.images, fakes)]
         self.board.image(f"{self.stage}/train", image_grid(rows), step)
+
+
+class Diverged(InputError):
+    """A stage's losses stopped being finite or grew a hundredfold: the options (usually
+    the learning rate) make training fail; the last good checkpoint stays."""
+
+
+class DivergenceWatch:
+    """Whether a stage's losses diverge: one that is not finite, or G's total grown to
+    ``GROWTH`` times the smallest measured in this call (from its first step on)."""
+
+    GROWTH = 100.0
+
+    def __init__(self, first_step: int) -> None:
+        self.first_step = first_step
+        self.least: tuple[float, int] | None = None  # (G's total, at step)
+
+    def problem(self, losses: dict[str, float], step: int) -> str | None:
+        """What diverged at ``step``, in words, or None."""
+        broken = [name for name, value in losses.items() if not math.isfinite(value)]
+        if broken:
+            return f"{', '.join(broken)} {'is' if len(broken) == 1 else 'are'} not finite"
+        total = losses.get("G_total")
+        if total is None:
+            return None
+        if self.least is not None and total > self.GROWTH * max(self.least[0], 1e-6):
+            least, at = self.least
+            return (f"G's loss grew from {least:.4g} (step {at}) to {total:.4g}, more than "
+                    f"{self.GROWTH:g} times")
+        if self.least is None or total < self.least[0]:
+            self.least = (total, step)
+        return None
 
 
 class _StepTimer:
@@ -581,6 +633,17 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
                              should_stop)
 
 
+def _no_space(exc: BaseException) -> BaseException:
+    """A full disk as the command line shows it for a transfer: what is kept, what to do
+    (the checkpoints written so far are complete; an unfinished one is never seen)."""
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        exc = NoSpaceError(exc.filename if exc.filename is not None else "a file")
+    if not isinstance(exc, NoSpaceError):
+        return exc
+    return exc.noting("the checkpoints written are kept; free space and train again with "
+                      "--resume to continue")
+
+
 def _check_checkpoints(run: RunFolder, opts: TrainOptions, stages: list[str],
                        resume: bool) -> None:
     """Refuse, before anything is written, stages whose checkpoints this call may not
@@ -649,12 +712,16 @@ def _train_stages(run: RunFolder, opts: TrainOptions, runtime: Runtime, prepared
     except Cancelled:
         raise
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            status.update(state="cancelled", message="interrupted")
-        else:
-            status.update(state="failed", message=str(exc) if isinstance(exc, BackendError)
-                          else f"{type(exc).__name__}: {exc}")
-        raise
+        error = _no_space(exc)
+        with suppress(OSError, BackendError):  # a full disk may refuse the status too
+            if isinstance(exc, KeyboardInterrupt):
+                status.update(state="cancelled", message="interrupted")
+            else:
+                status.update(state="failed", message=str(error) if isinstance(
+                    error, BackendError) else f"{type(error).__name__}: {error}")
+        if error is exc:
+            raise
+        raise error from exc
     finally:
         board.close()
     return results
