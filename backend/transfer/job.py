@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, is_empty, open_append
+from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, check_deletable, is_empty, open_append
 from ..normalize import Adjustments
 from ..oserrors import writing
 from ..paths import atomic_write_json, read_json_field
