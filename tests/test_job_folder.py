@@ -340,3 +340,33 @@ def test_removing_the_lock_of_a_running_job_lets_no_second_one_in(media, cache, 
     assert first.returncode == 0, err[-3000:]
     assert frame_bytes(out) == frame_bytes(reference)
     assert (out / "log.txt").read_text().count("started") == 1
+
+
+@pytest.mark.parametrize("kind,name", [("preview", "frames"), ("run", "train_options.json"),
+                                       ("run", "prepared")])
+def test_previews_and_training_runs_whose_own_files_are_links_are_refused(
+        media, cache, tmp_path, capsys, kind, name):
+    import shutil
+
+    from backend.cli import main as backend
+    from training.cli import main as training
+
+    folder = tmp_path / kind
+    shutil.copytree(media[kind], folder)
+    outside = tmp_path / f"outside-{name}"
+    if (folder / name).exists():
+        shutil.move(str(folder / name), str(outside))
+    else:
+        outside.write_text("{}")
+    (folder / name).symlink_to(outside)
+    before = snapshot(outside) if outside.is_dir() else outside.read_bytes()
+    if kind == "preview":
+        code = backend(["preview-poses", "--model", str(DEMO_BUNDLE), "--source",
+                        str(media["source"]), "-o", str(folder), "-q"])
+    else:
+        code = training(["train", str(folder), "--preset", "tiny", "--steps", "1",
+                         "--no-progress"])
+    assert code == 2
+    assert only_error(capsys.readouterr().err).startswith(
+        f"error: {folder / name}: is a symbolic link; this program writes only its own files")
+    assert (snapshot(outside) if outside.is_dir() else outside.read_bytes()) == before
