@@ -9,6 +9,8 @@ A run folder holds::
     tensorboard/                scalars and image grids
     status.json                 for the Blender add-on (training/logging.py)
     STOP                        create it to stop after the current step (with a checkpoint)
+    .lock                       held by the process training, preparing or exporting into the
+                                run (backend/folders.py): a second one is refused at once
 
 Each stage trains for its epochs (or ``steps``) with Adam (lr 2e-4, betas 0.5/0.999), the
 learning rate constant for the first half and decaying linearly to zero over the second half
@@ -21,6 +23,11 @@ order's seed, and every random generator's state; the sampler's order depends on
 (seed, epoch), and no step draws from a global random generator. On the CPU, N steps, a stop
 and a resume, then N more steps give the same weights as 2N steps in one go. (On CUDA,
 cudnn.benchmark may pick different kernels after a restart: equal up to float rounding.)
+
+Divergence: where the losses are measured (each logged step, each checkpoint, the first step
+of a call), a loss that is not finite or G's total grown a hundredfold stops the stage before
+a checkpoint keeps those weights (`DivergenceWatch`): the last good checkpoint stays, and a
+resume with a smaller ``--lr`` continues from it.
 """
 
 from __future__ import annotations
