@@ -290,6 +290,20 @@ def test_a_lock_file_of_the_users_own_is_refused_not_overwritten(media, cache, t
     assert (out / ".lock").read_text() == "my notes\n" and len(list(out.iterdir())) == 1
 
 
+def test_a_jobs_lock_file_holding_something_else_is_refused_not_overwritten(
+        media, cache, reference, tmp_path, capsys):
+    from backend.cli import main
+
+    out = copy_of(reference, tmp_path)
+    (out / ".lock").write_text("my notes\n")
+    before = snapshot(out)
+    assert main(retarget(media, out, "--overwrite")) == 2
+    assert only_error(capsys.readouterr().err) == (
+        f"error: {out / '.lock'}: is not this program's lock file (it holds something else); "
+        f"refusing to overwrite it (remove it, or give another folder)")
+    assert snapshot(out) == before
+
+
 @pytest.mark.parametrize("name", ["log.txt", "frames", "status.json"])
 def test_a_job_whose_own_file_is_a_link_is_refused_before_anything_changes(
         media, cache, reference, tmp_path, capsys, name):
