@@ -118,7 +118,7 @@ def open_nofollow(path: str | Path, flags: int, mode: int = 0o644) -> int:
     except OSError as exc:
         if path.is_symlink():  # ELOOP (Linux) or EMLINK (FreeBSD): the link itself
             refuse_links(path.parent, [path.name])
-        raise exc
+        raise
 
 
 def open_append(path: str | Path) -> IO[str]:
