@@ -11,6 +11,7 @@ stops the video from growing (EFBIG).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -25,6 +26,7 @@ from backend.demo import make_demo_clip, target_motion
 from backend.normalize import compute_stats
 
 from .conftest import REPO
+from .test_training_run import prepared_demo  # noqa: F401 - a fixture
 from .test_transfer import make_bundle
 
 resource = pytest.importorskip("resource", reason="file size limits are POSIX")
@@ -134,3 +136,36 @@ def test_no_room_for_the_video_keeps_the_frames_and_the_job_resumes(media, tmp_p
     result = retarget(media, job, file_size_limit=(others + video) // 2)
     named, _ = check_stopped_and_resumes(media, job, result, lambda: None)
     assert named == str(job / "result.mp4")  # the encoder may hold frames: all may be kept
+
+
+# -- training (issue 25): the same message, and the run resumes --------------------------------
+
+
+@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no file size limit here")
+def test_no_room_for_a_checkpoint_stops_training_with_the_disk_full_line_and_it_resumes(
+        prepared_demo, tmp_path):
+    """Before: a ``SafetensorError`` traceback."""
+    from training import checkpoint as ckpt
+    from training.trainer import stage_checkpoint
+
+    from .test_training_run import new_run
+
+    run = new_run(prepared_demo, tmp_path)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    train = [sys.executable, "-m", "training", "train", str(run), "--preset", "tiny",
+             "--perceptual", "none", "--stages", "global", "--steps", "3", "--no-progress",
+             "--tensorboard", "false"]
+    # Room for every file but the checkpoint's tensors (about 0.9 MB at the tiny preset).
+    result = subprocess.run(train, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=600, preexec_fn=lambda: _limit_file_size(500_000))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    tensors = run / "checkpoints" / "global" / "step_00000003" / "tensors.safetensors"
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: disk full while writing {tensors}; the checkpoints written are kept; free "
+        f"space and train again with --resume to continue")
+    assert stage_checkpoint(run, "global") is None  # no half-written checkpoint is seen
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    again = subprocess.run(train + ["--resume"], cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert ckpt.load_checkpoint(stage_checkpoint(run, "global"))["done"]

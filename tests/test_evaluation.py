@@ -340,3 +340,25 @@ def test_a_smaller_model_is_compared_upscaled(tiny_run, tmp_path):
     size = tuple(results["output_size"])
     assert (shown.shape[1], shown.shape[0]) == size and drawn.shape[1] < size[0]
     assert results["methods"][name]["image"]["full"]["ssim"] > 0
+
+
+@pytest.mark.parametrize("names,problem", [
+    (["a", "a"], "--compare 'a' is given twice"),  # was a ValueError traceback
+    (["no temporal", "No-Temporal"],  # failed late, suggesting --overwrite (evaluate has none)
+     "--compare 'No-Temporal' and 'no temporal' would share the folder methods/no_temporal"),
+    (["OURS"], "--compare 'OURS' and 'ours' would share the folder methods/ours"),
+])
+def test_compare_names_that_clash_are_one_error_line_and_write_nothing(tmp_path, capsys, names,
+                                                                       problem):
+    from backend.demo.run import DEMO_BUNDLE
+    from training.cli import main
+
+    run = tmp_path / "run"
+    (run / "prepared").mkdir(parents=True)
+    (run / "prepared" / "manifest.json").write_text("{}")
+    compare = [arg for name in names for arg in ("--compare", f"{name}={DEMO_BUNDLE}")]
+    assert main(["evaluate", str(DEMO_BUNDLE), str(run), "-o", str(tmp_path / "report"),
+                 *compare]) == 2
+    assert capsys.readouterr().err == (f"error: {problem}; give each bundle a name of its own "
+                                       f"(letters or digits that differ)\n")
+    assert not (tmp_path / "report").exists()

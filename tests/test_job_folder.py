@@ -227,3 +227,160 @@ def test_backend_commands_that_write_folders_refuse_a_job_folder(media, cache, r
         assert f"error: {reference}: is a transfer job folder, not {wanted}; refusing" in \
             capsys.readouterr().err
     assert snapshot(reference) == before
+
+
+# -- the folder is the job's own: nothing written through a link out of it (issue 25) ---------
+
+
+def retarget(media, out: Path, *extra: str) -> list[str]:
+    return ["retarget", "--model", str(DEMO_BUNDLE), "--source", str(media["source"]), "-o",
+            str(out), "--device", "cpu", "--threads", "1", "-q", *extra]
+
+
+def only_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def copy_of(reference: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    out = tmp_path / "job"
+    shutil.copytree(reference, out)
+    return out
+
+
+@pytest.mark.parametrize("contents", ["precious", "12345"])
+def test_a_lock_that_is_a_link_to_a_file_outside_leaves_that_file_as_it_was(
+        media, cache, reference, tmp_path, capsys, contents):
+    from backend.cli import main
+
+    precious = tmp_path / "precious.txt"
+    precious.write_text(contents)
+    lone = tmp_path / "lone"  # a folder holding only the link is not empty
+    lone.mkdir()
+    (lone / ".lock").symlink_to(precious)
+    assert main(retarget(media, lone)) == 2
+    assert f"error: {lone}: is not empty" in only_error(capsys.readouterr().err)
+    out = copy_of(reference, tmp_path)  # a job's own folder, its lock a link
+    (out / ".lock").unlink()
+    (out / ".lock").symlink_to(precious)
+    before = snapshot(out)
+    for extra in ([], ["--overwrite"]):
+        assert main(retarget(media, out, *extra)) == 2
+        assert only_error(capsys.readouterr().err) == (
+            f"error: {out / '.lock'}: is a symbolic link; this program writes only its own "
+            f"files in the folder, never through a link (remove the link, or give another "
+            f"folder)")
+    assert precious.read_text() == contents and snapshot(out) == before
+    assert [p.name for p in lone.iterdir()] == [".lock"]
+
+
+def test_a_lock_file_of_the_users_own_is_refused_not_overwritten(media, cache, tmp_path,
+                                                                 capsys):
+    from backend.cli import main
+
+    out = tmp_path / "job"
+    out.mkdir()
+    (out / ".lock").write_text("my notes\n")
+    assert main(retarget(media, out)) == 2
+    assert f"error: {out}: is not empty and holds no transfer job" in \
+        only_error(capsys.readouterr().err)
+    assert (out / ".lock").read_text() == "my notes\n" and len(list(out.iterdir())) == 1
+
+
+def test_a_jobs_lock_file_holding_something_else_is_refused_not_overwritten(
+        media, cache, reference, tmp_path, capsys):
+    from backend.cli import main
+
+    out = copy_of(reference, tmp_path)
+    (out / ".lock").write_text("my notes\n")
+    before = snapshot(out)
+    assert main(retarget(media, out, "--overwrite")) == 2
+    assert only_error(capsys.readouterr().err) == (
+        f"error: {out / '.lock'}: is not this program's lock file (it holds something else); "
+        f"refusing to overwrite it (remove it, or give another folder)")
+    assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("name", ["log.txt", "frames", "status.json"])
+def test_a_job_whose_own_file_is_a_link_is_refused_before_anything_changes(
+        media, cache, reference, tmp_path, capsys, name):
+    """Resumed or overwritten: the link's target stays as it was, and --overwrite deletes
+    nothing (before, it deleted job.json, status.json and log.txt, then failed on frames)."""
+    import shutil
+
+    from backend.cli import main
+
+    out = copy_of(reference, tmp_path)
+    outside = tmp_path / f"outside-{name}"
+    shutil.move(str(out / name), str(outside))
+    (out / name).symlink_to(outside)
+    (out / "frames" / "000008.png").unlink(missing_ok=True)  # the job has work left
+    before, outside_before = snapshot(out), (snapshot(outside) if outside.is_dir()
+                                             else outside.read_bytes())
+    for extra in ([], ["--overwrite"]):
+        assert main(retarget(media, out, *extra)) == 2
+        assert only_error(capsys.readouterr().err).startswith(
+            f"error: {out / name}: is a symbolic link; this program writes only its own files")
+    assert snapshot(out) == before
+    assert (snapshot(outside) if outside.is_dir() else outside.read_bytes()) == outside_before
+
+
+def test_removing_the_lock_of_a_running_job_lets_no_second_one_in(media, cache, reference,
+                                                                  tmp_path):
+    from backend.cli import main
+
+    out = tmp_path / "job"
+    env = {**os.environ, "EVERYBODY_DANCE_CACHE": str(cache), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([sys.executable, "-m", "backend", *retarget(media, out)], cwd=REPO,
+                             env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "job.json").is_file():
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        first.send_signal(signal.SIGSTOP)
+        try:
+            (out / ".lock").unlink()
+            assert main(retarget(media, out)) == 2
+        finally:
+            first.send_signal(signal.SIGCONT)
+        _, err = first.communicate(timeout=300)
+    finally:
+        first.kill()
+    assert first.returncode == 0, err[-3000:]
+    assert frame_bytes(out) == frame_bytes(reference)
+    assert (out / "log.txt").read_text().count("started") == 1
+
+
+@pytest.mark.parametrize("kind,name", [("preview", "frames"), ("run", "train_options.json"),
+                                       ("run", "prepared")])
+def test_previews_and_training_runs_whose_own_files_are_links_are_refused(
+        media, cache, tmp_path, capsys, kind, name):
+    import shutil
+
+    from backend.cli import main as backend
+    from training.cli import main as training
+
+    folder = tmp_path / kind
+    shutil.copytree(media[kind], folder)
+    outside = tmp_path / f"outside-{name}"
+    if (folder / name).exists():
+        shutil.move(str(folder / name), str(outside))
+    else:
+        outside.write_text("{}")
+    (folder / name).symlink_to(outside)
+    before = snapshot(outside) if outside.is_dir() else outside.read_bytes()
+    if kind == "preview":
+        code = backend(["preview-poses", "--model", str(DEMO_BUNDLE), "--source",
+                        str(media["source"]), "-o", str(folder), "-q"])
+    else:
+        code = training(["train", str(folder), "--preset", "tiny", "--steps", "1",
+                         "--no-progress"])
+    assert code == 2
+    assert only_error(capsys.readouterr().err).startswith(
+        f"error: {folder / name}: is a symbolic link; this program writes only its own files")
+    assert (snapshot(outside) if outside.is_dir() else outside.read_bytes()) == before

@@ -419,6 +419,9 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
                           "multiples of 4"),
     (["--batch-size", "500"], "--batch-size 500 is larger than the run's"),
     (["--vgg-scale", "0.3"], "--vgg-scale must be 1, 1/2, 1/4"),
+    (["--matte", "on", "--window", "on", "--window-size", "8x8"],  # was a torch traceback
+     "--window-size 8x8: stage global paints it at 4x4, and its generator needs at least 8x8 "
+     "there; give at least 16x16"),
 ])
 def test_options_that_do_not_fit_are_one_error_line_and_write_nothing(
         prepared_demo, tmp_path, capsys, args, problem):
@@ -498,3 +501,109 @@ def test_a_run_of_an_earlier_version_resumes_at_fp32_on_a_bf16_cpu(prepared_demo
     flat_a, flat_b = _tensors(a["nets"]), _tensors(b["nets"])
     assert all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
 
+
+# -- one process in a run at a time; a refused command writes nothing (issue 25) --------------
+
+
+def test_a_second_training_on_a_busy_run_is_refused_and_the_first_keeps_its_options_and_bundle(
+        prepared_demo, tmp_path, capsys):
+    """Before, both reported "300/300 steps", and the second's options and bundle replaced
+    the first's."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    common = ["--preset", "tiny", "--perceptual", "none", "--stages", "global", "--no-progress",
+              "--tensorboard", "false"]
+    assert main(["train", str(run), *common, "--steps", "1"]) == 0
+    assert main(["export", str(run), "-o", str(run / "bundle")]) == 0
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(_cli("train", str(run), "--resume", "--steps", "100000",
+                                  "--no-progress"), cwd=REPO, env=env, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while json.loads((run / "status.json").read_text()).get("step", 0) < 2:
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.1)
+        first.send_signal(signal.SIGSTOP)  # it holds the run, whatever it is doing
+        kept = {name: _snapshot(run / name) if (run / name).is_dir()
+                else (run / name).read_bytes() for name in ("train_options.json", "bundle")}
+        capsys.readouterr()
+        try:
+            for argv in (["train", str(run), *common, "--ngf", "4", "--steps", "300"],
+                         ["train", str(run), "--resume", "--steps", "300", "--no-progress"],
+                         ["export", str(run), "-o", str(run / "bundle")],
+                         ["prepare", str(prepared_demo.parent / "clip.mp4"), "-o", str(run),
+                          "--preset", "tiny", "--force"]):
+                assert main(argv) == 2, argv
+                assert capsys.readouterr().err.strip() == (
+                    f"error: {run}: is in use by another process (pid {first.pid}) working in "
+                    f"it; wait for it to finish, or cancel it")
+        finally:
+            first.send_signal(signal.SIGCONT)
+        assert {name: _snapshot(run / name) if (run / name).is_dir()
+                else (run / name).read_bytes() for name in kept} == kept
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 130, err
+    assert json.loads((run / "train_options.json").read_text())["model"]["ngf"] == 8
+
+
+@pytest.mark.parametrize("flag,value,own", [("--window-size", "32x16", "auto"),
+                                            ("--ngf", "4", "8")])
+def test_a_refused_resume_writes_nothing_and_names_the_options_that_differ(
+        prepared_demo, tmp_path, capsys, flag, value, own):
+    """Before, the refused resume rewrote train_options.json, so that the next plain
+    --resume was refused too, with a message naming no option."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    assert main(["train", str(run), "--preset", "tiny", "--perceptual", "none", "--stages",
+                 "global", "--no-progress", "--tensorboard", "false", "--steps", "1"]) == 0
+    before = _snapshot(run)
+    capsys.readouterr()
+    assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress", flag,
+                 value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert (f"was trained with other network options than {flag} {value}; resume with the "
+            f"run's own ({flag} {own}), or train these options in a new run folder") in err
+    assert _snapshot(run) == before
+    assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress"]) == 0
+
+
+def test_a_diverging_stage_stops_keeps_its_last_good_checkpoint_and_resumes(prepared_demo,
+                                                                           tmp_path, capsys):
+    """--lr 1: G's loss grows from 14 to 34000 at the second step. Before, it trained on to
+    garbage without a word."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    common = ["--no-progress", "--tensorboard", "false", "--checkpoint-every", "1"]
+    assert main(["train", str(run), "--preset", "tiny", "--perceptual", "none", "--stages",
+                 "global", "--steps", "60", "--lr", "1", *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run}: stage global diverged at step 2: G's loss grew from ")
+    assert ("more than 100 times; --lr 1 is likely too large. Training stopped and its last "
+            "good checkpoint (step_00000001) is kept: train again with --resume and a smaller "
+            "--lr (the paper's is 0.0002)") in err and "\n" not in err
+    assert ckpt.load_checkpoint(stage_checkpoint(run, "global"))["step"] == 1
+    assert json.loads((run / "status.json").read_text())["state"] == "failed"
+    assert main(["train", str(run), "--resume", "--lr", "0.0002", "--steps", "4",
+                 *common]) == 0
+    saved = ckpt.load_checkpoint(stage_checkpoint(run, "global"))
+    assert saved["step"] == 4 and saved["done"]
+
+
+def test_a_loss_that_is_not_finite_or_grows_a_hundredfold_is_divergence():
+    from training.trainer import DivergenceWatch
+
+    watch = DivergenceWatch(1)
+    assert watch.problem({"G_total": 10.0, "D_real": 1.0}, 1) is None
+    assert watch.problem({"G_total": 900.0, "D_real": 1.0}, 2) is None
+    assert watch.problem({"G_total": 5.0, "D_real": 1.0}, 3) is None
+    assert watch.problem({"G_total": 501.0}, 4) == \
+        "G's loss grew from 5 (step 3) to 501, more than 100 times"
+    assert watch.problem({"G_total": 5.0, "D_real": math.nan}, 5) == "D_real is not finite"

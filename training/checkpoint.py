@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from backend.errors import FormatVersionError, InputError
+from backend.oserrors import writing
 from backend.paths import atomic_write_json
 
 CHECKPOINT_KIND = "everybody-dance-training-checkpoint"
@@ -157,7 +159,8 @@ def save_checkpoint(root: str | Path, step: int, state: dict[str, Any], keep: in
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.", suffix=".tmp"))
     try:
         tensor_path = tmp / TENSORS_FILE
-        save_file(tensors, str(tensor_path))
+        with writing(final / TENSORS_FILE):
+            _save_tensors(tensors, tensor_path)
         with open(tensor_path, "rb+") as f:
             os.fsync(f.fileno())
         doc = {"kind": CHECKPOINT_KIND, "format_version": CHECKPOINT_FORMAT, "step": int(step),
@@ -175,6 +178,19 @@ def save_checkpoint(root: str | Path, step: int, state: dict[str, Any], keep: in
         for old in list_checkpoints(root)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """``save_file``, whose I/O failures (a full disk) are raised as the `OSError` they are
+    (safetensors reports them as ``SafetensorError: ... (os error 28)``)."""
+    try:
+        save_file(tensors, str(path))
+    except SafetensorError as exc:
+        code = re.search(r"\(os error (\d+)\)", str(exc))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from exc
 
 
 def list_checkpoints(root: str | Path) -> list[Path]:
@@ -212,6 +228,18 @@ def latest_checkpoint(root: str | Path) -> Path | None:
             "no complete checkpoint was found"
         warnings.warn(f"{pointer} {problem}; {instead}", DamagedPointerWarning, stacklevel=2)
     return found[-1] if found else None
+
+
+def saved_options(path: str | Path) -> dict[str, Any]:
+    """The training options checkpoint ``path`` was saved with, from its state.json alone
+    (no tensor is read: a check before anything is written)."""
+    state_path = Path(path) / STATE_FILE
+    try:
+        body = json.loads(state_path.read_text())["state"]["__dict__"]["options"]
+        return _unflatten(body, {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(state_path, f"damaged checkpoint state ({type(exc).__name__}: "
+                                     f"{exc})") from exc
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from backend.checks import FRAME, FRAME_STOP, CheckedParser, Float, Int
 from backend.command_line import run_command
 from backend.errors import BackendError
-from backend.folders import MODEL_BUNDLE, TRAINING_RUN, refuse_other_kind, require_kind
+from backend.folders import (MODEL_BUNDLE, TRAINING_RUN, TRAINING_RUN_FILES, FolderLock,
+                             refuse_other_kind, require_kind)
 from backend.commands.parsing import parse_size
 from backend.output_paths import check_output_folder
 from backend.commands.workers import add_workers_argument
@@ -247,7 +249,8 @@ def _run_export(args: argparse.Namespace) -> int:
     require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     check_output_folder(args.output)
     refuse_other_kind(args.output, MODEL_BUNDLE)
-    path = export_bundle(args.run_dir, args.output, args.stage, args.name)
+    with _run_lock_if_inside(args.run_dir, args.output):
+        path = export_bundle(args.run_dir, args.output, args.stage, args.name)
     print(f"model bundle written to {path}", file=sys.stderr)
     return 0
 
@@ -258,12 +261,37 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     check_output_folder(args.output)
     refuse_other_kind(args.output, "evaluation report")
-    evaluate(EvalOptions(
-        bundle=args.bundle, run_dir=args.run_dir, output=args.output, compare=args.compare,
-        baseline=not args.no_baseline, max_frames=args.frames, strips=args.strips,
-        lpips=not args.no_lpips, lpips_weights=LpipsWeights(args.lpips_backbone, args.lpips_weights),
-        device=args.device, cpu_backend=args.cpu_backend, progress=not args.no_progress))
+    _check_compare_names(args.compare)
+    with _run_lock_if_inside(args.run_dir, args.output):
+        evaluate(EvalOptions(
+            bundle=args.bundle, run_dir=args.run_dir, output=args.output, compare=args.compare,
+            baseline=not args.no_baseline, max_frames=args.frames, strips=args.strips,
+            lpips=not args.no_lpips,
+            lpips_weights=LpipsWeights(args.lpips_backbone, args.lpips_weights),
+            device=args.device, cpu_backend=args.cpu_backend, progress=not args.no_progress))
     return 0
+
+
+def _check_compare_names(compare: list[tuple[str, Path]]) -> None:
+    """Each --compare bundle needs a name, and a folder (methods/NAME), of its own."""
+    from .evaluation.methods import Method
+
+    taken = {Method(name, None).slug: name for name in ("nearest neighbour", "ours")}
+    for name, _ in compare:
+        slug = Method(name, None).slug
+        if slug in taken:
+            same = "is given twice" if taken[slug] == name else \
+                f"and {taken[slug]!r} would share the folder methods/{slug}"
+            raise OptionError(f"--compare {name!r} {same}; give each bundle a name of its "
+                              f"own (letters or digits that differ)")
+        taken[slug] = name
+
+
+def _run_lock_if_inside(run_dir: Path, output: Path) -> AbstractContextManager:
+    """The run's lock where ``output`` lies inside the run folder (the command then writes
+    into the run, as the add-on's RUN/bundle), else nothing: reading a run needs no lock."""
+    inside = output.resolve().is_relative_to(run_dir.resolve())
+    return FolderLock(run_dir, TRAINING_RUN_FILES) if inside else nullcontext()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -384,6 +384,21 @@ class TrainOptions:
                 raise ValueError(f"--size {size}: stage {stage} runs at {w}x{h}, whose sides must "
                                  f"be multiples of {multiple} for this generator ({why}); for "
                                  f"example {example}")
+            self._check_window_size(stage, multiple)
+
+    def _check_window_size(self, stage: str, multiple: int) -> None:
+        """A given window must leave G's innermost layer more than one pixel a side at every
+        stage (InstanceNorm needs more than one), i.e. at least twice G's size multiple."""
+        if self.model.window_size == "auto":
+            return
+        w, h = parse_size(self.model.window_size)
+        scale = self.stage_size(stage)[1] / self.size[1]
+        if min(w, h) * scale < 2 * multiple:
+            least = math.ceil(2 * multiple / scale)
+            raise ValueError(f"--window-size {w}x{h}: stage {stage} paints it at "
+                             f"{round(w * scale)}x{round(h * scale)}, and its generator needs "
+                             f"at least {2 * multiple}x{2 * multiple} there; give at least "
+                             f"{least}x{least}")
 
     def with_reconstruction(self) -> "TrainOptions":
         """These options with ``lambda_l1`` chosen where it was left to the run (None):

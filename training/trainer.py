@@ -9,6 +9,8 @@ A run folder holds::
     tensorboard/                scalars and image grids
     status.json                 for the Blender add-on (training/logging.py)
     STOP                        create it to stop after the current step (with a checkpoint)
+    .lock                       held by the process training, preparing or exporting into the
+                                run (backend/folders.py): a second one is refused at once
 
 Each stage trains for its epochs (or ``steps``) with Adam (lr 2e-4, betas 0.5/0.999), the
 learning rate constant for the first half and decaying linearly to zero over the second half
@@ -21,6 +23,11 @@ order's seed, and every random generator's state; the sampler's order depends on
 (seed, epoch), and no step draws from a global random generator. On the CPU, N steps, a stop
 and a resume, then N more steps give the same weights as 2N steps in one go. (On CUDA,
 cudnn.benchmark may pick different kernels after a restart: equal up to float rounding.)
+
+Divergence: where the losses are measured (each logged step, each checkpoint, the first step
+of a call), a loss that is not finite or G's total grown a hundredfold stops the stage before
+a checkpoint keeps those weights (`DivergenceWatch`): the last good checkpoint stays, and a
+resume with a smaller ``--lr`` continues from it.
 """
 
 from __future__ import annotations
@@ -31,14 +38,18 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from contextlib import nullcontext, suppress
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader
 
-from backend.errors import BackendError, Cancelled, InputError
+from backend.errors import BackendError, Cancelled, InputError, NoSpaceError
+from backend.folders import TRAINING_RUN_FILES, FolderLock
+from backend.oserrors import NO_SPACE
+from backend.paths import atomic_write_json
 
 from backend.runtime import Runtime, resolve_device
 from backend.target.prepared import PreparedRun
@@ -292,10 +303,7 @@ class StageRun:
         if saved.get("prepared") != self.prepared.fingerprint:
             raise InputError(path, "was trained on other prepared data (the run folder was "
                                    "prepared again); start a new run")
-        old = TrainOptions.from_dict(saved["options"])
-        if old.model != self.opts.model or old.size != self.opts.size:
-            raise InputError(path, f"was trained with other network options ({old.preset}); "
-                                   f"resume with the same preset and network options")
+        _check_network_options(TrainOptions.from_dict(saved["options"]), self.opts, path)
         changed = (saved.get("world"), saved.get("batch_size")) != (self.rt.world,
                                                                     self.opts.runtime.batch_size)
         if changed and self.rt.is_main:
@@ -365,6 +373,7 @@ class StageRun:
                   file=sys.stderr)
         losses: dict[str, float] = {}
         timer = _StepTimer()
+        watch = DivergenceWatch(step + 1)
         try:
             while step < total:
                 epoch, position = divmod(step, self.steps_per_epoch)
@@ -375,14 +384,19 @@ class StageRun:
                     raw = trainer(data, step)
                     step += 1
                     timer.tick()
-                    if step % opts.runtime.log_every == 0 or step == total:
+                    logging = step % opts.runtime.log_every == 0 or step == total
+                    stopping = any_rank(self.stop.asked() or step == stop_at, rt)
+                    saving = stopping or step % opts.runtime.checkpoint_every == 0 \
+                        or step >= total
+                    if logging or saving or step == watch.first_step:
                         losses = mean_over_ranks({k: float(v) for k, v in raw.items()}, rt)
+                        self._check_losses(watch, losses, step)  # before a checkpoint keeps them
+                    if logging:
                         self._log(step, total, epoch, losses, lr, timer)
                     if step % opts.runtime.image_every == 0 and rt.is_main:
                         self._log_batch_images(data, trainer, step)
                     bar.advance(losses)
-                    stopping = any_rank(self.stop.asked() or step == stop_at, rt)
-                    if stopping or step % opts.runtime.checkpoint_every == 0 or step >= total:
+                    if saving:
                         self._checkpoint(nets, optimizers, trainer, step, total)
                     if stopping:
                         self.status.update(state="cancelled", step=step, message=f"stopped at step {step}; "
@@ -396,6 +410,19 @@ class StageRun:
         return {"stage": self.stage, "step": step, "total_steps": total, "losses": losses,
                 "seconds_per_step": timer.seconds_per_step, "checkpoint": self.last_checkpoint,
                 "nets": nets}
+
+    def _check_losses(self, watch: "DivergenceWatch", losses: dict[str, float],
+                      step: int) -> None:
+        """Stop the stage when its losses diverge (no checkpoint keeps those weights)."""
+        problem = watch.problem(losses, step)
+        if problem is None:
+            return
+        kept = (f"its last good checkpoint ({self.last_checkpoint.name}) is kept"
+                if self.last_checkpoint is not None else "no checkpoint of it was kept")
+        raise Diverged(self.run.root, f"stage {self.stage} diverged at step {step}: {problem}; "
+                                      f"--lr {self.opts.optim.lr:g} is likely too large. "
+                                      f"Training stopped and {kept}: train again with --resume "
+                                      f"and a smaller --lr (the paper's is 0.0002)")
 
     def _checkpoint(self, nets: StageNets, optimizers: Optimizers, trainer: TrainStep,
                     step: int, total: int) -> None:
@@ -452,6 +479,38 @@ class StageRun:
         rows = [[to_image(x[0]), to_image(y[0]), to_image(f[0])]
                 for x, y, f in zip(data.labels, data.images, fakes)]
         self.board.image(f"{self.stage}/train", image_grid(rows), step)
+
+
+class Diverged(InputError):
+    """A stage's losses stopped being finite or grew a hundredfold: the options (usually
+    the learning rate) make training fail; the last good checkpoint stays."""
+
+
+class DivergenceWatch:
+    """Whether a stage's losses diverge: one that is not finite, or G's total grown to
+    ``GROWTH`` times the smallest measured in this call (from its first step on)."""
+
+    GROWTH = 100.0
+
+    def __init__(self, first_step: int) -> None:
+        self.first_step = first_step
+        self.least: tuple[float, int] | None = None  # (G's total, at step)
+
+    def problem(self, losses: dict[str, float], step: int) -> str | None:
+        """What diverged at ``step``, in words, or None."""
+        broken = [name for name, value in losses.items() if not math.isfinite(value)]
+        if broken:
+            return f"{', '.join(broken)} {'is' if len(broken) == 1 else 'are'} not finite"
+        total = losses.get("G_total")
+        if total is None:
+            return None
+        if self.least is not None and total > self.GROWTH * max(self.least[0], 1e-6):
+            least, at = self.least
+            return (f"G's loss grew from {least:.4g} (step {at}) to {total:.4g}, more than "
+                    f"{self.GROWTH:g} times")
+        if self.least is None or total < self.least[0]:
+            self.least = (total, step)
+        return None
 
 
 class _StepTimer:
@@ -584,33 +643,88 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
     # The precision actually used is what the run records: "auto" may mean another precision
     # on another machine (or version), and a resume is exact only at the same one.
     opts = replace(opts, runtime=replace(opts.runtime, precision=runtime.precision))
-    status = StatusFile(run.status, enabled=runtime.is_main)
     stages = list(stages or opts.schedule.stages)
     for stage in stages:
         if stage not in opts.schedule.stages:
             raise ValueError(f"stage {stage} is not part of this run's stages "
                              f"{opts.schedule.stages}")
-    status.update(state="running", stages=stages, message=describe(opts))
-    board = Board(run.tensorboard, enabled=opts.runtime.tensorboard and runtime.is_main)
-    results = []
-    try:
+    # One process trains a run at a time (the main one holds the lock for all ranks).
+    with FolderLock(run.root, TRAINING_RUN_FILES) if runtime.is_main else nullcontext():
         prepared = PreparedRun.open(run.root)
         _check_prepared(prepared, opts)
         opts = resolve_matte(opts, prepared, runtime.is_main)
         opts = resolve_window(opts, prepared, runtime.is_main).with_reconstruction()
-        if runtime.is_main:
-            from backend.paths import atomic_write_json
+        _check_checkpoints(run, opts, stages, resume)  # a refused command writes nothing
+        return _train_stages(run, opts, runtime, prepared, stages, (steps, epochs, stop_at),
+                             should_stop)
 
+
+def _no_space(exc: BaseException) -> BaseException:
+    """A full disk as the command line shows it for a transfer: what is kept, what to do
+    (the checkpoints written so far are complete; an unfinished one is never seen)."""
+    if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+        exc = NoSpaceError(exc.filename if exc.filename is not None else "a file")
+    if not isinstance(exc, NoSpaceError):
+        return exc
+    return exc.noting("the checkpoints written are kept; free space and train again with "
+                      "--resume to continue")
+
+
+def _check_checkpoints(run: RunFolder, opts: TrainOptions, stages: list[str],
+                       resume: bool) -> None:
+    """Refuse, before anything is written, stages whose checkpoints this call may not
+    continue: any without ``resume``, and those of other network options with it."""
+    for stage in stages:
+        latest = stage_checkpoint(run.root, stage)
+        if latest is None:
+            continue
+        if not resume:
+            raise InputError(run.checkpoints(stage),
+                             "already has checkpoints; pass --resume to continue, or "
+                             "delete this folder to train the stage again")
+        _check_network_options(TrainOptions.from_dict(ckpt.saved_options(latest)), opts,
+                               latest)
+
+
+def _check_network_options(old: TrainOptions, new: TrainOptions, path: Path) -> None:
+    """`InputError` naming the network options in which ``new`` differs from the options
+    the checkpoint ``path`` was trained with, and how to continue."""
+    differ = [(f"--{name.replace('_', '-')}", was, now)
+              for name, was, now in network_differences(old, new)]
+    if differ:
+        given = ", ".join(f"{flag} {now}" for flag, _, now in differ)
+        own = " ".join(f"{flag} {was}" for flag, was, _ in differ)
+        raise InputError(path, f"was trained with other network options than {given}; "
+                               f"resume with the run's own ({own}), or train these options in "
+                               f"a new run folder")
+
+
+def network_differences(old: TrainOptions, new: TrainOptions) -> list[tuple[str, Any, Any]]:
+    """(option, old value, new value) for each network option (the size, the model's
+    fields) that differs: a checkpoint continues only with its own."""
+    def shown(value: Any) -> str:
+        return "x".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+    differ = [("size", shown(old.size), shown(new.size))] if old.size != new.size else []
+    was, now = asdict(old.model), asdict(new.model)
+    return differ + [(name, shown(was[name]), shown(now[name])) for name in was
+                     if was[name] != now[name]]
+
+
+def _train_stages(run: RunFolder, opts: TrainOptions, runtime: Runtime, prepared: PreparedRun,
+                  stages: list[str], length: tuple[int | None, float | None, int | None],
+                  should_stop: Callable[[], bool] | None) -> list[dict]:
+    """Train ``stages`` in order (the options checked): the status file says how it went."""
+    status = StatusFile(run.status, enabled=runtime.is_main)
+    status.update(state="running", stages=stages, message=describe(opts))
+    board = Board(run.tensorboard, enabled=opts.runtime.tensorboard and runtime.is_main)
+    results = []
+    try:
+        if runtime.is_main:
             atomic_write_json(run.options, opts.to_dict())
             for size in opts.sizes_needed():
                 render_labels(prepared, size, progress=opts.runtime.progress)
         barrier(runtime)
-        if not resume:
-            for stage in stages:
-                if stage_checkpoint(run.root, stage) is not None:
-                    raise InputError(run.checkpoints(stage),
-                                     "already has checkpoints; pass --resume to continue, or "
-                                     "delete this folder to train the stage again")
         vgg = _perceptual(opts, runtime)
         if runtime.is_main:
             run.stop_file.unlink(missing_ok=True)  # a stale request from an earlier run
@@ -619,17 +733,21 @@ def _train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None, re
             for stage in stages:
                 context = RunContext(run, opts, runtime, prepared, vgg, board, status, stop)
                 stage_run = StageRun(context, stage)
-                results.append(stage_run.train(steps, epochs, stop_at))
+                results.append(stage_run.train(*length))
         status.update(state="done", message="training finished", eta_s=0)
     except Cancelled:
         raise
     except BaseException as exc:
-        if isinstance(exc, KeyboardInterrupt):
-            status.update(state="cancelled", message="interrupted")
-        else:
-            status.update(state="failed", message=str(exc) if isinstance(exc, BackendError)
-                          else f"{type(exc).__name__}: {exc}")
-        raise
+        error = _no_space(exc)
+        with suppress(OSError, BackendError):  # a full disk may refuse the status too
+            if isinstance(exc, KeyboardInterrupt):
+                status.update(state="cancelled", message="interrupted")
+            else:
+                status.update(state="failed", message=str(error) if isinstance(
+                    error, BackendError) else f"{type(error).__name__}: {error}")
+        if error is exc:
+            raise
+        raise error from exc
     finally:
         board.close()
     return results

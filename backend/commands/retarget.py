@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..checks import THREADS
 from ..errors import Cancelled, InputError
+from ..folders import TRANSFER_JOB, kind_of
 from ..normalize import NormalizationStats
 from ..output_paths import check_output_folder
 from ..transfer import TransferJob, run_transfer
@@ -102,6 +103,10 @@ def job_from_args(args: argparse.Namespace) -> TransferJob:
                                        "draws from --model alone (leave --run out)")
     if args.reuse is not None and not args.reuse.is_dir():
         raise InputError(args.reuse, "--reuse needs an earlier job folder, and there is none here")
+    if args.reuse is not None and kind_of(args.reuse) != TRANSFER_JOB:
+        raise InputError(args.reuse, "--reuse needs an earlier job folder, and this one holds "
+                                     "no transfer job (no job.json); give the output folder of "
+                                     "an earlier retarget of this source, or leave --reuse out")
     check_output_folder(args.output)
     return TransferJob(
         source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from ..errors import BackendError, Cancelled, InputError
-from ..folders import POSE_PREVIEW, refuse_other_kind
+from ..folders import POSE_PREVIEW, refuse_links, refuse_other_kind
 from ..labels import render_label
 from ..models.bundle import read_manifest
 from ..normalize import Adjustments, NormalizationStats
@@ -148,6 +148,7 @@ def _claim(folder: Path, job: PosePreviewJob) -> None:
                                  "into it (choose another folder)")
     if folder.exists() and not folder.is_dir():
         raise InputError(folder, "is a file, not a folder")
+    refuse_links(folder, (PREVIEW_FILE, FRAMES_DIR, VIDEO_FILE))  # nothing written through one
     shutil.rmtree(folder / FRAMES_DIR, ignore_errors=True)
     (folder / VIDEO_FILE).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)

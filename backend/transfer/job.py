@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, is_empty
+from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, check_deletable, is_empty, open_append
 from ..normalize import Adjustments
 from ..oserrors import writing
 from ..paths import atomic_write_json, read_json_field
@@ -74,8 +74,8 @@ VIDEO_FILE = "result.mp4"
 SIDE_BY_SIDE_FILE = "side_by_side.mp4"
 POSES_FILE = "poses.npz"
 NORMALIZED_FILE = "normalized_poses.npz"
-_OWNED = (JOB_FILE, STATUS_FILE, LOG_FILE, FRAMES_DIR, LAYERS_DIR, VIDEO_FILE, SIDE_BY_SIDE_FILE,
-          POSES_FILE, NORMALIZED_FILE)
+OWNED = (JOB_FILE, STATUS_FILE, LOG_FILE, FRAMES_DIR, LAYERS_DIR, VIDEO_FILE, SIDE_BY_SIDE_FILE,
+         POSES_FILE, NORMALIZED_FILE)  # what a job writes (and ``overwrite`` deletes)
 
 
 @dataclass
@@ -251,8 +251,11 @@ class JobFolder:
         return data
 
     def discard(self) -> None:
-        """Delete this folder's job files (only those; anything else in it stays)."""
-        for name in _OWNED:
+        """Delete this folder's job files (only those; anything else in it stays). Each is
+        checked first, so that a job is deleted whole or not at all."""
+        for name in OWNED:
+            check_deletable(self.root / name)
+        for name in OWNED:
             path = self.root / name
             if path.is_dir():
                 shutil.rmtree(path)
@@ -304,7 +307,7 @@ class JobFolder:
         atomic_write_json(self.status_file, {**status, "updated": _now()})
 
     def log(self, message: str) -> None:
-        with writing(self.log_file), open(self.log_file, "a", encoding="utf-8") as f:
+        with writing(self.log_file), open_append(self.log_file) as f:
             f.write(f"{_now()} {message}\n")
             f.flush()
             os.fsync(f.fileno())

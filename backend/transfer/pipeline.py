@@ -60,7 +60,7 @@ from .generate import FrameGenerator
 from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource,
                         Networks, choose_backend, describe_backend, load_networks,
                         transfer_runtime)
-from .job import JobFolder, TransferJob, TransferResult, bundle_identity
+from .job import OWNED, JobFolder, TransferJob, TransferResult, bundle_identity
 from .job_state import Action, check_claimable, decide
 from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
@@ -137,17 +137,12 @@ class TransferRun:
         self.identity = identity
         self.folder = JobFolder(job.output_dir)
         check_claimable(self.folder.root)  # before anything is written
-        self.lock = FolderLock(self.folder.root)
-        made = not self.folder.root.exists()
+        self.lock = FolderLock(self.folder.root, OWNED)
         self.lock.acquire()
         try:
             self._claim(models)
         except BaseException:
-            self.lock.release()
-            if made:  # leave no folder behind a run that claimed none
-                self.folder.lock_file.unlink(missing_ok=True)
-                with suppress(OSError):
-                    self.folder.root.rmdir()
+            self.lock.release(abandon=True)  # leave no folder behind a run that claimed none
             raise
         self.times = StageTimes()
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from backend.errors import InputError
 from backend.labels import LabelStyle, render_label
+from backend.folders import TRAINING_RUN_FILES, FolderLock
 from backend.paths import atomic_write_bytes
 from backend.pose.cache import video_identity
 from backend.pose.smoothing import SmoothingConfig
@@ -145,9 +146,14 @@ def prepare(video: str | Path, run_dir: str | Path, options: PrepareOptions = Pr
     one); it must cover frames [start, stop) of the video. A finished preparation with the
     same inputs is returned as it is; one with other inputs is an error unless ``force``.
     """
+    with FolderLock(run_dir, TRAINING_RUN_FILES):  # one process works in a run at a time
+        return _prepare(Path(video), Path(run_dir), options, track, progress, report, force)
+
+
+def _prepare(video: Path, run_dir: Path, options: PrepareOptions, track: PoseTrack | None,
+             progress: bool, report: ProgressFn | None, force: bool) -> PreparedRun:
     from backend.video import probe, read_frames
 
-    video = Path(video)
     folder = PreparedRun.folder_of(run_dir)
     info = probe(video)
     style = options.style

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.errors import InputError
+from backend.folders import FolderLock
 from backend.labels import LabelStyle
 from backend.models.bundle import read_manifest
 from backend.pose.detector import HolisticConfig
@@ -31,6 +32,8 @@ from .methods import (Method, check_bundle, composite_frames, make_frames, matte
 from .report import write_report, write_strips
 from .scoring import Regions, image_scores, redetect
 from training.models.weights import WeightsUnavailable
+
+REPORT_FILES = ("poses.npz", "real", "methods", "metrics.json", "report.md", "strips")
 
 
 @dataclass
@@ -78,6 +81,11 @@ def detector_config(held_out: HeldOutSet) -> HolisticConfig:
 
 def evaluate(opts: EvalOptions) -> dict:
     """Run the evaluation (see the module) and return the results written to metrics.json."""
+    with FolderLock(opts.output, REPORT_FILES):  # one process writes a report at a time
+        return _evaluate(opts)
+
+
+def _evaluate(opts: EvalOptions) -> dict:
     manifest = read_manifest(opts.bundle)
     style = LabelStyle.from_dict(manifest.label_style)
     held_out = HeldOutSet.open(opts.run_dir, tuple(manifest.resolution), style, opts.max_frames)
