@@ -32,7 +32,7 @@ assert [item[0] for item in PRESET_ITEMS] == list(PRESETS)
 # The keyframeable adjustments are registered on the strip type itself, not inside the
 # DANCE_PG_strip group: Blender can only key a property whose path from the scene it can
 # build, and it cannot build one into a property group nested in a strip. The hard limits
-# are the backend's (protocol.ADJUST_LIMITS), so no keyed value is refused.
+# are the backend's (backend/checks.py ADJUST_LIMITS), so no keyed value is refused.
 _LIMITS = protocol.ADJUST_LIMITS
 ADJUSTMENT_PROPS = {
     "dance_scale": FloatProperty(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.worker.protocol import (MAX_LINE_BYTES, Adjust, Done, Error, Hello, Progress, Run,
+from backend.worker.protocol import (MAX_LINE_BYTES, Adjustments, Done, Error, Hello, Progress, Run,
                                      parse_line)
 
 from .conftest import REPO
@@ -78,7 +78,7 @@ def test_replies_never_echo_large_input_and_hostile_json_is_answered(raw, media,
 
 
 def test_a_line_above_the_limit_is_refused_unread_and_the_worker_carries_on(raw, media, tmp_path):
-    huge = job_line(media, tmp_path / "o", adjust={"scale": [1.0] * (MAX_LINE_BYTES // 4)})
+    huge = job_line(media, tmp_path / "o", adjustments={"scale": [1.0] * (MAX_LINE_BYTES // 4)})
     assert len(huge) > MAX_LINE_BYTES
     raw.send(huge)
     reply = raw_reply(raw)
@@ -94,10 +94,10 @@ def test_a_line_above_the_limit_is_refused_unread_and_the_worker_carries_on(raw,
                                            ({"scale": 1e400}, "scale"),  # JSON's 1e400 is inf
                                            ({"offset_y": [0.0, -5.0]}, "offset_y")])
 def test_extreme_adjustments_are_refused_when_the_run_arrives(raw, media, tmp_path, adjust, field):
-    raw.send(job_line(media, tmp_path / "o", job_id="adj", frame_stop=2, adjust=adjust))
+    raw.send(job_line(media, tmp_path / "o", job_id="adj", frame_stop=2, adjustments=adjust))
     message = parse_line(raw_reply(raw).decode())
     assert isinstance(message, Error) and (message.code, message.job_id) == ("bad_message", "adj")
-    assert f"run.adjust: adjustment {field} must be a finite number from" in message.message
+    assert f"run.adjustments: adjustment {field} must be a finite number from" in message.message
     assert not (tmp_path / "o").exists()
 
 
@@ -120,7 +120,7 @@ def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
 
 
 def test_a_resumed_jobs_progress_starts_past_the_frames_already_written(client, media, tmp_path):
-    run = job(media, tmp_path / "job", "resumed", adjust=Adjust(offset_y=0.05))
+    run = job(media, tmp_path / "job", "resumed", adjustments=Adjustments(offset_y=0.05))
     assert isinstance(client.run_job(run, TIMEOUT), Done)
     frames = sorted((tmp_path / "job" / "frames").glob("*.png"))
     for path in frames[5:]:  # as if the job had stopped after frame 5

@@ -63,7 +63,6 @@ from .job_state import Action, Decision, OnDisk
 
 JOB_KIND = TRANSFER_JOB_KIND
 JOB_FORMAT_VERSION = 1
-METHODS = ("generator", "nearest")
 
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
@@ -82,7 +81,8 @@ _OWNED = (JOB_FILE, STATUS_FILE, LOG_FILE, FRAMES_DIR, LAYERS_DIR, VIDEO_FILE, S
 class TransferJob:
     """Make the model's target perform frames [frame_start, frame_stop) of ``source``.
 
-    ``adjustments``: per-frame (or constant) user corrections, one value per frame of the
+    Made from a checked request by `request.transfer_job` (the command line, the worker and
+    the add-on all send a `protocol.Run`). ``adjustments``: per-frame (or constant) user corrections, one value per frame of the
     range. ``method`` "nearest" is the paper's nearest-neighbour baseline: it needs
     ``nearest_run`` (a prepared training run folder); ``model`` is then optional and, when
     given, sets the output resolution and the target statistics.
@@ -128,16 +128,8 @@ class TransferJob:
         self.nearest_run = None if self.nearest_run is None else Path(self.nearest_run)
         self.poses = None if self.poses is None else Path(self.poses)
         self.reuse = None if self.reuse is None else Path(self.reuse)
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        # The request's values are checked once, by `protocol.validate` (see `request`).
         check_cpu_backend(self.cpu_backend)
-        if self.method == "generator" and self.model is None:
-            raise ValueError("the generator method needs a model bundle")
-        if self.method == "nearest" and self.nearest_run is None:
-            raise ValueError("the nearest-neighbour baseline needs nearest_run (a prepared "
-                             "training run folder)")
-        if self.frame_start < 0 or (self.frame_stop is not None and self.frame_stop < 0):
-            raise ValueError(f"frame range must be >= 0, got {self.frame_start}, {self.frame_stop}")
 
     def parameters(self) -> dict[str, Any]:
         """Every parameter as plain JSON values (for job.json and the log)."""

@@ -471,9 +471,10 @@ class Showing:
 
 
 def check_adjustments(job: TransferJob, n: int) -> None:
-    if job.adjustments is not None and job.adjustments.n_frames not in (None, n):
-        raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
-                           f"but the job has {n} frames ({job.frame_start}..{job.frame_start + n - 1})")
+    """The adjustments against the ``n`` frames the job's range has in its source (known
+    once the source is read): `RequestError`, as any refused request, otherwise."""
+    if job.adjustments is not None:
+        job.adjustments.check(n, "run.adjustments")
 
 
 def load_target(job: TransferJob, bundle: Bundle | None) -> TargetSpec:
