@@ -174,3 +174,46 @@ def test_a_folder_holding_another_job_is_refused_in_the_protocols_words(client, 
     assert reply.message == (f"{out}: holds a transfer job with other parameters (range "
                              f"differ); use another output folder")
     assert sorted(p.read_bytes() for p in (out / "frames").glob("*.png")) == frames
+
+
+def test_a_windows_path_on_posix_is_a_bad_message_and_nothing_is_written(raw, media, tmp_path):
+    """Issue 25: ``C:\\jobs\\win`` or a UNC path passed the absolute-path check on Linux and the
+    job was written into the worker's own folder."""
+    before = sorted(p.name for p in REPO.iterdir())
+    for path in ("C:\\jobs\\win", "\\\\server\\share\\unc", "C:/jobs/win"):
+        raw.send(job_line(media, tmp_path / "o", job_id="w", output_dir=path))
+        message = parse_line(raw_reply(raw).decode())
+        assert isinstance(message, Error) and (message.code, message.job_id) == ("bad_message", "w")
+        assert "run.output_dir is a Windows path" in message.message, message.message
+    assert sorted(p.name for p in REPO.iterdir()) == before
+
+
+def test_adjustments_of_another_length_than_the_source_range_are_a_bad_message(client, media,
+                                                                               tmp_path):
+    """Without frame_stop the range's length is known only once the source is read: the
+    refusal is still the protocol's bad_message (it was backend_error)."""
+    reply = client.run_job(Run(job_id="len", source=str(media["clip"]),
+                               model=str(media["bundle"]), output_dir=str(tmp_path / "o"),
+                               adjustments=Adjustments(scale=[1.0, 1.1, 1.2])), TIMEOUT)
+    assert isinstance(reply, Error) and reply.code == "bad_message", reply
+    assert f"the job has {N_FRAMES} frames" in reply.message
+    assert not (tmp_path / "o").exists()
+
+
+def test_every_error_code_the_worker_sends_is_listed_in_the_protocol_doc():
+    import re
+
+    import backend.cluster  # noqa: F401 - every module that defines an error
+    import backend.transfer  # noqa: F401
+    import backend.worker.jobs  # noqa: F401
+    from backend.errors import BackendError, Cancelled
+
+    def subclasses(cls):
+        return {cls} | {s for sub in cls.__subclasses__() for s in subclasses(sub)}
+
+    codes = {cls.code for cls in subclasses(BackendError) if not issubclass(cls, Cancelled)}
+    for module in (REPO / "backend" / "worker").glob("*.py"):
+        codes |= set(re.findall(r'code="(\w+)"', module.read_text()))
+    doc = (REPO / "docs" / "protocol.md").read_text()
+    listed = set(re.findall(r"`(\w+)`", doc.split("Error codes:")[1].split("## Rules")[0]))
+    assert codes <= listed, f"not in docs/protocol.md: {sorted(codes - listed)}"
