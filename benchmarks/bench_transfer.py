@@ -154,8 +154,9 @@ def child(args: list[str]) -> None:
     seconds = time.perf_counter() - began
     status = json.loads((out / "job" / "status.json").read_text())
     expected = "torch" if on_gpu else backend
-    if status.get("backend") != expected:
-        raise RuntimeError(f"the job ran on {status.get('backend')}, not {expected}")
+    recorded = json.loads((out / "job" / "job.json").read_text())["backend"]
+    if recorded != expected:
+        raise RuntimeError(f"the job ran on {recorded}, not {expected}")
     print(json.dumps({
         "frames": result.frame_count, "seconds": round(seconds, 3),
         "end_fps": round(result.frame_count / seconds, 3),

@@ -217,3 +217,45 @@ def test_every_error_code_the_worker_sends_is_listed_in_the_protocol_doc():
     doc = (REPO / "docs" / "protocol.md").read_text()
     listed = set(re.findall(r"`(\w+)`", doc.split("Error codes:")[1].split("## Rules")[0]))
     assert codes <= listed, f"not in docs/protocol.md: {sorted(codes - listed)}"
+
+
+@pytest.mark.parametrize("fields, flags", [
+    ({"nearest_run": "/prepared/run"}, ["--nearest-run", "/prepared/run"]),
+    ({"frame_start": 5, "frame_stop": 3}, ["--start", "5", "--stop", "3"]),
+])
+def test_the_same_bad_value_gets_the_same_message_from_every_entry(raw, client, media, tmp_path,
+                                                                   capsys, fields, flags):
+    """One request type and one check: the command line, the worker and the add-on's client
+    refuse a request with the same words (exit 2, bad_message, ValueError)."""
+    from backend.cli import main
+
+    out = tmp_path / "o"
+    assert main(["retarget", "--model", str(media["bundle"]), "--source", str(media["clip"]),
+                 "-o", str(out), "-q", *flags]) == 2
+    cli = capsys.readouterr().err.strip()
+    assert cli.startswith("error: run.")
+    raw.send(job_line(media, out, job_id="same", **fields))
+    worker = parse_line(raw_reply(raw).decode())
+    assert isinstance(worker, Error) and worker.code == "bad_message"
+    with pytest.raises(ValueError) as refused:
+        client.submit(job(media, out, "same", **fields))
+    assert cli == f"error: {worker.message}" == f"error: {refused.value}"
+    assert not out.exists()
+
+
+def test_a_worker_job_continued_from_the_command_line_resumes(client, media, tmp_path):
+    """Issue 25: a worker job cancelled and continued from the command line logged
+    "revised: the adjustments changed" when nothing changed."""
+    from backend.cli import main
+
+    out = tmp_path / "job"
+    assert isinstance(client.run_job(job(media, out, "continued"), TIMEOUT), Done)
+    whole = [p.read_bytes() for p in sorted((out / "frames").glob("*.png"))]
+    for path in sorted((out / "frames").glob("*.png"))[5:]:  # as if cancelled after frame 5
+        path.unlink()
+    (out / "result.mp4").unlink()
+    assert main(["retarget", "--model", str(media["bundle"]), "--source", str(media["clip"]),
+                 "-o", str(out), "--device", "cpu", "-q"]) == 0
+    log = (out / "log.txt").read_text()
+    assert "resumed at frame 6" in log and "revised" not in log, log
+    assert [p.read_bytes() for p in sorted((out / "frames").glob("*.png"))] == whole
