@@ -23,7 +23,7 @@ from backend.target.letterbox import Letterbox
 from backend.transfer.generate import FrameGenerator, feather_mask
 from backend.transfer.inference import BackendConflict
 from backend.video.png_writer import PNG_END
-from backend.transfer.job import JobFolder
+from backend.transfer.job import JobFolder, TransferJob
 from backend.transfer.job_state import (Action, Decision, JobRecord, Made, OnDisk, Unreadable,
                                        check_claimable, decide, read_record)
 from backend.transfer.nearest import MISSING_PENALTY, nearest_frames, pose_distances
@@ -430,3 +430,20 @@ def test_status_is_rewritten_atomically(tmp_path):
 def test_box_of_gives_python_ints():
     assert box_of(np.array([[1, 2, 3, 4]], np.int64), 0) == (1, 2, 3, 4)
     assert all(type(v) is int for v in box_of(np.array([[1, 2, 3, 4]]), 0))
+
+
+def test_a_resumed_job_keeps_the_precision_that_made_its_frames():
+    """The precision, like the backend, is what made the frames: "auto" continues with the
+    recorded one, another explicit one is a conflict (--overwrite starts again)."""
+    from backend.transfer.pipeline import choose_runtime
+
+    job = TransferJob(Path("a.mp4"), Path("bundle"), Path("out"), device="cpu",
+                      cpu_backend="torch")
+    runtime, backend = choose_runtime(job, Made("torch", "bf16"))
+    assert (runtime.precision, backend) == ("bf16", "torch")
+    assert choose_runtime(job, None)[0].precision == Runtime.resolve("cpu").precision
+    explicit = TransferJob(Path("a.mp4"), Path("bundle"), Path("out"), device="cpu",
+                           precision="fp32", cpu_backend="torch")
+    with pytest.raises(BackendConflict, match=r"made at bf16.*--precision bf16.*--overwrite"):
+        choose_runtime(explicit, Made("torch", "bf16"))
+    assert choose_runtime(explicit, Made("torch", "fp32"))[0].precision == "fp32"
