@@ -370,7 +370,8 @@ def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     assert main(common + ["--model", str(bundle), "--adjust", str(adjust)]) == 2
     assert "adjust.json" in capsys.readouterr().err
     assert main(common + ["--method", "nearest"]) == 2
-    assert "--run RUN_DIR" in capsys.readouterr().err
+    assert "run.nearest_run (a prepared training run folder) is needed by method 'nearest'" \
+        in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:  # refused where it is parsed
         main(common + ["--model", str(bundle), "--device", "tpu"])
     assert exit_.value.code == 2

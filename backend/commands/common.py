@@ -76,9 +76,15 @@ def add_output_dir_argument(parser: argparse.ArgumentParser, help: str) -> None:
 
 
 def adjustments_from_args(args: argparse.Namespace) -> Adjustments:
-    """``--adjustments``'s file (its values checked; their count against the job's frames
-    is the request's check), or no adjustment."""
-    return Adjustments() if args.adjustments is None else Adjustments.from_json(args.adjustments)
+    """``--adjustments``'s file, checked against the frames of ``--start``/``--stop`` in
+    ``source`` (an error names the file), or no adjustment."""
+    if args.adjustments is None:
+        return Adjustments()
+    from ..video import probe
+
+    info = probe(args.source, args.fps)
+    stop = info.frame_count if args.stop is None else min(args.stop, info.frame_count)
+    return Adjustments.from_json(args.adjustments, max(0, stop - args.start))
 
 
 def absolute(path: Path | None) -> str | None:

@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def request_from_args(args: argparse.Namespace) -> Preview:
     """The request the flags describe: the same `Preview` the worker receives."""
     return Preview(
-        job_id=args.output_dir.name or "preview", source=absolute(args.source),
+        job_id="preview-poses", source=absolute(args.source),
         model=absolute(args.model), output_dir=absolute(args.output_dir),
         frame_start=args.start, frame_stop=args.stop, fps=args.fps,
         adjustments=adjustments_from_args(args), source_stats=absolute(args.source_stats),

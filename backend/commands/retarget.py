@@ -103,7 +103,7 @@ def request_from_args(args: argparse.Namespace) -> Run:
     background = (args.background if args.background in BACKGROUND_WORDS
                   else absolute(Path(args.background)))
     return Run(
-        job_id=args.output_dir.name or "retarget", source=absolute(args.source),
+        job_id="retarget", source=absolute(args.source),
         model=absolute(args.model), output_dir=absolute(args.output_dir),
         frame_start=args.start, frame_stop=args.stop, fps=args.fps,
         adjustments=adjustments_from_args(args), face=not args.no_face,
