@@ -1,7 +1,7 @@
 """The user's per-frame corrections of the normalized pose: the one type for them.
 
 The Blender add-on keyframes them (a slider for size, two for position), the worker receives
-them in a request's ``adjustments`` field, the command line reads them from ``--adjust``'s JSON
+them in a request's ``adjustments`` field, the command line reads them from ``--adjustments``' JSON
 file, and the normalizer applies them after global pose normalization::
 
     {"scale": 1.0 or [per frame ...], "offset_x": 0.0 or [...], "offset_y": 0.0 or [...]}

@@ -2,8 +2,8 @@
 request fields check their numbers and sizes here.
 
 The user's per-frame adjustments of a pose (scale and offsets, `ADJUST_LIMITS`) are checked
-here too, by `adjustments_problem`: the command line's ``--adjust`` file, the worker's
-``adjust`` field, the normalizer and the add-on's keyframe sampler all apply this one rule.
+here too, by `adjustments_problem`: the command line's ``--adjustments`` file, the
+worker's ``adjustments`` field, the normalizer and the add-on's keyframe sampler all apply this one rule.
 
 A `Number` or a `Size` says what it allows (``allowed()``), checks a value (``check``: a
 `ValueError` naming the value and what is allowed), and parses a flag's text the same way

@@ -86,7 +86,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start a new output folder from an earlier job of this source: its "
                         "frames before the first one whose pose changed are kept (the earlier "
                         "folder is left as it is). Running a job again in its own folder with "
-                        "other --adjust values does the same in place")
+                        "other --adjustments values does the same in place")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
                    help="run the job as a task of a Ray cluster: 'local' (the one on this "
                         "machine, started if there is none) or a head node's HOST:PORT. The job "

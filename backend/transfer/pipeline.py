@@ -18,10 +18,10 @@ Cancelling (``cancel`` set, Ctrl-C on the command line) stops after the frame in
 frames made so far are written, the videos discarded, the status says "cancelled", and the
 same job run again continues where it stopped.
 
-The log and status.json say which backend ran the networks and how long each stage's own
-work took (``timings``: poses, labels, generate, write; the last three overlap in their
-threads, so their sum exceeds the run's time and the slowest one sets the pace;
-``frames_wall`` is the wall time of the three together).
+The log says which backend ran the networks (job.json records it) and status.json how long
+each stage's own work took (``timings``: poses, labels, generate, write; the last three
+overlap in their threads, so their sum exceeds the run's time and the slowest one sets the
+pace; ``frames_wall`` is the wall time of the three together).
 
 Why detection does not run ahead of generation: the pose pass must end before the first
 frame is drawn, because normalization (paper appendix 8.5) places every frame with the
