@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .checks import ADJUST_LIMITS, adjustments_problem
 from .errors import InputError, RequestError
@@ -37,6 +37,8 @@ FIELDS = tuple(ADJUST_LIMITS)  # "scale", "offset_x", "offset_y"
 @dataclass
 class Adjustments:
     """Scale and offsets, each one number or one per frame of the job (see the module)."""
+
+    LIMITS: ClassVar[dict[str, tuple[float, float]]] = ADJUST_LIMITS  # for the add-on's sliders
 
     scale: float | list[float] = 1.0
     offset_x: float | list[float] = 0.0  # fractions of the target frame height
