@@ -1,6 +1,10 @@
 """What a value a user gives may be, stated once: the command lines' flags and the worker's
 request fields check their numbers and sizes here.
 
+The user's per-frame adjustments of a pose (scale and offsets, `ADJUST_LIMITS`) are checked
+here too, by `adjustments_problem`: the command line's ``--adjustments`` file, the
+worker's ``adjustments`` field, the normalizer and the add-on's keyframe sampler all apply this one rule.
+
 A `Number` or a `Size` says what it allows (``allowed()``), checks a value (``check``: a
 `ValueError` naming the value and what is allowed), and parses a flag's text the same way
 (``add_argument(type=FRAME.parse)``; argparse adds the flag's name). Every number is
@@ -15,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +100,67 @@ ALPHA = Float(0.0, 1.0)  # where the far ankle position lies (normalize.stats)
 PANEL_HEIGHT = Int(16, MAX_SIDE)
 DEMO_SECONDS = Float(0.0, 600.0, above=True)
 ATOL = Float(0.0, 1.0, above=True)
+
+
+# The allowed range of each adjustment, ends included (offsets in target frame heights); the
+# add-on's sliders take their limits from here too, so no keyed value is refused.
+ADJUST_LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
+
+AdjustValue = float | list[float]  # one number for every frame, or one per frame
+
+
+def adjust_problem(name: str, value: Any) -> str | None:
+    """What is wrong with adjustment ``name``'s value (one number or one per frame), or None:
+    each must be finite and within `ADJUST_LIMITS`."""
+    low, high = ADJUST_LIMITS[name]
+    values = value if isinstance(value, list) else [value]
+    for i, v in enumerate(values):
+        number = _as_float(v)
+        if number is None or not (math.isfinite(number) and low <= number <= high):
+            where = f" at frame {i}" if isinstance(value, list) else ""
+            shown = f"{number:g}" if number is not None else _short_repr(v)
+            return (f"adjustment {name} must be a finite number from {low:g} to {high:g}, got "
+                    f"{shown}{where}")
+    return None
+
+
+def adjustments_problem(values: Mapping[str, Any], n_frames: int | None = None) -> str | None:
+    """What is wrong with a set of adjustments (``{"scale": ..., "offset_x": ...}``, each a
+    number or a list), or None: unknown names, each value (`adjust_problem`), per-frame lists
+    of different lengths, or (with ``n_frames``, the job's frame count) lists of another
+    length than the job has frames. The one statement of these rules."""
+    unknown = sorted(set(values) - set(ADJUST_LIMITS))
+    if unknown:
+        return f"unknown adjustments {unknown}; expected {list(ADJUST_LIMITS)}"
+    lengths = set()
+    for name, value in values.items():
+        if isinstance(value, (list, tuple)):
+            value = list(value)
+            lengths.add(len(value))
+        problem = adjust_problem(name, value)
+        if problem is not None:
+            return problem
+    if len(lengths) > 1:
+        return f"per-frame adjustments have different lengths: {sorted(lengths)}"
+    if lengths and n_frames is not None and lengths != {n_frames}:
+        return (f"the adjustments have {lengths.pop()} values per field, but the job has "
+                f"{n_frames} frames")
+    return None
+
+
+def _as_float(value: Any) -> float | None:
+    """``value`` as a float; None for what is no number, or an int beyond any float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:80]}..."
 
 
 @dataclass(frozen=True)

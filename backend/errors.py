@@ -15,6 +15,15 @@ class BackendError(Exception):
     code = "backend_error"
 
 
+class RequestError(BackendError, ValueError):
+    """A job request whose values make no sense, wherever it comes from: the command line's
+    flags (exit 2), a worker's ``run`` or ``preview`` (``bad_message``), the add-on's job (the
+    panel shows it). The message names the field, the value and what is allowed; the check
+    is ``backend.worker.protocol.validate``."""
+
+    code = "bad_message"
+
+
 class InputError(BackendError):
     """A file given by the user is missing, empty, truncated or of the wrong kind."""
 

@@ -160,7 +160,7 @@ def child(args: list[str]) -> None:
     seconds = time.perf_counter() - began
     status = json.loads((out / "job" / "status.json").read_text())
     identity = json.loads((out / "job" / "job.json").read_text())
-    ran = identity.get("backend", status.get("backend"))
+    ran = identity["backend"]
     expected = "torch" if backend in ("cuda", "bf16") else backend
     if ran != expected:
         raise RuntimeError(f"the job ran on {ran}, not {expected}")

@@ -210,7 +210,8 @@ def transfer_child(p: dict[str, Any]) -> dict[str, Any]:
     return {"frames": result.frame_count, "seconds": round(seconds, 3),
             "end_fps": round(result.frame_count / seconds, 2), "stages": stages,
             "limited_by": min(drawn, key=drawn.get), "device": status["device"],
-            "backend": status["backend"], "load_seconds": status["load_seconds"],
+            "backend": json.loads((out / "job.json").read_text())["backend"],
+            "load_seconds": status["load_seconds"],
             "cuda_peak_mb": cuda_peak_mb()}
 
 

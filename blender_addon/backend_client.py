@@ -84,7 +84,8 @@ def _load_protocol(root: Path | None):
 
 protocol = _load_protocol(backend_root())
 Message = protocol.Message
-Hello, Run, Preview, Adjust = protocol.Hello, protocol.Run, protocol.Preview, protocol.Adjust
+Hello, Run, Preview = protocol.Hello, protocol.Run, protocol.Preview
+Adjustments = protocol.Adjustments  # the one type of them (backend/adjustments.py)
 Progress, Done, Error = protocol.Progress, protocol.Done, protocol.Error
 Cancel, Cancelled, Shutdown = protocol.Cancel, protocol.Cancelled, protocol.Shutdown
 ProtocolError, parse_line = protocol.ProtocolError, protocol.parse_line
@@ -444,7 +445,7 @@ class BackendClient:
 
 
 __all__ = [
-    "Adjust", "BackendClient", "Cancel", "Cancelled", "Done", "Error", "FINAL_TYPES", "Hello",
+    "Adjustments", "BackendClient", "Cancel", "Cancelled", "Done", "Error", "FINAL_TYPES", "Hello",
     "Message", "Preview", "Progress", "Run", "Shutdown", "WorkerError", "describe_exit", "is_final",
     "log_tail", "protocol",
 ]

@@ -11,7 +11,7 @@ from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProp
 from bpy.types import PropertyGroup
 
 from . import compat
-from .backend_client import protocol
+from .backend_client import Adjustments
 from .core.training_runs import PRESETS
 
 PRESET_ITEMS = [
@@ -35,8 +35,8 @@ assert [item[0] for item in PRESET_ITEMS] == list(PRESETS)
 # The keyframeable adjustments are registered on the strip type itself, not inside the
 # DANCE_PG_strip group: Blender can only key a property whose path from the scene it can
 # build, and it cannot build one into a property group nested in a strip. The hard limits
-# are the backend's (protocol.ADJUST_LIMITS), so no keyed value is refused.
-_LIMITS = protocol.ADJUST_LIMITS
+# are the backend's (backend/checks.py ADJUST_LIMITS), so no keyed value is refused.
+_LIMITS = Adjustments.LIMITS
 ADJUSTMENT_PROPS = {
     "dance_scale": FloatProperty(
         name="Scale", default=1.0, min=_LIMITS["scale"][0], max=_LIMITS["scale"][1],

@@ -12,7 +12,7 @@ from pathlib import Path
 import bpy
 
 from . import compat, session
-from .backend_client import Adjust, Preview, Run
+from .backend_client import Adjustments, Preview, Run
 from .core import locations
 from .core.frame_map import (FrameMapping, StripMappingError, StripTiming, first_free_channel,
                              infer_rate, map_strip)
@@ -83,8 +83,7 @@ def _adjustments(strip, mapping):
     props = {name: f"dance_{name}" for name in ADJUSTMENTS}  # see props.ADJUSTMENT_PROPS
     evaluators = {name: compat.property_evaluator(strip, prop) for name, prop in props.items()}
     constants = {name: getattr(strip, prop) for name, prop in props.items()}
-    samples = sample_adjustments(evaluators, constants, mapping)
-    return Adjust(scale=samples.scale, offset_x=samples.offset_x, offset_y=samples.offset_y)
+    return sample_adjustments(evaluators, constants, mapping)
 
 
 # --- where things go ------------------------------------------------------------------------
@@ -135,7 +134,7 @@ class SourceFrames:
     fps: float
     timing: StripTiming
     mapping: FrameMapping  # of the media's frames (an image strip's: indices in its folder)
-    adjust: Adjust  # the keyed adjustments sampled once per job frame
+    adjustments: Adjustments  # the keyed adjustments sampled once per job frame
 
     @property
     def start(self) -> int:
@@ -166,10 +165,10 @@ def read_source(scene, strip):
         mapping = FrameMapping(timeline_start=mapping.timeline_start,
                                source_frames=tuple(indices[i] for i in mapping.source_frames))
     try:
-        adjust = _adjustments(strip, mapping)
+        adjustments = _adjustments(strip, mapping)
     except ValueError as exc:
         raise JobSetupError(f"{strip.name}: {exc}") from None
-    return SourceFrames(path, fps, timing, mapping, adjust)
+    return SourceFrames(path, fps, timing, mapping, adjustments)
 
 
 def build_job(scene, strip, runner):
@@ -184,7 +183,7 @@ def build_job(scene, strip, runner):
     job_id = new_job_id(strip.name)
     run = Run(job_id=job_id, source=frames.path, model=model,
               output_dir=str(output_root(scene) / job_id), frame_start=frames.start,
-              frame_stop=frames.stop, fps=frames.fps, adjust=frames.adjust,
+              frame_stop=frames.stop, fps=frames.fps, adjustments=frames.adjustments,
               face=settings.use_face, side_by_side=settings.side_by_side,
               source_stats=_stats_override(strip), reuse=_earlier_job(scene, strip),
               background="transparent" if settings.background == 'TRANSPARENT' else "target")
@@ -202,7 +201,7 @@ def build_preview_job(scene, strip, runner):
     preview = Preview(job_id=job_id, source=frames.path, model=model,
                       output_dir=str(output_root(scene) / PREVIEWS_FOLDER / job_id),
                       frame_start=frames.start, frame_stop=frames.stop, fps=frames.fps,
-                      adjust=frames.adjust, source_stats=_stats_override(strip),
+                      adjustments=frames.adjustments, source_stats=_stats_override(strip),
                       frame_format=PREVIEW_FORMAT)
     placement = replace(_placement(scene, strip, frames, runner, PREVIEW),
                         image_ext=PREVIEW_FORMAT)

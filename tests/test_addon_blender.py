@@ -173,9 +173,9 @@ def test_strip_becomes_a_job_with_its_frames_keys_and_place(kind, assets, tmp_pa
     assert (run["frame_start"], run["frame_stop"]) == (SHOWN_SOURCE[0], SHOWN_SOURCE[-1] + 1)
     assert run["source"] == assets["clip"] and run["model"] == assets["bundle"]
     assert run["fps"] == 24.0 and run["face"] is True
-    assert run["adjust"]["scale"] == pytest.approx(EXPECTED_SCALE, abs=1e-5)
-    assert run["adjust"]["offset_x"] == pytest.approx(EXPECTED_OFFSET_X, abs=1e-5)
-    assert run["adjust"]["offset_y"] == pytest.approx(0.05)
+    assert run["adjustments"]["scale"] == pytest.approx(EXPECTED_SCALE, abs=1e-5)
+    assert run["adjustments"]["offset_x"] == pytest.approx(EXPECTED_OFFSET_X, abs=1e-5)
+    assert run["adjustments"]["offset_y"] == pytest.approx(0.05)
     assert placement["channel"] == RESULT_CHANNEL
     assert placement["frame_start"] == SHOWN_TIMELINE[0]
     assert placement["job_frames"] == list(range(6))

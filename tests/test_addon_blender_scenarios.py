@@ -198,8 +198,9 @@ def scenario_job(cfg):
         "version": list(bpy.app.version),
         "run": {"source": run.source, "model": run.model, "frame_start": run.frame_start,
                 "frame_stop": run.frame_stop, "fps": run.fps, "face": run.face,
-                "adjust": {"scale": run.adjust.scale, "offset_x": run.adjust.offset_x,
-                           "offset_y": run.adjust.offset_y}},
+                "adjustments": {"scale": run.adjustments.scale,
+                                "offset_x": run.adjustments.offset_x,
+                                "offset_y": run.adjustments.offset_y}},
         "placement": {"scene": p.scene, "channel": p.channel, "frame_start": p.frame_start,
                       "job_frames": list(p.job_frames), "name": p.name},
     })

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from blender_addon.backend_client import Adjust, BackendClient, Run
+from blender_addon.backend_client import Adjustments, BackendClient, Run
 from blender_addon.core.jobs import Job, JobState, Placement, new_job_id
 from blender_addon.core.runner import JobRunner
 
@@ -45,7 +45,7 @@ def _job(inputs: dict, label: str, source: Path | None = None, frames: int = 16)
     job_id = new_job_id(label)
     run = Run(job_id=job_id, source=str(source or inputs["clip"]), model=str(inputs["bundle"]),
               output_dir=str(inputs["folder"] / "jobs" / job_id), frame_start=0,
-              frame_stop=frames, fps=24.0, adjust=Adjust(scale=1.1))
+              frame_stop=frames, fps=24.0, adjustments=Adjustments(scale=1.1))
     placement = Placement(scene="Scene", channel=2, frame_start=1,
                           job_frames=tuple(range(frames)), name=label)
     return Job(id=job_id, label=label, run=run, placement=placement)

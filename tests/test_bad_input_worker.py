@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.worker.protocol import (MAX_LINE_BYTES, Adjust, Done, Error, Hello, Progress, Run,
+from backend.worker.protocol import (MAX_LINE_BYTES, Adjustments, Done, Error, Hello, Progress, Run,
                                      parse_line)
 
 from .conftest import REPO
@@ -78,7 +78,7 @@ def test_replies_never_echo_large_input_and_hostile_json_is_answered(raw, media,
 
 
 def test_a_line_above_the_limit_is_refused_unread_and_the_worker_carries_on(raw, media, tmp_path):
-    huge = job_line(media, tmp_path / "o", adjust={"scale": [1.0] * (MAX_LINE_BYTES // 4)})
+    huge = job_line(media, tmp_path / "o", adjustments={"scale": [1.0] * (MAX_LINE_BYTES // 4)})
     assert len(huge) > MAX_LINE_BYTES
     raw.send(huge)
     reply = raw_reply(raw)
@@ -94,10 +94,10 @@ def test_a_line_above_the_limit_is_refused_unread_and_the_worker_carries_on(raw,
                                            ({"scale": 1e400}, "scale"),  # JSON's 1e400 is inf
                                            ({"offset_y": [0.0, -5.0]}, "offset_y")])
 def test_extreme_adjustments_are_refused_when_the_run_arrives(raw, media, tmp_path, adjust, field):
-    raw.send(job_line(media, tmp_path / "o", job_id="adj", frame_stop=2, adjust=adjust))
+    raw.send(job_line(media, tmp_path / "o", job_id="adj", frame_stop=2, adjustments=adjust))
     message = parse_line(raw_reply(raw).decode())
     assert isinstance(message, Error) and (message.code, message.job_id) == ("bad_message", "adj")
-    assert f"run.adjust: adjustment {field} must be a finite number from" in message.message
+    assert f"run.adjustments: adjustment {field} must be a finite number from" in message.message
     assert not (tmp_path / "o").exists()
 
 
@@ -120,7 +120,7 @@ def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
 
 
 def test_a_resumed_jobs_progress_starts_past_the_frames_already_written(client, media, tmp_path):
-    run = job(media, tmp_path / "job", "resumed", adjust=Adjust(offset_y=0.05))
+    run = job(media, tmp_path / "job", "resumed", adjustments=Adjustments(offset_y=0.05))
     assert isinstance(client.run_job(run, TIMEOUT), Done)
     frames = sorted((tmp_path / "job" / "frames").glob("*.png"))
     for path in frames[5:]:  # as if the job had stopped after frame 5
@@ -174,3 +174,88 @@ def test_a_folder_holding_another_job_is_refused_in_the_protocols_words(client, 
     assert reply.message == (f"{out}: holds a transfer job with other parameters (range "
                              f"differ); use another output folder")
     assert sorted(p.read_bytes() for p in (out / "frames").glob("*.png")) == frames
+
+
+def test_a_windows_path_on_posix_is_a_bad_message_and_nothing_is_written(raw, media, tmp_path):
+    """Issue 25: ``C:\\jobs\\win`` or a UNC path passed the absolute-path check on Linux and the
+    job was written into the worker's own folder."""
+    before = sorted(p.name for p in REPO.iterdir())
+    for path in ("C:\\jobs\\win", "\\\\server\\share\\unc", "C:/jobs/win"):
+        raw.send(job_line(media, tmp_path / "o", job_id="w", output_dir=path))
+        message = parse_line(raw_reply(raw).decode())
+        assert isinstance(message, Error) and (message.code, message.job_id) == ("bad_message", "w")
+        assert "run.output_dir is a Windows path" in message.message, message.message
+    assert sorted(p.name for p in REPO.iterdir()) == before
+
+
+def test_adjustments_of_another_length_than_the_source_range_are_a_bad_message(client, media,
+                                                                               tmp_path):
+    """Without frame_stop the range's length is known only once the source is read: the
+    refusal is still the protocol's bad_message (it was backend_error)."""
+    reply = client.run_job(Run(job_id="len", source=str(media["clip"]),
+                               model=str(media["bundle"]), output_dir=str(tmp_path / "o"),
+                               adjustments=Adjustments(scale=[1.0, 1.1, 1.2])), TIMEOUT)
+    assert isinstance(reply, Error) and reply.code == "bad_message", reply
+    assert f"the job has {N_FRAMES} frames" in reply.message
+    assert not (tmp_path / "o").exists()
+
+
+def test_every_error_code_the_worker_sends_is_listed_in_the_protocol_doc():
+    import re
+
+    import backend.cluster  # noqa: F401 - every module that defines an error
+    import backend.transfer  # noqa: F401
+    import backend.worker.jobs  # noqa: F401
+    from backend.errors import BackendError, Cancelled
+
+    def subclasses(cls):
+        return {cls} | {s for sub in cls.__subclasses__() for s in subclasses(sub)}
+
+    codes = {cls.code for cls in subclasses(BackendError) if not issubclass(cls, Cancelled)}
+    for module in (REPO / "backend" / "worker").glob("*.py"):
+        codes |= set(re.findall(r'code="(\w+)"', module.read_text()))
+    doc = (REPO / "docs" / "protocol.md").read_text()
+    listed = set(re.findall(r"`(\w+)`", doc.split("Error codes:")[1].split("## Rules")[0]))
+    assert codes <= listed, f"not in docs/protocol.md: {sorted(codes - listed)}"
+
+
+@pytest.mark.parametrize("fields, flags", [
+    ({"nearest_run": "/prepared/run"}, ["--nearest-run", "/prepared/run"]),
+    ({"frame_start": 5, "frame_stop": 3}, ["--start", "5", "--stop", "3"]),
+])
+def test_the_same_bad_value_gets_the_same_message_from_every_entry(raw, client, media, tmp_path,
+                                                                   capsys, fields, flags):
+    """One request type and one check: the command line, the worker and the add-on's client
+    refuse a request with the same words (exit 2, bad_message, ValueError)."""
+    from backend.cli import main
+
+    out = tmp_path / "o"
+    assert main(["retarget", "--model", str(media["bundle"]), "--source", str(media["clip"]),
+                 "-o", str(out), "-q", *flags]) == 2
+    cli = capsys.readouterr().err.strip()
+    assert cli.startswith("error: run.")
+    raw.send(job_line(media, out, job_id="same", **fields))
+    worker = parse_line(raw_reply(raw).decode())
+    assert isinstance(worker, Error) and worker.code == "bad_message"
+    with pytest.raises(ValueError) as refused:
+        client.submit(job(media, out, "same", **fields))
+    assert cli == f"error: {worker.message}" == f"error: {refused.value}"
+    assert not out.exists()
+
+
+def test_a_worker_job_continued_from_the_command_line_resumes(client, media, tmp_path):
+    """Issue 25: a worker job cancelled and continued from the command line logged
+    "revised: the adjustments changed" when nothing changed."""
+    from backend.cli import main
+
+    out = tmp_path / "job"
+    assert isinstance(client.run_job(job(media, out, "continued"), TIMEOUT), Done)
+    whole = [p.read_bytes() for p in sorted((out / "frames").glob("*.png"))]
+    for path in sorted((out / "frames").glob("*.png"))[5:]:  # as if cancelled after frame 5
+        path.unlink()
+    (out / "result.mp4").unlink()
+    assert main(["retarget", "--model", str(media["bundle"]), "--source", str(media["clip"]),
+                 "-o", str(out), "--device", "cpu", "-q"]) == 0
+    log = (out / "log.txt").read_text()
+    assert "resumed at frame 6" in log and "revised" not in log, log
+    assert [p.read_bytes() for p in sorted((out / "frames").glob("*.png"))] == whole

@@ -18,7 +18,7 @@ import pytest
 from backend.checks import Number, Size
 from backend.demo.run import DEMO_BUNDLE
 from backend.worker.checks import NUMBERS, check_request
-from backend.worker.protocol import Adjust, Preview, ProtocolError, Run, parse_line
+from backend.worker.protocol import Adjustments, Preview, ProtocolError, Run, parse_line
 
 BAD = ("nan", "inf", "-inf", "0", "-1", "-5", "0.5", "1e308", str(10**30))
 ALWAYS_REFUSED = {"nan", "inf", "-inf", "1e308", str(10**30)}
@@ -142,7 +142,7 @@ def test_retarget_refuses_run_with_the_generator_and_a_missing_reuse(tmp_path, c
     common = ["retarget", "--model", str(DEMO_BUNDLE), "--source", str(tmp_path / "s.mp4"),
               "-o", str(out), "-q"]
     assert main(common + ["--run", str(tmp_path)]) == 2
-    assert "--run is for --method nearest" in capsys.readouterr().err
+    assert "run.nearest_run is for method 'nearest'" in capsys.readouterr().err
     assert main(common + ["--reuse", "/nonexistent"]) == 2
     assert "error: /nonexistent: --reuse needs an earlier job folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
@@ -165,7 +165,7 @@ def request_fields() -> list[tuple[type, str, object]]:
     for cls in (Run, Preview):
         for f in fields(cls):
             if "int" in str(f.type) or "float" in str(f.type):
-                if f.name != "adjust":
+                if f.name != "adjustments":
                     assert f.name in NUMBERS, f"{cls.__name__}.{f.name}: no range in checks.NUMBERS"
                     cases += [(cls, f.name, value) for value in WORKER_BAD]
     return cases
@@ -192,11 +192,11 @@ def test_every_numeric_field_of_the_worker_requests(cls, name, value):
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 1e308, -1e308, 10**400])
 def test_every_adjustment_field_refuses_values_that_are_not_finite_or_huge(name, value):
     for cls in (Run, Preview):
-        line = request(cls, adjust=Adjust(**{name: value}))
-        with pytest.raises(ProtocolError, match=rf"{cls.type}\.adjust"):
+        line = request(cls, adjustments=Adjustments(**{name: value}))
+        with pytest.raises(ProtocolError, match=rf"{cls.type}\.adjustments"):
             check_request(parse_line(line))
-        listed = request(cls, frame_stop=2, adjust=Adjust(**{name: [1.0, value]}))
-        with pytest.raises(ProtocolError, match=rf"{cls.type}\.adjust"):
+        listed = request(cls, frame_stop=2, adjustments=Adjustments(**{name: [1.0, value]}))
+        with pytest.raises(ProtocolError, match=rf"{cls.type}\.adjustments"):
             check_request(parse_line(listed))
 
 

@@ -120,7 +120,7 @@ def test_bad_folders_adjustments_and_cancel(media, tmp_path):
         run_pose_preview(PosePreviewJob(source=media["clip"], model=media["bundle"],
                                         output_dir=foreign))
     assert (foreign / "notes.txt").read_text() == "mine"
-    with pytest.raises(BackendError, match="3 values per field but the preview has 10 frames"):
+    with pytest.raises(BackendError, match="3 values per field, but the job has 10 frames"):
         run_pose_preview(PosePreviewJob(source=media["clip"], model=media["bundle"],
                                         output_dir=tmp_path / "p", adjustments=Adjustments(
                                             scale=[1.0, 1.1, 1.2])))

@@ -127,7 +127,8 @@ def test_every_source_frame_gives_one_frame_and_the_videos(juggle_reference):
     assert side.frame_count == n and side.height == 256  # source | label | result
     status = json.loads((out / "status.json").read_text())
     assert (status["state"], status["frames_written"], status["device"]) == ("done", n, "cpu, fp32")
-    assert status["backend"] == BACKEND
+    assert json.loads((out / "job.json").read_text())["backend"] == BACKEND
+    assert json.loads((out / "job.json").read_text())["precision"] == "fp32"
     assert set(status["timings"]) == {"poses", "labels", "generate", "write"}
     assert status["timings"]["generate"]["frames"] == n
     assert {"poses", "generate", "finish"} <= set(stages)
@@ -369,7 +370,8 @@ def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     assert main(common + ["--model", str(bundle), "--adjust", str(adjust)]) == 2
     assert "adjust.json" in capsys.readouterr().err
     assert main(common + ["--method", "nearest"]) == 2
-    assert "--run RUN_DIR" in capsys.readouterr().err
+    assert "run.nearest_run (a prepared training run folder) is needed by method 'nearest'" \
+        in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:  # refused where it is parsed
         main(common + ["--model", str(bundle), "--device", "tpu"])
     assert exit_.value.code == 2

@@ -78,6 +78,11 @@ def frame_bytes(folder: Path) -> list[bytes]:
     return [p.read_bytes() for p in sorted((folder / "frames").glob("*.png"))]
 
 
+def backend_of(folder: Path) -> str | None:
+    """The backend job.json records (the one record of it)."""
+    return json.loads((folder / "job.json").read_text())["backend"]
+
+
 def status_of(folder: Path) -> dict:
     return json.loads((folder / "status.json").read_text())
 
@@ -124,10 +129,11 @@ def cancelled_job(demo, out: Path, backend: str, after: int = 3) -> None:
 
 def test_onnx_runtime_is_the_cpu_default_and_the_job_records_it(onnx_reference, torch_reference):
     status = status_of(onnx_reference)
-    assert (status["state"], status["backend"], status["device"]) == ("done", "onnx", "cpu, fp32")
+    assert (status["state"], status["device"]) == ("done", "cpu, fp32")
+    assert backend_of(onnx_reference) == "onnx" and "backend" not in status  # job.json's alone
     log = (onnx_reference / "log.txt").read_text()
     assert "on cpu, fp32 with ONNX Runtime 1." in log and "(1 thread)" in log
-    assert status_of(torch_reference)["backend"] == "torch"
+    assert backend_of(torch_reference) == "torch"
     assert "with PyTorch 2." in (torch_reference / "log.txt").read_text()
     # per-stage timings, as the benchmark reads them
     timings = status["timings"]
@@ -149,11 +155,11 @@ def test_cancel_and_resume_under_onnx_runtime_gives_the_frames_of_an_uninterrupt
         demo, onnx_reference, tmp_path):
     out = tmp_path / "job"
     cancelled_job(demo, out, "onnx")
-    assert status_of(out)["backend"] == "onnx" and not (out / "result.mp4").exists()
+    assert backend_of(out) == "onnx" and not (out / "result.mp4").exists()
     run_transfer(demo_job(demo, out))  # "auto" again
     assert frame_bytes(out) == frame_bytes(onnx_reference)
     assert "resumed at frame" in (out / "log.txt").read_text()
-    assert status_of(out)["backend"] == "onnx"
+    assert backend_of(out) == "onnx"
 
 
 def test_cpu_backend_torch_on_the_command_line_matches_the_torch_reference(
@@ -165,7 +171,7 @@ def test_cpu_backend_torch_on_the_command_line_matches_the_torch_reference(
     assert main(["retarget", "--model", str(bundle), "--source", str(source), "-o", str(out),
                  "--device", "cpu", "--cpu-backend", "torch", "-q"]) == 0
     assert frame_bytes(out) == frame_bytes(torch_reference)
-    assert status_of(out)["backend"] == "torch"
+    assert backend_of(out) == "torch"
     assert json.loads((out / "job.json").read_text())["parameters"]["cpu_backend"] == "torch"
 
 
@@ -182,21 +188,53 @@ def test_a_resumed_job_continues_on_the_backend_that_made_its_frames(demo, torch
     assert frame_bytes(out) == before and status_of(out)["state"] == "cancelled"
     run_transfer(demo_job(demo, out))  # "auto" would pick ONNX Runtime; the job keeps PyTorch
     assert frame_bytes(out) == frame_bytes(torch_reference)
-    assert status_of(out)["backend"] == "torch"
+    assert backend_of(out) == "torch"
 
 
 def test_a_job_without_a_recorded_backend_was_made_by_pytorch_and_overwrite_starts_again(
         demo, torch_reference, onnx_reference, tmp_path):
     out = tmp_path / "job"
     shutil.copytree(torch_reference, out)
-    status = status_of(out)
-    del status["backend"]  # as written before the backend was recorded
-    (out / "status.json").write_text(json.dumps(status))
+    record = json.loads((out / "job.json").read_text())
+    del record["backend"], record["precision"]  # as written before the CPU had a choice
+    del record["parameters"]["cpu_backend"]
+    (out / "job.json").write_text(json.dumps(record))
     with pytest.raises(InputError, match="made with PyTorch"):
         run_transfer(demo_job(demo, out, cpu_backend="onnx"))
     run_transfer(demo_job(demo, out, cpu_backend="onnx", overwrite=True))
     assert frame_bytes(out) == frame_bytes(onnx_reference)
-    assert status_of(out)["backend"] == "onnx" and status_of(out)["resumed_from"] is None
+    assert backend_of(out) == "onnx" and status_of(out)["resumed_from"] is None
+
+
+@pytest.mark.parametrize("edit", ["tensorflow", None, "deleted"])
+def test_a_job_whose_recorded_backend_is_unreadable_is_refused_not_switched(
+        demo, torch_reference, tmp_path, capsys, edit):
+    """Issue 25's bad case: started with --cpu-backend torch, interrupted, job.json's backend
+    edited: refused (exit 2, saying what to do), nothing written; never resumed on ONNX."""
+    from backend.cli import main
+
+    out = tmp_path / "job"
+    cancelled_job(demo, out, "torch")
+    record = json.loads((out / "job.json").read_text())
+    if edit == "deleted":
+        del record["backend"]
+        (out / "status.json").unlink()
+    else:
+        record["backend"] = edit
+    (out / "job.json").write_text(json.dumps(record))
+    before = frame_bytes(out)
+    source, bundle = demo
+    args = ["retarget", "--model", str(bundle), "--source", str(source), "-o", str(out),
+            "--device", "cpu", "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: its job.json") and "--overwrite" in err
+    assert frame_bytes(out) == before and not (out / "result.mp4").exists()
+    # put back, it resumes to the frames of the uninterrupted run
+    record["backend"] = "torch"
+    (out / "job.json").write_text(json.dumps(record))
+    run_transfer(demo_job(demo, out))  # "auto": the recorded PyTorch
+    assert frame_bytes(out) == frame_bytes(torch_reference)
 
 
 def test_a_job_made_by_onnx_runtime_is_refused_where_it_is_missing(demo, onnx_reference,
@@ -240,7 +278,7 @@ def test_the_worker_model_cache_keeps_the_cpu_networks(demo, tmp_path):
     for name in ("a", "b"):
         run_transfer(demo_job(demo, tmp_path / name, frame_stop=3), models=cache)
     assert cache.loads == 1 and cache.cpu_networks(bundle, "onnx") is first
-    assert status_of(tmp_path / "b")["backend"] == "onnx"
+    assert backend_of(tmp_path / "b") == "onnx"
     # PyTorch on the CPU: the bundle, loaded once, kept beside the ONNX Runtime sessions
     torch_nets = cache.cpu_networks(bundle, "torch")
     assert cache.loads == 2

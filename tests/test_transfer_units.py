@@ -23,8 +23,9 @@ from backend.target.letterbox import Letterbox
 from backend.transfer.generate import FrameGenerator, feather_mask
 from backend.transfer.inference import BackendConflict
 from backend.video.png_writer import PNG_END
-from backend.transfer.job import JobFolder
-from backend.transfer.job_state import Action, Decision, OnDisk, check_claimable, decide
+from backend.transfer.job import JobFolder, TransferJob
+from backend.transfer.job_state import (Action, Decision, JobRecord, Made, OnDisk, Unreadable,
+                                       check_claimable, decide, read_record)
 from backend.transfer.nearest import MISSING_PENALTY, nearest_frames, pose_distances
 from backend.transfer.streams import BackgroundSink, Prefetch
 
@@ -289,12 +290,12 @@ def test_background_sink_keeps_order_and_reports_errors():
 
 
 def claim(root: Path, identity: dict, overwrite: bool = False,
-          choose=lambda recorded: recorded or "torch") -> tuple[JobFolder, Action]:
+          choose=lambda made: made.backend if made else "torch") -> tuple[JobFolder, Action]:
     """What a run does with a job folder, without the networks: check, decide, apply."""
     check_claimable(root)
     folder = JobFolder(root)
-    decision = decide(folder.read_disk(), identity, overwrite, choose)
-    folder.apply(decision, identity, {"p": 1})
+    decision = decide(folder.read_disk(folder.frames_done(), []), identity, overwrite, choose)
+    folder.apply(decision, identity, {"p": 1}, Made(decision.chosen, "fp32"))
     return folder, decision.action
 
 
@@ -316,38 +317,64 @@ def test_job_folder_resumes_the_same_job_and_refuses_another(tmp_path):
     assert json.loads((root / "job.json").read_text())["identity"]["range"] == [0, 6]
 
 
-def test_one_function_decides_start_resume_revise_restart(tmp_path):
-    """`decide` over what is on disk: the job's identity and backend come from job.json,
-    so a folder without its status.json is the same job on the same backend."""
+def test_one_function_decides_start_resume_revise_finished_restart(tmp_path):
+    """`decide` over what is on disk: the job's identity, backend and precision come from
+    job.json, so a folder without its status.json is the same job on the same backend."""
     same = {"source": "a", "range": [0, 5], "adjustments": None}
     revised = {**same, "adjustments": {"scale": 1.2}}
     other = {**same, "range": [0, 6]}
+    onnx = JobRecord(same, Made("onnx", "fp32"))
 
-    def disk(job: dict | None, frames: int, status_backend=None) -> OnDisk:
-        return OnDisk(tmp_path, job, frames, status_backend)
+    def disk(record, frames: int, complete: bool = False) -> OnDisk:
+        return OnDisk(tmp_path, record, frames, complete)
 
-    onnx_job = {"identity": same, "backend": "onnx"}
-    keep = lambda recorded: recorded or "torch"  # noqa: E731 - "auto"
+    keep = lambda made: made.backend if made else "torch"  # noqa: E731 - "auto"
     assert decide(disk(None, 0), same, False, keep) == Decision(Action.START, "torch")
-    assert decide(disk(onnx_job, 0), same, False, keep) == Decision(Action.START, "torch")
-    assert decide(disk(onnx_job, 3), same, False, keep) == Decision(Action.RESUME, "onnx")
-    assert decide(disk(onnx_job, 3), revised, False, keep) == Decision(Action.REVISE, "onnx")
-    assert decide(disk(onnx_job, 3), other, True, keep) == Decision(Action.RESTART, "torch")
+    assert decide(disk(onnx, 0), same, False, keep) == Decision(Action.START, "torch")
+    assert decide(disk(onnx, 3), same, False, keep) == Decision(Action.RESUME, "onnx", onnx)
+    assert decide(disk(onnx, 3, True), same, False, keep).action is Action.FINISHED
+    assert decide(disk(onnx, 3), revised, False, keep) == Decision(Action.REVISE, "onnx", onnx)
+    assert decide(disk(onnx, 3), other, True, keep) == Decision(Action.RESTART, "torch")
     with pytest.raises(InputError, match="other parameters"):
-        decide(disk(onnx_job, 3), other, False, keep)
+        decide(disk(onnx, 3), other, False, keep)
+    # adjustments that change nothing are the same job (an earlier command line wrote none)
+    defaults = {**same, "adjustments": {"scale": 1.0, "offset_x": 0.0, "offset_y": 0.0}}
+    assert decide(disk(onnx, 3), defaults, False, keep).action is Action.RESUME
 
-    def torch_only(recorded):
-        if recorded not in (None, "torch"):
+    def torch_only(made):
+        if made is not None and made.backend != "torch":
             raise BackendConflict("made with ONNX Runtime", "--overwrite", "another folder")
         return "torch"
 
     with pytest.raises(InputError, match="made with ONNX Runtime"):
-        decide(disk(onnx_job, 3), same, False, torch_only)
-    assert decide(disk(onnx_job, 3), same, True, torch_only) == Decision(Action.RESTART, "torch")
-    # A folder of an earlier version: the backend from status.json, else PyTorch.
-    legacy = {"identity": same}
-    assert decide(disk(legacy, 3, "onnx"), same, False, keep).backend == "onnx"
-    assert decide(disk(legacy, 3), same, False, keep).backend == "torch"
+        decide(disk(onnx, 3), same, False, torch_only)
+    assert decide(disk(onnx, 3), same, True, torch_only) == Decision(Action.RESTART, "torch")
+    unreadable = Unreadable("its job.json is unreadable")
+    with pytest.raises(InputError, match="job.json is unreadable; .*--overwrite"):
+        decide(disk(unreadable, 3), same, False, keep)
+    assert decide(disk(unreadable, 3), same, True, keep) == Decision(Action.RESTART, "torch")
+
+
+def test_a_record_is_read_or_unreadable_never_guessed():
+    model = "ab" * 32
+    identity = {"source": "a", "model": model, "method": "generator"}
+    job = {"identity": identity, "backend": "torch", "precision": "fp32"}
+    assert read_record(job, {}) == JobRecord(identity, Made("torch", "fp32"))
+    for bad in ({"backend": "tensorflow"}, {"backend": None}, {"precision": "fp8"},
+                {"precision": None}, {"identity": {**identity, "model": 5}},
+                {"identity": "text"}):
+        assert isinstance(read_record({**job, **bad}, {}), Unreadable), bad
+    # folders of earlier versions, where unambiguous
+    legacy = {"identity": identity, "parameters": {"cpu_backend": "auto", "precision": "auto"}}
+    assert read_record(legacy, {"backend": "onnx", "device": "cpu, fp32"}).made == \
+        Made("onnx", "fp32")
+    assert isinstance(read_record(legacy, {"backend": "tf", "device": "cpu, fp32"}), Unreadable)
+    assert isinstance(read_record(legacy, {}), Unreadable)  # status.json gone: ambiguous
+    older = {"identity": identity, "parameters": {"precision": "fp32"}}  # before --cpu-backend
+    assert read_record(older, {}).made == Made("torch", "fp32")
+    nearest = {"identity": {**identity, "model": None, "method": "nearest"}, "backend": None,
+               "precision": "fp32"}
+    assert read_record(nearest, {}).made == Made(None, "fp32")
 
 
 def test_a_folder_of_other_files_is_never_used(tmp_path):
@@ -403,3 +430,20 @@ def test_status_is_rewritten_atomically(tmp_path):
 def test_box_of_gives_python_ints():
     assert box_of(np.array([[1, 2, 3, 4]], np.int64), 0) == (1, 2, 3, 4)
     assert all(type(v) is int for v in box_of(np.array([[1, 2, 3, 4]]), 0))
+
+
+def test_a_resumed_job_keeps_the_precision_that_made_its_frames():
+    """The precision, like the backend, is what made the frames: "auto" continues with the
+    recorded one, another explicit one is a conflict (--overwrite starts again)."""
+    from backend.transfer.pipeline import choose_runtime
+
+    job = TransferJob(Path("a.mp4"), Path("bundle"), Path("out"), device="cpu",
+                      cpu_backend="torch")
+    runtime, backend = choose_runtime(job, Made("torch", "bf16"))
+    assert (runtime.precision, backend) == ("bf16", "torch")
+    assert choose_runtime(job, None)[0].precision == Runtime.resolve("cpu").precision
+    explicit = TransferJob(Path("a.mp4"), Path("bundle"), Path("out"), device="cpu",
+                           precision="fp32", cpu_backend="torch")
+    with pytest.raises(BackendConflict, match=r"made at bf16.*--precision bf16.*--overwrite"):
+        choose_runtime(explicit, Made("torch", "bf16"))
+    assert choose_runtime(explicit, Made("torch", "fp32"))[0].precision == "fp32"

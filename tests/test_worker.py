@@ -27,7 +27,7 @@ import backend
 from backend.models import BundleManifest, GeneratorConfig, build_generator, save_bundle
 from backend.worker.checks import check_request
 from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle, to_transfer_job
-from backend.worker.protocol import (Adjust, Cancelled, Error, Hello, Progress, ProtocolError,
+from backend.worker.protocol import (Adjustments, Cancelled, Error, Hello, Progress, ProtocolError,
                                      Run, parse_line)
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail
 from blender_addon.core.locations import worker_environment
@@ -245,8 +245,8 @@ MALFORMED = {
     "unknown field": json.dumps({**RUN, "colour": "red"}) + "\n",
     "string for int": json.dumps({**RUN, "frame_start": "3"}) + "\n",
     "bool for int": json.dumps({**RUN, "frame_stop": True}) + "\n",
-    "bad adjust": json.dumps({**RUN, "adjust": {"scale": ["big"]}}) + "\n",
-    "negative scale": json.dumps({**RUN, "adjust": {"scale": -1.0}}) + "\n",
+    "bad adjust": json.dumps({**RUN, "adjustments": {"scale": ["big"]}}) + "\n",
+    "negative scale": json.dumps({**RUN, "adjustments": {"scale": -1.0}}) + "\n",
     "empty frame range": json.dumps({**RUN, "frame_start": 5, "frame_stop": 5}) + "\n",
     "unknown method": json.dumps({**RUN, "method": "magic"}) + "\n",
     "a worker's message": json.dumps({"protocol": 1, "type": "progress", "job_id": "j",
@@ -319,14 +319,14 @@ def test_the_client_imports_nothing_heavy():
 
 def test_check_run_accepts_good_runs_and_names_the_bad_field():
     good = Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_start=2,
-               frame_stop=5, adjust=Adjust(scale=[1.0, 1.1, 0.9], offset_x=0.1))
+               frame_stop=5, adjustments=Adjustments(scale=[1.0, 1.1, 0.9], offset_x=0.1))
     check_request(good)
     bad = {
         "job_id": Run(job_id=" ", source="/s", model="/m", output_dir="/o"),
         "frame_start": Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_start=-2),
         "fps": Run(job_id="a", source="/s", model="/m", output_dir="/o", fps=0.0),
-        "adjust": Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_stop=2,
-                      adjust=Adjust(scale=[1.0, 1.0, 1.0])),
+        "adjustments": Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_stop=2,
+                      adjustments=Adjustments(scale=[1.0, 1.0, 1.0])),
         "source": Run(job_id="a", source="", model="/m", output_dir="/o"),
         "pose_workers": Run(job_id="a", source="/s", model="/m", output_dir="/o", pose_workers=0),
     }

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("backend.transfer", reason="the transfer pipeline is not there yet")
 
 from backend.video.images import read_image  # noqa: E402
-from backend.worker.protocol import (Adjust, Cancelled, Done, Error, Preview,  # noqa: E402
+from backend.worker.protocol import (Adjustments, Cancelled, Done, Error, Preview,  # noqa: E402
                                      Progress, Run)
 from tests.test_worker import TIMEOUT, make_demo_media, start_client  # noqa: E402
 
@@ -70,7 +70,7 @@ def test_second_job_reuses_the_loaded_model_and_a_busy_worker_queues_runs(client
     first = job(media, tmp_path / "a", "a", frame_stop=3)
     n = 5
     second = job(media, tmp_path / "b", "b", frame_start=2, frame_stop=2 + n,
-                 adjust=Adjust(scale=[1.0, 1.05, 1.1, 1.05, 1.0], offset_y=0.02))
+                 adjustments=Adjustments(scale=[1.0, 1.05, 1.1, 1.05, 1.0], offset_y=0.02))
     third = job(media, tmp_path / "c", "c")
     for run in (first, second, third):
         client.submit(run)
@@ -93,22 +93,22 @@ def test_pose_preview_through_the_worker_detects_once_then_only_draws(client, me
     """A ``preview`` job: frames of the result's shape, progress per stage; an update with new
     keyframed adjustments finds the poses cached (no "poses" stage) and moves the figure."""
 
-    def preview(name: str, adjust: Adjust, seen: list) -> Done:
+    def preview(name: str, adjustments: Adjustments, seen: list) -> Done:
         request = Preview(job_id=name, source=str(media["clip"]), model=str(media["bundle"]),
                           output_dir=str(tmp_path / name), frame_start=1, frame_stop=11,
-                          adjust=adjust, video=True)
+                          adjustments=adjustments, video=True)
         reply = client.run_job(request, TIMEOUT, seen.append)
         assert isinstance(reply, Done), reply
         return reply
 
     first_seen: list = []
-    first = preview("preview-1", Adjust(), first_seen)
+    first = preview("preview-1", Adjustments(), first_seen)
     assert first.frame_count == 10
     assert sorted(os.listdir(first.frames_dir)) == [f"{i:06d}.jpg" for i in range(1, 11)]
     assert Path(first.video).is_file() and first.side_by_side is None
     assert [m.stage for m in first_seen if isinstance(m, Progress)][0] == "poses"
     update_seen: list = []
-    update = preview("preview-2", Adjust(scale=[1.0 + 0.05 * k for k in range(10)], offset_y=0.1),
+    update = preview("preview-2", Adjustments(scale=[1.0 + 0.05 * k for k in range(10)], offset_y=0.1),
                      update_seen)
     stages = {m.stage for m in update_seen if isinstance(m, Progress)}
     assert "poses" not in stages and {"draw", "finish"} <= stages

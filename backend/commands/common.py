@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..normalize import Adjustments
@@ -62,21 +63,33 @@ def add_progress_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_adjust_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adjust", type=Path, default=None,
+    parser.add_argument("--adjustments", "--adjust", dest="adjustments", type=Path,
+                        default=None, metavar="ADJUSTMENTS.json",
                         help='JSON with per-frame (or constant) "scale", "offset_x", "offset_y" '
                              "(offsets in fractions of the target frame height), one value per "
-                             "frame of the range")
+                             "frame of the range (the request's adjustments)")
 
 
-def adjustments_from_args(args: argparse.Namespace) -> Adjustments | None:
-    """``--adjust``'s file, checked against the frames of ``--start``/``--stop`` in ``source``."""
-    if args.adjust is None:
-        return None
+def add_output_dir_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("-o", "--output-dir", "--output", dest="output_dir", type=Path,
+                        required=True, help=help)
+
+
+def adjustments_from_args(args: argparse.Namespace) -> Adjustments:
+    """``--adjustments``'s file, checked against the frames of ``--start``/``--stop`` in
+    ``source`` (an error names the file), or no adjustment."""
+    if args.adjustments is None:
+        return Adjustments()
     from ..video import probe
 
     info = probe(args.source, args.fps)
     stop = info.frame_count if args.stop is None else min(args.stop, info.frame_count)
-    return Adjustments.from_json(args.adjust, max(0, stop - args.start))
+    return Adjustments.from_json(args.adjustments, max(0, stop - args.start))
+
+
+def absolute(path: Path | None) -> str | None:
+    """A command line's path as a request holds it: absolute (relative to this folder)."""
+    return None if path is None else os.path.abspath(path)
 
 
 def check_track_output(path: Path) -> None:

@@ -12,10 +12,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..normalize import NormalizationStats
-from ..pose_preview import PosePreviewJob, run_pose_preview
-from .common import (add_adjust_argument, add_pose_arguments, add_progress_argument,
-                     add_range_arguments, adjustments_from_args, pose_options_from_args)
+from ..pose_preview import run_pose_preview
+from ..transfer.request import LocalInputs, preview_job
+from ..worker.protocol import Preview
+from .common import (absolute, add_adjust_argument, add_output_dir_argument, add_pose_arguments,
+                     add_progress_argument, add_range_arguments, adjustments_from_args,
+                     pose_options_from_args)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,8 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="model bundle folder: its target's statistics, resolution and background")
     p.add_argument("--source", type=Path, required=True,
                    help="the dancer's video (movie file or image-sequence folder)")
-    p.add_argument("-o", "--output", type=Path, required=True,
-                   help="preview folder to write (an earlier preview there is replaced)")
+    add_output_dir_argument(p, "preview folder to write (an earlier preview there is replaced)")
     add_adjust_argument(p)
     p.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
                    help="the source's normalization statistics (from `stats`) instead of those "
@@ -42,17 +43,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def request_from_args(args: argparse.Namespace) -> Preview:
+    """The request the flags describe: the same `Preview` the worker receives."""
+    return Preview(
+        job_id="preview-poses", source=absolute(args.source),
+        model=absolute(args.model), output_dir=absolute(args.output_dir),
+        frame_start=args.start, frame_stop=args.stop, fps=args.fps,
+        adjustments=adjustments_from_args(args), source_stats=absolute(args.source_stats),
+        video=not args.no_video, frame_format=args.frame_format)
+
+
 def run(args: argparse.Namespace) -> int:
-    job = PosePreviewJob(
-        source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,
-        frame_stop=args.stop, fps=args.fps, adjustments=adjustments_from_args(args),
-        pose_options=pose_options_from_args(args), video=not args.no_video,
-        frame_format=args.frame_format,
-        source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None)
+    job = preview_job(request_from_args(args),
+                      LocalInputs(pose_options=pose_options_from_args(args)))
     result = run_pose_preview(job, progress=not args.quiet)
     for message in result.warnings:
         print(f"warning: {message}", file=sys.stderr)
     video = f", {result.video}" if result.video else ""
-    print(f"{args.output}: {result.frame_count} frames over the {result.background} in "
+    print(f"{args.output_dir}: {result.frame_count} frames over the {result.background} in "
           f"{result.frames_dir}{video}", file=sys.stderr)
     return 0

@@ -11,14 +11,16 @@ from pathlib import Path
 from ..checks import THREADS
 from ..errors import Cancelled, InputError
 from ..folders import TRANSFER_JOB, kind_of
-from ..normalize import NormalizationStats
 from ..output_paths import check_output_folder
 from ..transfer import TransferJob, run_transfer
 from ..choices import DEVICES, PRECISIONS, parse_device
 from ..transfer.inference import CPU_BACKEND_CHOICES
+from ..transfer.request import LocalInputs, RunsOn, transfer_job
 from ..user_warnings import warn
-from .common import (add_adjust_argument, add_pose_arguments, add_progress_argument,
-                     add_range_arguments, adjustments_from_args, pose_options_from_args)
+from ..worker.protocol import BACKGROUND_WORDS, Run
+from .common import (absolute, add_adjust_argument, add_output_dir_argument, add_pose_arguments,
+                     add_progress_argument, add_range_arguments, adjustments_from_args,
+                     pose_options_from_args)
 
 
 DESCRIPTION = """Source video -> poses -> normalized onto the target -> labels -> generator
@@ -37,7 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="model bundle folder (from `python -m training export`)")
     p.add_argument("--source", type=Path, required=True,
                    help="the dancer's video (movie file or image-sequence folder)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="job folder to write")
+    add_output_dir_argument(p, "job folder to write")
     add_adjust_argument(p)
     p.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
                    help="the source's normalization statistics (from `stats`) instead of those "
@@ -56,15 +58,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="also write side_by_side.mp4: source | label | result")
     p.add_argument("--method", choices=("generator", "nearest"), default="generator",
                    help="generator (default), or the paper's nearest-neighbour baseline, which "
-                        "shows the target's training frame with the closest pose (needs --run)")
-    p.add_argument("--run", dest="run_dir", type=Path, default=None, metavar="RUN_DIR",
+                        "shows the target's training frame with the closest pose (needs "
+                        "--nearest-run)")
+    p.add_argument("--nearest-run", "--run", dest="nearest_run", type=Path, default=None,
+                   metavar="RUN_DIR",
                    help="prepared training run folder (`python -m training prepare`): the "
                         "target's frames and poses for --method nearest")
     p.add_argument("--device", type=parse_device, default="auto",
                    help=f"one of {', '.join(DEVICES)} or cuda:N (default auto: CUDA, then "
                         f"Apple MPS, then CPU)")
     p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto (default): bf16/fp16 on a GPU, fp32 on the CPU")
+                   help="auto (default): what the device computes fastest (backend/runtime.py). "
+                        "The job records the precision it resolves to; a resumed job keeps it "
+                        "(auto continues with it, another one is refused: --overwrite)")
     p.add_argument("--cpu-backend", choices=CPU_BACKEND_CHOICES, default="auto",
                    help="what runs the networks on the CPU at fp32: auto (default: ONNX Runtime, "
                         "the faster, where installed; $EVERYBODY_DANCE_CPU_BACKEND overrides), "
@@ -81,7 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="start a new output folder from an earlier job of this source: its "
                         "frames before the first one whose pose changed are kept (the earlier "
                         "folder is left as it is). Running a job again in its own folder with "
-                        "other --adjust values does the same in place")
+                        "other --adjustments values does the same in place")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
                    help="run the job as a task of a Ray cluster: 'local' (the one on this "
                         "machine, started if there is none) or a head node's HOST:PORT. The job "
@@ -93,31 +99,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def request_from_args(args: argparse.Namespace) -> Run:
+    """The request the flags describe: the same `Run` the worker receives."""
+    background = (args.background if args.background in BACKGROUND_WORDS
+                  else absolute(Path(args.background)))
+    return Run(
+        job_id="retarget", source=absolute(args.source),
+        model=absolute(args.model), output_dir=absolute(args.output_dir),
+        frame_start=args.start, frame_stop=args.stop, fps=args.fps,
+        adjustments=adjustments_from_args(args), face=not args.no_face,
+        side_by_side=args.side_by_side, method=args.method,
+        source_stats=absolute(args.source_stats), nearest_run=absolute(args.nearest_run),
+        background=background, reuse=absolute(args.reuse), pose_workers=args.workers,
+        precision=args.precision)
+
+
 def job_from_args(args: argparse.Namespace) -> TransferJob:
-    if args.method == "generator" and args.model is None:
-        raise InputError(args.output, "--model BUNDLE is needed (or --method nearest --run RUN_DIR)")
-    if args.method == "nearest" and args.run_dir is None:
-        raise InputError(args.output, "--method nearest needs --run RUN_DIR (a prepared training run)")
-    if args.method == "generator" and args.run_dir is not None:
-        raise InputError(args.run_dir, "--run is for --method nearest; the generator method "
-                                       "draws from --model alone (leave --run out)")
+    """The job of the flags: their request, checked (`transfer_job`), and what only the
+    command line gives (the device, a pose track, pose settings, --overwrite)."""
+    run = request_from_args(args)
+    run.validate()  # before anything touches the disk
     if args.reuse is not None and not args.reuse.is_dir():
         raise InputError(args.reuse, "--reuse needs an earlier job folder, and there is none here")
     if args.reuse is not None and kind_of(args.reuse) != TRANSFER_JOB:
         raise InputError(args.reuse, "--reuse needs an earlier job folder, and this one holds "
                                      "no transfer job (no job.json); give the output folder of "
                                      "an earlier retarget of this source, or leave --reuse out")
-    check_output_folder(args.output)
-    return TransferJob(
-        source=args.source, model=args.model, output_dir=args.output, frame_start=args.start,
-        frame_stop=args.stop, fps=args.fps, adjustments=adjustments_from_args(args),
-        face=not args.no_face, side_by_side=args.side_by_side, method=args.method,
-        device=args.device, precision=args.precision, cpu_backend=args.cpu_backend,
-        threads=args.threads,
-        nearest_run=args.run_dir, pose_options=pose_options_from_args(args),
-        source_stats=NormalizationStats.load(args.source_stats) if args.source_stats else None,
-        poses=args.poses, background=args.background, overwrite=args.overwrite,
-        reuse=args.reuse)
+    check_output_folder(args.output_dir)
+    return transfer_job(run, RunsOn(device=args.device, threads=args.threads,
+                                    cpu_backend=args.cpu_backend),
+                        LocalInputs(poses=args.poses, pose_options=pose_options_from_args(args),
+                                    overwrite=args.overwrite))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,6 +162,6 @@ def run(args: argparse.Namespace) -> int:
     for message in result.warnings:
         warn(message)
     extra = f", {result.side_by_side}" if result.side_by_side else ""
-    print(f"{args.output}: {result.frame_count} frames in {result.frames_dir}, {result.video}{extra}",
+    print(f"{args.output_dir}: {result.frame_count} frames in {result.frames_dir}, {result.video}{extra}",
           file=sys.stderr)
     return 0

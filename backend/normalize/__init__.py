@@ -8,7 +8,7 @@ Typical use::
                             Adjustments.from_json("adjust.json", len(source_track)))
 """
 
-from .adjustments import Adjustments
+from ..adjustments import Adjustments  # the one type of them (also the worker's, the add-on's)
 from .stats import (NoAnklesWarning, NormalizationStats, ankle_y, body_height, compute_stats)
 from .targets import load_target_stats
 from .transform import FrameTransforms, apply_transforms, normalize_track, plan_transforms

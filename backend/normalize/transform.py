@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..pose.track import PoseTrack
-from .adjustments import Adjustments
+from ..adjustments import Adjustments
 from .stats import NoAnklesWarning, NormalizationStats, ankle_y
 
 _EPS = 1e-6  # relative to a frame height: ranges smaller than this are "no depth motion"

@@ -35,7 +35,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..errors import BackendError, Cancelled, InputError
+from ..errors import Cancelled, InputError
 from ..folders import POSE_PREVIEW, refuse_links, refuse_other_kind
 from ..labels import render_label
 from ..models.bundle import read_manifest
@@ -110,9 +110,8 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
     start, stop = frame_range(job.source, job.frame_start, job.frame_stop,
                               probe(job.source, job.fps).frame_count)
     n = stop - start
-    if job.adjustments is not None and job.adjustments.n_frames not in (None, n):
-        raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
-                           f"but the preview has {n} frames ({start}..{stop - 1})")
+    if job.adjustments is not None:
+        job.adjustments.check(n, "preview.adjustments")
     _claim(job.output_dir, job)
     try:
         plan = plan_frames(SourceRange(job.source, start, stop, job.fps, job.pose_options),

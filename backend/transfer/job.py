@@ -5,8 +5,9 @@ The job folder (``output_dir``)::
     .lock              held (fcntl.flock) by the process running the job: a second one is
                        refused at once, and the lock dies with its process (`folders`)
     job.json           the job's identity (what makes its frames), the inference backend
-                       that makes them, its parameters: written when the job claims the
-                       folder, never by progress (a revision records its new identity)
+                       and the resolved precision that make them, its parameters: written
+                       when the job claims the folder, never by progress (a revision
+                       records its new identity)
     status.json        progress alone: state, stage, frames, device, stage timings
                        (written atomically; a job resumes the same without it)
     log.txt            what happened, one line per event, appended
@@ -30,13 +31,16 @@ depends only on the poses up to it, so they are the frames a new run would make.
 also start from an earlier job's folder (``reuse``): its files are linked into the new,
 empty folder first, so the earlier folder stays as it was (an editor's undo shows it). "The same job" means the same *identity*: the source's content, the model's
 content, the frame range, the adjustments, the face and method choices and the pose
-settings (or the given pose track's content). Device and precision are not part of it (a job may move to another machine).
+settings (or the given pose track's content). The device is not part of it (a job may move
+to another machine); the precision is not either, but a job continues at the precision that
+made its frames (``precision`` in job.json: "auto" continues with it, another one is refused).
 A folder holding another job is refused unless ``overwrite`` is set, which discards it;
 so is a folder of another kind (a training run, a pose preview) or of the user's own files.
 The CPU's inference backend (ONNX Runtime or PyTorch) is not part of the identity either, but
 a job continues on the backend that made its frames (``backend`` in job.json; see
-`inference`). What a run does with the folder (Start, Resume, Revise, Restart) is decided in
-one place, `job_state.decide`.
+`inference`). What a run does with the folder (Start, Resume, Revise, Finished, Restart) is
+decided in one place, `job_state.decide`; a job.json whose backend, precision or model
+fingerprint is unreadable is refused like an unreadable one (``overwrite`` starts again).
 """
 
 from __future__ import annotations
@@ -53,17 +57,16 @@ from typing import Any
 from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, check_deletable, is_empty, open_append
 from ..normalize import Adjustments
 from ..oserrors import writing
-from ..paths import atomic_write_json, read_json_field
+from ..paths import atomic_write_json
 from ..normalize import NormalizationStats
 from ..pose.cache import file_identity
 from ..pose.pipeline import PoseOptions
 from ..video import PngSequenceWriter
 from .inference import check_cpu_backend
-from .job_state import Action, Decision, OnDisk
+from .job_state import Action, Decision, Made, OnDisk, Unreadable, read_record
 
 JOB_KIND = TRANSFER_JOB_KIND
 JOB_FORMAT_VERSION = 1
-METHODS = ("generator", "nearest")
 
 JOB_FILE = "job.json"
 STATUS_FILE = "status.json"
@@ -82,7 +85,8 @@ OWNED = (JOB_FILE, STATUS_FILE, LOG_FILE, FRAMES_DIR, LAYERS_DIR, VIDEO_FILE, SI
 class TransferJob:
     """Make the model's target perform frames [frame_start, frame_stop) of ``source``.
 
-    ``adjustments``: per-frame (or constant) user corrections, one value per frame of the
+    Made from a checked request by `request.transfer_job` (the command line, the worker and
+    the add-on all send a `protocol.Run`). ``adjustments``: per-frame (or constant) user corrections, one value per frame of the
     range. ``method`` "nearest" is the paper's nearest-neighbour baseline: it needs
     ``nearest_run`` (a prepared training run folder); ``model`` is then optional and, when
     given, sets the output resolution and the target statistics.
@@ -128,16 +132,8 @@ class TransferJob:
         self.nearest_run = None if self.nearest_run is None else Path(self.nearest_run)
         self.poses = None if self.poses is None else Path(self.poses)
         self.reuse = None if self.reuse is None else Path(self.reuse)
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        # The request's values are checked once, by `protocol.validate` (see `request`).
         check_cpu_backend(self.cpu_backend)
-        if self.method == "generator" and self.model is None:
-            raise ValueError("the generator method needs a model bundle")
-        if self.method == "nearest" and self.nearest_run is None:
-            raise ValueError("the nearest-neighbour baseline needs nearest_run (a prepared "
-                             "training run folder)")
-        if self.frame_start < 0 or (self.frame_stop is not None and self.frame_stop < 0):
-            raise ValueError(f"frame range must be >= 0, got {self.frame_start}, {self.frame_stop}")
 
     def parameters(self) -> dict[str, Any]:
         """Every parameter as plain JSON values (for job.json and the log)."""
@@ -194,20 +190,24 @@ class JobFolder:
         self.normalized = self.root / NORMALIZED_FILE
         self.lock_file = self.root / LOCK_FILE
 
-    def read_disk(self) -> OnDisk:
-        """What the folder holds now (read under its lock, see `job_state`)."""
-        return OnDisk(self.root, self.read_job(), self.frames_done(),
-                      read_json_field(self.status_file, "backend"))
+    def read_disk(self, frames: int, wanted: list[Path]) -> OnDisk:
+        """What the folder holds now (read under its lock, see `job_state`): ``frames`` the
+        complete frames, ``wanted`` the videos a complete job of this run has."""
+        job, status = self.read_job(), self.read_status()
+        record = job if isinstance(job, Unreadable) else read_record(job, status)
+        complete = bool(frames) and status.get("state") == "done" \
+            and status.get("frame_count") == frames and all(p.is_file() for p in wanted)
+        return OnDisk(self.root, record, frames, complete)
 
     def apply(self, decision: Decision, identity: dict[str, Any],
-              parameters: dict[str, Any]) -> None:
+              parameters: dict[str, Any], made: Made) -> None:
         """Make the folder ready for ``decision``: discard another job (RESTART), record
         this one (START, RESTART), remove what a killed run left half-written."""
         if decision.action is Action.RESTART:
             self.discard()
         self.frames_dir.mkdir(parents=True, exist_ok=True)
         if decision.action in (Action.START, Action.RESTART):
-            self.record(identity, parameters, decision.backend)
+            self.record(identity, parameters, made)
         self.remove_partial_files()
 
     def seed_from(self, earlier: str | Path) -> bool:
@@ -215,7 +215,8 @@ class JobFolder:
         it is new or empty and ``earlier`` holds a job; True when it did. Frames are later
         replaced by renaming, never written through a link, so ``earlier`` stays as it was."""
         source = JobFolder(earlier)
-        if (self.root.is_dir() and not is_empty(self.root)) or source.read_job() is None:
+        if (self.root.is_dir() and not is_empty(self.root)) or not isinstance(source.read_job(),
+                                                                                dict):
             return False
         kept = [(source.job_file, self.job_file), (source.status_file, self.status_file),
                 (source.poses, self.poses), (source.normalized, self.normalized)]
@@ -229,25 +230,26 @@ class JobFolder:
                 _link_or_copy(src, dst)
         return True
 
-    def record(self, identity: dict[str, Any], parameters: dict[str, Any],
-               backend: str | None) -> None:
+    def record(self, identity: dict[str, Any], parameters: dict[str, Any], made: Made) -> None:
         """Write job.json: the folder now holds the job with ``identity``, whose frames
-        ``backend`` makes (written when the job claims the folder, never by progress)."""
+        ``made.backend`` makes at ``made.precision`` (written when the job claims the folder,
+        never by progress)."""
         atomic_write_json(self.job_file, {
             "kind": JOB_KIND, "format_version": JOB_FORMAT_VERSION, "identity": identity,
-            "backend": backend, "parameters": parameters, "created": _now()})
+            "backend": made.backend, "precision": made.precision, "parameters": parameters,
+            "created": _now()})
 
-    def read_job(self) -> dict[str, Any] | None:
-        """job.json, or None when there is none; unreadable or foreign counts as another job."""
+    def read_job(self) -> dict[str, Any] | Unreadable | None:
+        """job.json, or None when there is none, or `Unreadable` saying why it is not usable."""
         if not self.job_file.is_file():
             return None
         try:
             data = json.loads(self.job_file.read_text())
         except (OSError, ValueError):
-            return {"identity": "its job.json is unreadable"}
+            return Unreadable("its job.json is unreadable")
         if not isinstance(data, dict) or data.get("kind") != JOB_KIND \
                 or data.get("format_version") != JOB_FORMAT_VERSION:
-            return {"identity": "its job.json is of another version"}
+            return Unreadable("its job.json is of another version")
         return data
 
     def discard(self) -> None:

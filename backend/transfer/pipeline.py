@@ -18,10 +18,10 @@ Cancelling (``cancel`` set, Ctrl-C on the command line) stops after the frame in
 frames made so far are written, the videos discarded, the status says "cancelled", and the
 same job run again continues where it stopped.
 
-The log and status.json say which backend ran the networks and how long each stage's own
-work took (``timings``: poses, labels, generate, write; the last three overlap in their
-threads, so their sum exceeds the run's time and the slowest one sets the pace;
-``frames_wall`` is the wall time of the three together).
+The log says which backend ran the networks (job.json records it) and status.json how long
+each stage's own work took (``timings``: poses, labels, generate, write; the last three
+overlap in their threads, so their sum exceeds the run's time and the slowest one sets the
+pace; ``frames_wall`` is the wall time of the three together).
 
 Why detection does not run ahead of generation: the pose pass must end before the first
 frame is drawn, because normalization (paper appendix 8.5) places every frame with the
@@ -57,11 +57,11 @@ from ..target.prepared import PreparedRun
 from ..video import probe, read_frames
 from ..video.images import read_image
 from .generate import FrameGenerator
-from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource,
+from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTime, ModelSource,
                         Networks, choose_backend, describe_backend, load_networks,
                         transfer_runtime)
 from .job import OWNED, JobFolder, TransferJob, TransferResult, bundle_identity
-from .job_state import Action, check_claimable, decide
+from .job_state import Action, Made, check_claimable, decide
 from .layers import TARGET, TRANSPARENT, Background, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
@@ -127,7 +127,6 @@ class TransferRun:
                              start, stop) if job.poses is not None else None)
         self.source = SourceRange(job.source, start, stop, job.fps, job.pose_options, given)
         check_adjustments(job, self.n)
-        self.runtime = transfer_runtime(job.device, job.precision, job.cpu_backend)
         self.target = load_target(job, bundle)
         self.showing = Showing.for_job(job, self.target)
         identity = job_identity(job, self.source, self.info.fps, self.target,
@@ -156,29 +155,37 @@ class TransferRun:
         job, folder = self.job, self.folder
         # An earlier job's files linked in are this job's to keep or discard.
         seeded = job.reuse is not None and folder.seed_from(job.reuse)
-        disk = folder.read_disk()
-        decision = decide(disk, self.identity, job.overwrite or seeded,
-                          lambda recorded: choose_target_backend(job, self.runtime, recorded))
-        self.backend, self.action = decision.backend, decision.action
-        self.recorded = disk.backend if decision.action in (Action.RESUME, Action.REVISE) else None
+        disk = folder.read_disk(folder.frames_done(layers=self.showing.keeps_layers),
+                                self.wanted_videos)
+        self.decision = decide(disk, self.identity, job.overwrite or seeded,
+                               lambda made: choose_runtime(job, made))
+        self.runtime, self.backend = self.decision.chosen
         width, height = self.target.resolution
         self.threads = (use_cpu_threads(job.threads, width * height, self.backend or "torch")
                         if self.runtime.device.type == "cpu" else None)
         began = time.perf_counter()
         self.networks: Networks | None = None
-        if self.backend is not None:
+        if self.backend is not None and self.action is not Action.FINISHED:
             assert job.model is not None
             self.networks = load_networks(models, job.model, self.runtime, self.backend)
         self.load_seconds = time.perf_counter() - began  # ONNX Runtime sessions take a while
-        folder.apply(decision, self.identity, job.parameters())
-        self.resumed = decision.action is Action.RESUME
-        self.revising = decision.action is Action.REVISE
-        if (self.resumed or self.revising) and self.source.given is None:
+        folder.apply(self.decision, self.identity, job.parameters(),
+                     Made(self.backend, self.runtime.precision))
+        if self.action.continues and self.source.given is None:
             # The poses its first frames were made from (see `plan.saved_track`).
             saved = saved_track(folder.poses, self.n)
             self.source = replace(self.source, given=saved) if saved is not None else self.source
-        # A revision compares its poses with those the earlier run drew (saved in the folder).
-        self.earlier = _earlier_poses(folder) if self.revising else None
+
+    @property
+    def action(self) -> Action:
+        """What this run does with its folder: the one state, `job_state.decide`'s."""
+        return self.decision.action
+
+    @property
+    def wanted_videos(self) -> list[Path]:
+        """The videos a complete run of this job has written."""
+        folder = self.folder
+        return [folder.video] + ([folder.side_by_side] if self.job.side_by_side else [])
 
     # -- the run -------------------------------------------------------------------------
 
@@ -192,17 +199,18 @@ class TransferRun:
         job, folder, n = self.job, self.folder, self.n
         result = TransferResult(folder.frames_dir, n, folder.video,
                                 folder.side_by_side if job.side_by_side else None)
-        done = folder.frames_done(layers=self.showing.keeps_layers)
-        folder.remove_frames_from(done)
-        if not self.revising and is_finished(folder, job, n, done):
+        if self.action is Action.FINISHED:
             result.warnings = list(folder.read_status().get("warnings", []))
             return result
+        done = folder.frames_done(layers=self.showing.keeps_layers)
+        folder.remove_frames_from(done)
+        earlier = _earlier_poses(folder) if self.action is Action.REVISE else None
         status = self._start_status(done)
         try:
             plan = self._plan(status)
             result.warnings = plan.warnings
-            if self.revising:
-                done = self._revise(plan, done, status)
+            if self.action is Action.REVISE:
+                done = self._revise(plan, earlier, done, status)
             self._generate(plan, done, status)
         except (Cancelled, KeyboardInterrupt) as exc:
             written = folder.frames_done()
@@ -239,21 +247,22 @@ class TransferRun:
         status = StatusWriter(self.folder, {
             "state": "running", "stage": "poses", "done": 0, "total": self.n,
             "frame_count": self.n, "frames_written": done,
-            "resumed_from": done if self.resumed else None, "device": runtime.describe(),
-            "threads": self.threads,
-            "backend": self.backend, "method": job.method,
+            "resumed_from": done if self.action is Action.RESUME else None,
+            "device": runtime.describe(), "threads": self.threads, "method": job.method,
             "load_seconds": round(self.load_seconds, 3), "warnings": []})
         start, stop = self.source.start, self.source.stop
-        how = (f"resumed at frame {done + 1}" if self.resumed
-               else "revising the earlier run" if self.revising else "started")
+        how = {Action.RESUME: f"resumed at frame {done + 1}",
+               Action.REVISE: "revising the earlier run"}.get(self.action, "started")
         self.folder.log(
             f"{how}: {job.method}, frames {start}..{stop - 1} of {job.source}, on "
             f"{runtime.describe()}"
             + (f" with {describe_backend(self.backend, self.networks)}; networks ready in "
                f"{self.load_seconds:.1f} s" if self.backend else ""))
-        if self.recorded is not None and self.recorded != self.backend and done:
+        earlier = self.decision.earlier
+        recorded = earlier.made.backend if earlier is not None else None
+        if recorded is not None and recorded != self.backend and done:
             self.folder.log(
-                f"note: frames 1..{done} were made with {BACKEND_NAMES[self.recorded]}; on "
+                f"note: frames 1..{done} were made with {BACKEND_NAMES[recorded]}; on "
                 f"{runtime.device.type} this run continues with "
                 f"{BACKEND_NAMES[str(self.backend)]}, so frames from {done + 1} on may differ "
                 f"slightly from an uninterrupted run")
@@ -279,13 +288,15 @@ class TransferRun:
             folder.log(f"warning: {message}")
         return plan
 
-    def _revise(self, plan: FramePlan, done: int, status: StatusWriter) -> int:
-        """Keep the frames before the first one whose poses changed, and record the job
-        (see `job`, "Revising"); returns how many frames are kept."""
-        kept = min(done, first_change(self.earlier, plan, self.target))
+    def _revise(self, plan: FramePlan, earlier: PoseTrack | None, done: int,
+                status: StatusWriter) -> int:
+        """Keep the frames before the first one whose poses changed (``earlier``: the
+        normalized poses the earlier run drew), and record the job (see `job`, "Revising");
+        returns how many frames are kept."""
+        kept = min(done, first_change(earlier, plan, self.target))
         self.folder.remove_frames_from(kept)
-        self.folder.record(self.identity, self.job.parameters(), self.backend)
-        self.revising = False
+        self.folder.record(self.identity, self.job.parameters(),
+                           Made(self.backend, self.runtime.precision))
         status.set(force=True, frames_written=kept, resumed_from=kept)
         self.folder.log(f"revised: the adjustments changed; the first changed frame is "
                         f"{kept + 1}, so {kept} of the {done} frames made before are kept")
@@ -467,9 +478,10 @@ class Showing:
 
 
 def check_adjustments(job: TransferJob, n: int) -> None:
-    if job.adjustments is not None and job.adjustments.n_frames not in (None, n):
-        raise BackendError(f"the adjustments have {job.adjustments.n_frames} values per field "
-                           f"but the job has {n} frames ({job.frame_start}..{job.frame_start + n - 1})")
+    """The adjustments against the ``n`` frames the job's range has in its source (known
+    once the source is read): `RequestError`, as any refused request, otherwise."""
+    if job.adjustments is not None:
+        job.adjustments.check(n, "run.adjustments")
 
 
 def load_target(job: TransferJob, bundle: Bundle | None) -> TargetSpec:
@@ -482,13 +494,25 @@ def load_target(job: TransferJob, bundle: Bundle | None) -> TargetSpec:
     return TargetSpec.load(manifest, job.model, prepared)
 
 
-def choose_target_backend(job: TransferJob, runtime: Runtime, recorded: str | None) -> str | None:
-    """The backend that runs the networks (None for the baseline), given the one that made
-    the job's frames so far (`inference.choose_backend`; `BackendConflict` when it may not
-    continue them)."""
+def choose_runtime(job: TransferJob, made: Made | None) -> tuple[Runtime, str | None]:
+    """The runtime (device, precision) and the backend that runs the networks (None for the
+    baseline), given what made the job's frames so far (``made``; None: no frames): a job
+    continues at its precision ("auto" continues with it) and on its backend
+    (`inference.choose_backend`); `BackendConflict` when the request asks for another."""
+    precision = job.precision
+    if made is not None and precision not in ("auto", made.precision):
+        raise BackendConflict(
+            f"its frames so far were made at {made.precision}; continuing at {precision} "
+            f"would change every frame from here on (each frame conditions the next)",
+            f"run it with --precision {made.precision} (or auto) to continue, or --overwrite "
+            f"to start again at {precision}",
+            f"run it at {made.precision} (or auto) to continue, or use another output folder")
+    runtime = (Runtime.resolve(job.device, made.precision) if made is not None
+               else transfer_runtime(job.device, precision, job.cpu_backend))
     if job.method != "generator":
-        return None
-    return choose_backend(job.cpu_backend, runtime, recorded)
+        return runtime, None
+    return runtime, choose_backend(job.cpu_backend, runtime,
+                                   made.backend if made is not None else None)
 
 
 def job_identity(job: TransferJob, source: SourceRange, fps: float, target: TargetSpec,
@@ -510,13 +534,6 @@ def job_identity(job: TransferJob, source: SourceRange, fps: float, target: Targ
         "source_stats": None if job.source_stats is None else job.source_stats.to_dict(),
     }
     return json.loads(json.dumps(identity))  # as it reads back from job.json
-
-
-def is_finished(folder: JobFolder, job: TransferJob, n: int, done: int) -> bool:
-    """A completed run of this job whose requested videos all exist: nothing to do."""
-    wanted = [folder.video] + ([folder.side_by_side] if job.side_by_side else [])
-    return (done == n and folder.read_status().get("state") == "done"
-            and all(p.is_file() for p in wanted))
 
 
 def _earlier_poses(folder: JobFolder) -> PoseTrack | None:

@@ -18,7 +18,6 @@ from backend.errors import BackendError, FolderTaken
 from backend.errors import Cancelled as JobCancelled
 from backend.oserrors import as_backend_error
 
-from .checks import to_adjustments
 from .protocol import (Cancelled, Done, Error, Message, Preview, Progress, ProtocolError, Request,
                        Run)
 
@@ -46,23 +45,11 @@ class JobSettings:
 
 
 def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
-    from backend.normalize import NormalizationStats
-    from backend.pose.detector import HolisticConfig
-    from backend.pose.pipeline import PoseOptions
-    from backend.transfer import TransferJob
+    """The transfer job of ``run`` on this worker (`transfer.request.transfer_job`)."""
+    from backend.transfer.request import RunsOn, transfer_job
 
-    return TransferJob(
-        source=Path(run.source), model=Path(run.model), output_dir=Path(run.output_dir),
-        frame_start=run.frame_start, frame_stop=run.frame_stop, fps=run.fps,
-        adjustments=to_adjustments(run), face=run.face, side_by_side=run.side_by_side,
-        method=run.method, device=settings.device, precision=settings.precision,
-        threads=settings.threads,
-        nearest_run=None if run.nearest_run is None else Path(run.nearest_run),
-        source_stats=None if run.source_stats is None else NormalizationStats.load(run.source_stats),
-        background=run.background,
-        reuse=None if run.reuse is None else Path(run.reuse),
-        pose_options=PoseOptions(detector=HolisticConfig(workers=run.pose_workers)),
-    )
+    return transfer_job(run, RunsOn(device=settings.device, precision=settings.precision,
+                                    threads=settings.threads))
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,7 +218,7 @@ def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
     # The model first: a missing or incompatible bundle is reported before anything else.
     # Its networks are loaded (or found in the cache) by the transfer, which knows the
     # backend: PyTorch on the worker's device, or on the CPU the job's backend.
-    if run.method == "generator":
+    if run.method == "generator" and run.model is not None:
         read_manifest(Path(run.model))
     check_output_folder(Path(run.output_dir))
     job = to_transfer_job(run, settings)

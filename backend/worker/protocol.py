@@ -8,21 +8,26 @@ through files in the job folder.
 client -> worker: ``run``, ``preview``, ``cancel``, ``shutdown``
 worker -> client: ``hello`` (first line, once), ``progress``, ``done``, ``error``, ``cancelled``
 
-This module imports only the standard library (and `backend.checks`, which does too), so
-Blender's own Python can import it. ``Run`` and ``Preview`` are the requests a job is made
-from, and their ``validate()`` is the one check of one (the worker calls it when a request
-arrives, the add-on before it sends one).
+This module imports only the standard library (and `backend.checks`, `backend.adjustments`,
+`backend.choices` and `backend.errors`, which do too), so Blender's own Python can import it.
+``Run`` and ``Preview`` are the requests a job is made from, wherever it comes from (the
+command line builds them from its flags too), and their ``validate()`` is the one check of
+one: the command line calls it before a job starts, the worker when a request arrives, the
+add-on before it sends one. A refused request raises `ProtocolError` (a
+`backend.errors.RequestError`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import PurePath, PureWindowsPath
+from pathlib import PurePath, PurePosixPath, PureWindowsPath
 from typing import Any, ClassVar
 
+from ..adjustments import Adjustments
 from ..checks import FPS, FRAME, FRAME_STOP, WORKERS, Number
+from ..choices import PRECISIONS
+from ..errors import RequestError
 
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 16 * 2**20  # longer lines are refused unread (docs/protocol.md)
@@ -31,8 +36,9 @@ MAX_QUOTE_CHARS = 80  # what an error message quotes of a value it received
 MAX_MESSAGE_CHARS = 2000  # an error message longer than this is cut (a huge path, say)
 
 
-class ProtocolError(ValueError):
-    """A line that is not a valid message of this protocol."""
+class ProtocolError(RequestError):
+    """A line that is not a valid message of this protocol, or a request whose values make
+    no sense (`validate`): the one refusal of a request, ``bad_message``."""
 
 
 @dataclass
@@ -61,21 +67,6 @@ class Hello(Message):
     pid: int = 0
 
 
-# The allowed range of each adjustment, ends included (offsets in target frame heights): the
-# one statement of them, read by the backend (backend/normalize/adjustments.py) and the add-on
-# (its sliders' limits).
-ADJUST_LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
-
-
-@dataclass
-class Adjust:
-    """Per-frame normalization adjustments (one value per frame of the job, or one for all)."""
-
-    scale: list[float] | float = 1.0
-    offset_x: list[float] | float = 0.0  # fractions of the target frame height
-    offset_y: list[float] | float = 0.0
-
-
 @dataclass
 class Run(Message):
     """A transfer job: make the model's target perform the source's frames [frame_start, frame_stop)."""
@@ -83,12 +74,12 @@ class Run(Message):
     type: ClassVar[str] = "run"
     job_id: str
     source: str  # movie file or image-sequence folder
-    model: str  # model bundle folder
+    model: str | None  # model bundle folder (null: method "nearest" without one)
     output_dir: str  # the job folder (resumable: rerunning the same job continues)
     frame_start: int = 0
     frame_stop: int | None = None  # exclusive; None = to the end
     fps: float | None = None  # for an image-sequence folder
-    adjust: Adjust = field(default_factory=Adjust)
+    adjustments: Adjustments = field(default_factory=Adjustments)
     face: bool = True  # apply the face GAN residual where the bundle has one
     side_by_side: bool = False
     method: str = "generator"  # or "nearest" (the paper's nearest-neighbour baseline)
@@ -101,6 +92,9 @@ class Run(Message):
     # files are linked into output_dir when that is new or empty; it stays as it was)
     reuse: str | None = None
     pose_workers: int | None = None  # pose detection processes; None: automatic (per core)
+    # "auto" (the worker's --precision, itself auto by default: see backend.runtime), "fp32",
+    # "bf16" or "fp16"; a resumed job keeps the precision that made its frames
+    precision: str = "auto"
 
     def validate(self) -> None:
         """`ProtocolError` naming the field, the value and what is allowed (see `validate`)."""
@@ -120,7 +114,7 @@ class Preview(Message):
     frame_start: int = 0
     frame_stop: int | None = None  # exclusive; None = to the end
     fps: float | None = None  # for an image-sequence folder
-    adjust: Adjust = field(default_factory=Adjust)
+    adjustments: Adjustments = field(default_factory=Adjustments)
     source_stats: str | None = None  # a statistics JSON overriding the source's measured ones
     video: bool = False  # also write preview.mp4 (the frames alone are enough for Blender)
     frame_format: str = "jpg"  # of the frames: "jpg" (fast) or "png"
@@ -226,8 +220,8 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise ProtocolError(f"{cls.__name__.lower()}: unknown fields {shown}{more}")
     values = dict(data)
-    if cls in (Run, Preview) and isinstance(values.get("adjust"), dict):
-        values["adjust"] = _build(Adjust, values["adjust"])
+    if cls in (Run, Preview) and isinstance(values.get("adjustments"), dict):
+        values["adjustments"] = _build(Adjustments, values["adjustments"])
     try:
         message = cls(**values)
     except TypeError as exc:  # a required field is missing
@@ -246,7 +240,7 @@ def _check_types(message: Any) -> None:
         allowed = [a.strip() for a in str(f.type).split("|")]
         if value is None and "None" in allowed:
             continue
-        if isinstance(value, Adjust) and "Adjust" in allowed:
+        if isinstance(value, Adjustments) and "Adjustments" in allowed:
             continue
         ok = False
         for a in allowed:
@@ -283,7 +277,7 @@ def validate(request: Request) -> None:
         raise ProtocolError(f"{kind}.job_id has {len(request.job_id)} characters; at most "
                             f"{MAX_JOB_ID_CHARS} are allowed")
     for name in ("source", "model", "output_dir"):
-        if not getattr(request, name).strip():
+        if getattr(request, name) is not None and not getattr(request, name).strip():
             raise ProtocolError(f"{kind}.{name} must not be empty")
     for name in PATHS:
         _check_path(kind, name, getattr(request, name, None))
@@ -298,70 +292,59 @@ def validate(request: Request) -> None:
                             f"than {kind}.frame_start ({quote(request.frame_start)})")
     if isinstance(request, Run):
         _check_method(request)
+        if request.precision not in PRECISIONS:
+            raise ProtocolError(f"run.precision must be one of {list(PRECISIONS)}, got "
+                                f"{quote(request.precision)}")
     elif request.frame_format not in PREVIEW_FORMATS:
         raise ProtocolError(f"preview.frame_format must be one of {list(PREVIEW_FORMATS)}, got "
                             f"{quote(request.frame_format)}")
-    _check_adjust(request)
+    check_adjustments(request)
 
 
-def adjust_problem(name: str, value: float | list[float]) -> str | None:
-    """What is wrong with adjustment ``name``'s value (one number or one per frame), or None:
-    each must be finite and within `ADJUST_LIMITS`."""
-    low, high = ADJUST_LIMITS[name]
-    values = value if isinstance(value, list) else [value]
-    for i, v in enumerate(values):
-        number = _as_float(v)
-        if number is None or not (math.isfinite(number) and low <= number <= high):
-            where = f" at frame {i}" if isinstance(value, list) else ""
-            shown = f"{number:g}" if number is not None else quote(v)
-            return (f"adjustment {name} must be a finite number from {low:g} to {high:g}, got "
-                    f"{shown}{where}")
-    return None
-
-
-def _as_float(value: Any) -> float | None:
-    """``value`` as a float; None for what is no number, or an int beyond any float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
+def check_adjustments(request: Request, n_frames: int | None = None) -> None:
+    """`ProtocolError` for adjustments that `checks.adjustments_problem` refuses, for a job of
+    ``n_frames`` frames (default: the request's range, when it has an end). The job's
+    transfer calls it again once the source's length is known."""
+    if n_frames is None and request.frame_stop is not None:
+        n_frames = request.frame_stop - request.frame_start
     try:
-        return float(value)
-    except OverflowError:
-        return None
-
-
-def _check_adjust(request: Request) -> None:
-    kind, adjust = request.type, request.adjust
-    lengths = set()
-    for name in ADJUST_LIMITS:
-        value = getattr(adjust, name)
-        problem = adjust_problem(name, value)
-        if problem is not None:
-            raise ProtocolError(f"{kind}.adjust: {problem}")
-        if isinstance(value, list):
-            lengths.add(len(value))
-    if len(lengths) > 1:
-        raise ProtocolError(f"{kind}.adjust: per-frame adjustments have different lengths: "
-                            f"{sorted(lengths)}")
-    if lengths and request.frame_stop is not None \
-            and lengths != {request.frame_stop - request.frame_start}:
-        raise ProtocolError(f"{kind}.adjust has {lengths.pop()} values per field, but the job "
-                            f"has {request.frame_stop - request.frame_start} frames")
+        request.adjustments.check(n_frames, f"{request.type}.adjustments")
+    except RequestError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 def _check_path(kind: str, name: str, path: str | None) -> None:
-    """A path the worker is given: absolute (the worker's own folder means nothing to its
-    client) and without NUL characters (no file system takes them)."""
+    """A path the worker is given: absolute on this machine (the worker's own folder means
+    nothing to its client; a Windows path on Linux or macOS, or a POSIX one on Windows, would
+    be a name in it) and without NUL characters (no file system takes them)."""
     if path is None:
         return
     if "\0" in path:
         raise ProtocolError(f"{kind}.{name} contains a NUL character, which no path can hold")
-    if not PurePath(path).is_absolute() and not PureWindowsPath(path).is_absolute():
-        raise ProtocolError(f"{kind}.{name} must be an absolute path, got {quote(path)}")
+    if PurePath(path).is_absolute():
+        return
+    windows = PureWindowsPath(path).is_absolute() or path.startswith("\\")
+    other = "a Windows" if windows else "a POSIX" if PurePosixPath(path).is_absolute() else None
+    if other is not None:
+        raise ProtocolError(f"{kind}.{name} is {other} path, and this machine runs "
+                            f"{_system()}: give an absolute path of this machine, got "
+                            f"{quote(path)}")
+    raise ProtocolError(f"{kind}.{name} must be an absolute path, got {quote(path)}")
+
+
+def _system() -> str:
+    import platform
+
+    return {"Darwin": "macOS"}.get(platform.system(), platform.system() or "another system")
 
 
 def _check_method(run: Run) -> None:
+    """The generator needs a model; the nearest-neighbour baseline needs a prepared run."""
     if run.method not in METHODS:
         raise ProtocolError(f"run.method must be one of {list(METHODS)}, got {quote(run.method)}")
+    if run.method == "generator" and run.model is None:
+        raise ProtocolError("run.model (a model bundle folder) is needed by method 'generator' "
+                            "(or use method 'nearest' with run.nearest_run)")
     if run.method == "nearest" and not (run.nearest_run or "").strip():
         raise ProtocolError("run.nearest_run (a prepared training run folder) is needed by "
                             "method 'nearest'")
