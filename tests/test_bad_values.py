@@ -434,7 +434,8 @@ def test_the_request_fields_and_their_flags_share_one_range(capsys):
                    if program == "backend"}
     for kind, name, command, flag, value in SAME_RANGE:
         allowed = flag_allows[(command, flag)]
-        assert worker_refusal(kind, {name: value}) == f"{kind}.{name} must be {allowed}, got {value}"
+        expected = f"{kind}.{name} must be {allowed}, got {value}"
+        assert worker_refusal(kind, {name: value}) == expected
         expect_refusal("backend", command, flag, str(value), allowed, capsys)
 
 
