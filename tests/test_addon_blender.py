@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO
+
 SCRIPT = Path(__file__).with_name("test_addon_blender_scenarios.py")
 TIMEOUT = 300
 

@@ -21,8 +21,7 @@ from backend.pose.layout import BODY
 from backend.pose.track import PoseTrack
 from backend.video import Mp4Writer
 
-from .conftest import REPO
-from .test_worker import make_tiny_bundle
+from .helpers import REPO, make_tiny_bundle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

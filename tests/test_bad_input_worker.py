@@ -18,10 +18,7 @@ import pytest
 from backend.worker.protocol import (MAX_LINE_BYTES, Adjust, Done, Error, Hello, Progress, Run,
                                      parse_line)
 
-from .conftest import REPO
-from .test_worker import TIMEOUT, RawWorker
-# media: a demo clip and a tiny bundle; client: a worker through the add-on's client
-from .test_worker_jobs import N_FRAMES, client, job, media  # noqa: F401 - fixtures
+from .helpers import N_FRAMES, REPO, TIMEOUT, RawWorker, job
 
 SHORT_REPLY = 1000  # bytes: what a reply to any malformed line must stay under
 

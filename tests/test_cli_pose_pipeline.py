@@ -20,7 +20,7 @@ from backend.normalize import NoAnklesWarning, NormalizationStats, compute_stats
 from backend.pose.track import PoseTrack
 from backend.video import probe
 
-from .conftest import REPO, footage_path
+from .helpers import REPO, footage_path
 
 pytestmark = pytest.mark.footage
 

@@ -9,7 +9,7 @@ from backend.demo.run import DEMO_BUNDLE
 from backend.models import read_manifest
 from backend.video import probe
 
-from .conftest import REPO
+from .helpers import REPO
 
 
 def test_the_demo_bundle_ships_and_is_small():

@@ -24,8 +24,7 @@ import pytest
 from backend.demo import make_demo_clip, target_motion
 from backend.normalize import compute_stats
 
-from .conftest import REPO
-from .test_transfer import make_bundle
+from .helpers import REPO, make_bundle
 
 resource = pytest.importorskip("resource", reason="file size limits are POSIX")
 

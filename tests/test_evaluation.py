@@ -25,7 +25,7 @@ from training.evaluation.lpips import (CHANNELS, LPIPS, LpipsWeights, backbone_s
 from training.evaluation.pose_metrics import pose_scores
 from training.models.weights import WeightsUnavailable
 
-from .conftest import footage_path
+from .helpers import footage_path
 
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: refused at once
 
@@ -318,7 +318,7 @@ def test_a_smaller_model_is_compared_upscaled(tiny_run, tmp_path):
     from training.evaluation import EvalOptions, evaluate
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     run = tmp_path / "small-run"
     shutil.copytree(tiny_run / "run" / "prepared", run / "prepared")

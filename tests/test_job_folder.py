@@ -23,7 +23,7 @@ from backend.demo.run import DEMO_BUNDLE
 from backend.errors import Cancelled
 from backend.transfer import TransferJob, run_transfer
 
-from .conftest import REPO
+from .helpers import REPO
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 N_FRAMES = 8

@@ -274,7 +274,7 @@ def test_a_model_with_a_matte_gives_the_person_alone(demo_run, tmp_path):
     from training.evaluation.methods import MATTE_THRESHOLD
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     folder, prepared = demo_run
     run = tmp_path / "run"

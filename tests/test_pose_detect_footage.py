@@ -29,7 +29,7 @@ def hip_jumps(track) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def taiji(request):
-    from tests.conftest import footage_path
+    from tests.helpers import footage_path
 
     return detect_video(footage_path("target_taiji.mp4"), start=0, stop=24, progress=False,
                         use_cache=False)

@@ -30,9 +30,9 @@ from backend.preview import dimmed, overlay
 from backend.transfer import TransferJob, run_transfer
 from backend.video import probe
 from backend.video.images import read_image
-from tests.test_worker import make_demo_media
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO, make_demo_media
+
 N_FRAMES = 10
 ADJUST = Adjustments(scale=np.linspace(0.8, 1.4, N_FRAMES), offset_x=0.1, offset_y=-0.05)
 

@@ -36,7 +36,7 @@ from training.stages import fresh_nets
 from training.step import Generation
 from training.trainer import stage_checkpoint, train
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO
 
 
 def tiny(perceptual: str = "none", stages: tuple[str, ...] = ("global",)) -> TrainOptions:

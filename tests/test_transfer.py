@@ -20,9 +20,6 @@ import torch
 
 from backend.demo import make_demo_clip, target_motion
 from backend.errors import Cancelled, FormatVersionError, InputError
-from backend.labels import LabelStyle
-from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig,
-                            build_face_generator, build_generator, save_bundle)
 from backend.normalize import Adjustments, compute_stats
 from backend.pose.detector import HolisticConfig
 from backend.pose.pipeline import PoseOptions
@@ -34,9 +31,8 @@ from backend.transfer.nearest import NearestRenderer
 from backend.video import probe, read_frames
 from backend.video.images import read_image
 
-from .conftest import footage_path
+from .helpers import REPO, footage_path, make_bundle
 
-REPO = Path(__file__).resolve().parents[1]
 JUGGLE_RANGE = (100, 116)  # 16 frames, the juggler in full view
 # Frames are compared byte for byte, so the CPU backend is pinned (ONNX Runtime, the default;
 # tests/test_transfer_onnx.py compares it with PyTorch).
@@ -44,18 +40,6 @@ BACKEND = "onnx"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def make_bundle(folder: Path, normalization: dict, resolution=(128, 64), face=True) -> Path:
-    """An untrained tiny bundle (weights fixed by the seed) with real target statistics."""
-    torch.manual_seed(0)
-    config = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2)
-    face_config = FaceGeneratorConfig(ngf=8, n_downsampling=2, n_blocks=1) if face else None
-    manifest = BundleManifest(name="tiny", generator=config, resolution=resolution,
-                              label_style=LabelStyle().to_dict(), normalization=normalization,
-                              face_generator=face_config)
-    return save_bundle(folder, manifest, build_generator(config),
-                       build_face_generator(face_config) if face else None)
 
 
 @pytest.fixture(scope="module")

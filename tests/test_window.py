@@ -141,7 +141,7 @@ def window_bundle(tmp_path_factory):
     from training.data.prepare import PrepareOptions, prepare
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     folder = tmp_path_factory.mktemp("window")
     track = make_demo_clip(folder / "frames", motion="target", n_frames=30, fps=30.0,
@@ -244,7 +244,7 @@ def test_the_window_works_with_a_local_enhancer(window_bundle, tmp_path):
     from backend.transfer import TransferJob, run_transfer
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     folder, _ = window_bundle
     shutil.copytree(folder / "run" / "prepared", tmp_path / "run" / "prepared")

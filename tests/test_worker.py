@@ -2,7 +2,7 @@
 
 Real worker processes throughout: the handshake, every kind of malformed line, the model
 checks done before a job runs, stdout kept clean of C-level prints, shutdown and end of
-stdin, a worker that dies or cannot start. Helpers here are shared with test_worker_jobs.py.
+stdin, a worker that dies or cannot start.
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import queue
 import signal
 import subprocess
-import sys
 import shutil
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +21,6 @@ import pytest
 import torch
 
 import backend
-from backend.models import BundleManifest, GeneratorConfig, build_generator, save_bundle
 from backend.worker.checks import check_request
 from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle, to_transfer_job
 from backend.worker.protocol import (Adjust, Cancelled, Error, Hello, Progress, ProtocolError,
@@ -32,85 +28,7 @@ from backend.worker.protocol import (Adjust, Cancelled, Error, Hello, Progress, 
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail
 from blender_addon.core.locations import worker_environment
 
-REPO = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-TINY = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2)
-TIMEOUT = 120.0  # generous: the test machine is shared and slow to import torch
-
-
-# --------------------------------------------------------------------------------------------
-# Shared helpers (also used by test_worker_jobs.py)
-# --------------------------------------------------------------------------------------------
-
-
-def make_tiny_bundle(folder: Path, format_version: int | None = None) -> Path:
-    """A real, tiny model bundle with the demo target's normalization statistics."""
-    from backend.demo import target_motion
-    from backend.labels import LabelStyle
-    from backend.normalize import compute_stats
-
-    torch.manual_seed(0)
-    stats = compute_stats(target_motion(60, fps=30.0, size=(128, 128)))
-    manifest = BundleManifest(name="tiny-demo-target", generator=TINY, resolution=(64, 32),
-                              label_style=LabelStyle().to_dict(), normalization=stats.to_dict())
-    save_bundle(folder, manifest, build_generator(TINY))
-    if format_version is not None:
-        path = folder / "manifest.json"
-        data = json.loads(path.read_text())
-        data["format_version"] = format_version
-        path.write_text(json.dumps(data))
-    return folder
-
-
-def make_demo_media(root: Path, n_frames: int) -> dict[str, Path]:
-    """A clip of the demo performer dancing (12 fps, 128x128) and a tiny bundle, in ``root``."""
-    from backend.demo import make_demo_clip
-
-    make_demo_clip(root / "dance.mp4", "dance", n_frames=n_frames, fps=12.0, size=(128, 128),
-                   progress=False)
-    return {"clip": root / "dance.mp4", "bundle": make_tiny_bundle(root / "bundle")}
-
-
-def start_client(tmp_path: Path, name: str = "worker") -> BackendClient:
-    """A started client whose worker keeps its caches under ``tmp_path`` (not the user's)."""
-    env = {**os.environ, "EVERYBODY_DANCE_CACHE": str(tmp_path / "cache")}
-    client = BackendClient(PYTHON, log_path=tmp_path / f"{name}.log", args=["--device", "cpu"],
-                           env=env)
-    client.start(timeout=TIMEOUT)
-    return client
-
-
-class RawWorker:
-    """The worker with bare pipes, to send what the client never would and read every byte."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                [PYTHON, "-m", "backend", "serve", "--device", "cpu"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=worker_environment(
-                    REPO, {**os.environ, "EVERYBODY_DANCE_CACHE": str(log.parent / "cache")}))
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for raw in iter(self.proc.stdout.readline, b""):
-            self.lines.put(raw)
-        self.lines.put(None)
-
-    def send(self, data: bytes | str) -> None:
-        self.proc.stdin.write(data.encode() if isinstance(data, str) else data)
-        self.proc.stdin.flush()
-
-    def reply(self, timeout: float = TIMEOUT):
-        raw = self.lines.get(timeout=timeout)
-        assert raw is not None, f"worker closed stdout; log:\n{self.log.read_text()}"
-        return parse_line(raw.decode())
-
-    def close(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.wait(30)
+from .helpers import PYTHON, REPO, TIMEOUT, RawWorker, make_tiny_bundle, start_client
 
 
 @pytest.fixture
@@ -128,13 +46,6 @@ def tiny_bundle(tmp_path_factory) -> Path:
 # --------------------------------------------------------------------------------------------
 # Through the real client
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    """One worker for the tests that leave it in a usable state (starting one takes seconds)."""
-    with start_client(tmp_path_factory.mktemp("client")) as shared:
-        yield shared
 
 
 def test_handshake_says_what_the_worker_runs_on(client):

@@ -19,26 +19,9 @@ pytest.importorskip("backend.transfer", reason="the transfer pipeline is not the
 
 from backend.video.images import read_image  # noqa: E402
 from backend.worker.protocol import (Adjust, Cancelled, Done, Error, Preview,  # noqa: E402
-                                     Progress, Run)
-from tests.test_worker import TIMEOUT, make_demo_media, start_client  # noqa: E402
+                                     Progress)
 
-N_FRAMES = 12  # at a few frames a second on a CPU, a cancel at frame 1 lands mid-job
-
-
-@pytest.fixture(scope="module")
-def media(tmp_path_factory) -> dict[str, Path]:
-    return make_demo_media(tmp_path_factory.mktemp("media"), N_FRAMES)
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    with start_client(tmp_path_factory.mktemp("jobs-client")) as shared:
-        yield shared
-
-
-def job(media, out: Path, job_id: str, **fields) -> Run:
-    return Run(job_id=job_id, source=str(media["clip"]), model=str(media["bundle"]),
-               output_dir=str(out), **fields)
+from .helpers import N_FRAMES, TIMEOUT, job, start_client  # noqa: E402
 
 
 def pngs(folder: str | Path) -> list[str]:
