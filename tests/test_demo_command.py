@@ -19,6 +19,7 @@ def test_the_demo_bundle_ships_and_is_small():
     assert size < 20 * 1024 * 1024  # the limit for a bundle kept in the repository
 
 
+@pytest.mark.slow
 def test_demo_writes_a_watchable_video_of_the_whole_dance(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run([sys.executable, "-m", "backend", "demo", "-o", str(out), "--seconds", "1", "-q"],

@@ -94,6 +94,7 @@ def _pages(path: Path) -> int:
     return math.ceil(path.stat().st_size / PAGE) * PAGE
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mounts a Linux tmpfs")
 def test_a_full_disk_while_writing_frames_keeps_them_and_the_job_resumes(media, tmp_path):
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
@@ -120,6 +121,7 @@ def test_a_full_disk_while_writing_frames_keeps_them_and_the_job_resumes(media, 
         subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no file size limit here")
 def test_no_room_for_the_video_keeps_the_frames_and_the_job_resumes(media, tmp_path):
     reference = media["reference"]

@@ -84,6 +84,7 @@ def finite(losses: dict) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     opts = tiny(stages=("global", "local", "face"))
@@ -132,6 +133,7 @@ def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
         assert torch.allclose(loaded.generator(x), face["nets"].generator.eval()(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temporal", ["paper", "noisy"])
 def test_resume_continues_exactly(prepared_demo, tmp_path, temporal):
     """N steps, stop, resume, N steps == 2N steps without a stop (crossing an epoch)."""
@@ -169,6 +171,7 @@ def _tensors(obj, prefix=""):
     return out
 
 
+@pytest.mark.slow
 def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     calls = []
@@ -190,6 +193,7 @@ def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
     assert status["state"] == "cancelled" and status["step"] == 4  # the step of the checkpoint
 
 
+@pytest.mark.slow
 def test_chain_mode_trains(prepared_demo, tmp_path):
     opts = tiny()
     opts.temporal.temporal = "chain"
@@ -198,6 +202,7 @@ def test_chain_mode_trains(prepared_demo, tmp_path):
     assert finite(result["losses"])
 
 
+@pytest.mark.slow
 def test_no_temporal_ablation_trains_single_frames_and_transfer_keeps_them_apart(prepared_demo,
                                                                                   tmp_path):
     """temporal "none" (plain pix2pixHD): D judges (label, frame) alone, and the exported model
@@ -229,6 +234,7 @@ def test_no_temporal_ablation_trains_single_frames_and_transfer_keeps_them_apart
     assert np.array_equal(make(b).color, alone)  # after another frame: the same
 
 
+@pytest.mark.slow
 def test_existing_checkpoints_need_resume_and_damage_is_named(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     train(run, tiny(), steps=2)
@@ -248,6 +254,7 @@ def test_existing_checkpoints_need_resume_and_damage_is_named(prepared_demo, tmp
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_missing_vgg_weights_stop_training_clearly(prepared_demo, tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
@@ -264,6 +271,7 @@ def test_missing_vgg_weights_stop_training_clearly(prepared_demo, tmp_path, monk
     assert "G_VGG" not in result["losses"]
 
 
+@pytest.mark.slow
 def test_vgg_weights_file_gives_the_perceptual_loss(prepared_demo, tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "vgg19.safetensors"
@@ -284,6 +292,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "training", *args]
 
 
+@pytest.mark.slow
 def test_cli_sigterm_saves_then_resume(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -319,6 +328,7 @@ def test_cli_sigterm_saves_then_resume(prepared_demo, tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_tiny_learns_real_footage(footage, tmp_path):
     video = footage("target_taiji.mp4")
@@ -374,6 +384,7 @@ def test_mixed_precision_steps(dtype, matte):
         assert ("G_matte" in losses) == (matte == "on" and stage == "global")
 
 
+@pytest.mark.slow
 def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
     opts = tiny()
     opts.loss.lambda_l1 = 10.0
@@ -388,6 +399,7 @@ def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
     assert "G_L1" in chosen[0]["losses"]  # left to the run: on without a perceptual loss
 
 
+@pytest.mark.slow
 def test_flicker_term_judges_the_change_between_frames_not_the_frames(prepared_demo, tmp_path):
     from training.step import _flicker
 
@@ -416,6 +428,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     (["--batch-size", "500"], "--batch-size 500 is larger than the run's"),
     (["--vgg-scale", "0.3"], "--vgg-scale must be 1, 1/2, 1/4"),
 ])
+@pytest.mark.slow
 def test_options_that_do_not_fit_are_one_error_line_and_write_nothing(
         prepared_demo, tmp_path, capsys, args, problem):
     from training.cli import main
@@ -429,6 +442,7 @@ def test_options_that_do_not_fit_are_one_error_line_and_write_nothing(
     assert _snapshot(run) == before
 
 
+@pytest.mark.slow
 def test_a_resume_given_a_new_value_takes_it(prepared_demo, tmp_path, capsys):
     """A run saved with an unusable value (as earlier versions let through) is refused with
     the flag to give, and a resume that gives it trains with the new value."""

@@ -95,6 +95,7 @@ def count_frames(video: Path) -> int:
     return sum(1 for _ in read_frames(video))
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_every_source_frame_gives_one_frame_and_the_videos(juggle_reference):
     out, result, stages = juggle_reference
@@ -119,6 +120,7 @@ def test_every_source_frame_gives_one_frame_and_the_videos(juggle_reference):
     assert "done: 16 frames" in (out / "log.txt").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_finished_job_run_again_does_nothing(juggle_reference, tiny_bundle, shared_cache):
     out, _, _ = juggle_reference
@@ -129,6 +131,7 @@ def test_a_finished_job_run_again_does_nothing(juggle_reference, tiny_bundle, sh
     assert (out / "result.mp4").stat().st_mtime_ns == video_time
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_given_poses_replace_detection(juggle_reference, tiny_bundle, shared_cache, tmp_path):
     out, _, _ = juggle_reference
@@ -193,6 +196,7 @@ def test_kill_and_resume_gives_the_frames_of_an_uninterrupted_run(juggle_referen
     assert "resumed at frame" in (out / "log.txt").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_cache, tmp_path,
                                          monkeypatch):
@@ -223,6 +227,7 @@ def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_
     assert count_frames(result.video) == 16 and result.side_by_side is None
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_other_parameters_are_refused_and_overwrite_starts_again(juggle_reference, tiny_bundle,
                                                                  shared_cache, tmp_path):
@@ -240,6 +245,7 @@ def test_other_parameters_are_refused_and_overwrite_starts_again(juggle_referenc
     assert not (out / "side_by_side.mp4").exists()  # the old job's outputs went with it
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_source_audio_is_kept_for_the_range(tiny_bundle, shared_cache, tmp_path):
     source = footage_path("target_dumbbell.mp4")  # has sound; full body in every frame
@@ -254,6 +260,7 @@ def test_source_audio_is_kept_for_the_range(tiny_bundle, shared_cache, tmp_path)
     assert abs(seconds - 12 / info.fps) < 0.05  # cut to the range's length
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_source_that_never_shows_its_ankles_falls_back_and_says_so(tiny_bundle, shared_cache,
                                                                      tmp_path):
@@ -267,6 +274,7 @@ def test_a_source_that_never_shows_its_ankles_falls_back_and_says_so(tiny_bundle
     assert "warning:" in (tmp_path / "job" / "log.txt").read_text()
 
 
+@pytest.mark.slow
 def test_a_source_with_nobody_in_it_is_refused(tiny_bundle, shared_cache, tmp_path):
     from backend.video import Mp4Writer
 
@@ -300,6 +308,7 @@ def demo(tmp_path_factory):
     return folder, bundle
 
 
+@pytest.mark.slow
 def test_demo_performer_source_and_nearest_baseline(demo, shared_cache, tmp_path):
     folder, bundle = demo
     source = folder / "dance.mp4"
@@ -330,6 +339,7 @@ def test_demo_performer_source_and_nearest_baseline(demo, shared_cache, tmp_path
         assert np.array_equal(read_image(nearest.frames_dir / f"{i + 1:06d}.png"), renderer(i))
 
 
+@pytest.mark.slow
 def test_a_bundle_of_another_format_version_is_refused(demo, shared_cache, tmp_path):
     folder, bundle = demo
     old = tmp_path / "old-bundle"
@@ -343,6 +353,7 @@ def test_a_bundle_of_another_format_version_is_refused(demo, shared_cache, tmp_p
     assert not out.exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     from backend.cli import main
 
@@ -362,6 +373,7 @@ def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     assert not (tmp_path / "job").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_rerun_with_a_changed_keyframe_keeps_the_frames_before_it_and_matches_a_fresh_run(
         tiny_bundle, shared_cache, tmp_path):
@@ -396,6 +408,7 @@ def test_a_rerun_with_a_changed_keyframe_keeps_the_frames_before_it_and_matches_
         run_transfer(juggle_job(tiny_bundle, folder, adjustments=changed, face=False))
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_job_started_from_an_earlier_folder_keeps_its_frames_and_leaves_it_as_it_was(
         tiny_bundle, shared_cache, tmp_path):

@@ -60,6 +60,7 @@ def test_handshake_says_what_the_worker_runs_on(client):
     assert any(isinstance(m, Hello) for m in client.poll())  # the add-on's timer sees it too
 
 
+@pytest.mark.slow
 def test_bundle_of_another_format_version_is_refused(client, tmp_path):
     old = make_tiny_bundle(tmp_path / "old", format_version=99)
     runs = {
@@ -76,6 +77,7 @@ def test_bundle_of_another_format_version_is_refused(client, tmp_path):
     assert not (tmp_path / "job-v99").exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="pausing a process needs SIGSTOP (POSIX)")
 def test_client_refuses_relative_paths_and_duplicate_ids(client, tmp_path):
     with pytest.raises(ValueError, match="absolute"):
@@ -97,6 +99,7 @@ def test_client_refuses_relative_paths_and_duplicate_ids(client, tmp_path):
         client.wait_for("never-sent", timeout=1)
 
 
+@pytest.mark.slow
 def test_wait_for_finds_a_reply_that_arrived_before_it_was_called(client, tmp_path):
     client.submit(Run(job_id="quick", source="/no/clip.mp4", model=str(tmp_path / "none"),
                       output_dir=str(tmp_path / "o")))
@@ -107,6 +110,7 @@ def test_wait_for_finds_a_reply_that_arrived_before_it_was_called(client, tmp_pa
     assert (reply.type, reply.code, reply.job_id) == ("error", "bad_input", "quick")
 
 
+@pytest.mark.slow
 def test_worker_exits_when_its_stdin_closes(tmp_path):
     """Blender quit or crashed: the pipe closes and the worker must not be left behind."""
     client = start_client(tmp_path)
@@ -121,6 +125,7 @@ def test_worker_exits_when_its_stdin_closes(tmp_path):
         client.submit(Run(job_id="late", source="/a.mp4", model="/m", output_dir="/o"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="uses a POSIX shell script as the interpreter")
 def test_a_python_without_the_requirements_fails_clearly(tmp_path):
     # A Python that cannot import the backend's requirements, like a wrong interpreter chosen
@@ -165,6 +170,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.slow
 def test_malformed_lines_get_an_error_and_the_worker_carries_on_until_shutdown(raw_worker, tmp_path):
     assert isinstance(raw_worker.reply(), Hello)
     for what, line in MALFORMED.items():
@@ -190,6 +196,7 @@ def test_malformed_lines_get_an_error_and_the_worker_carries_on_until_shutdown(r
     assert "stopping (shutdown)" in raw_worker.log.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="calls the C library's puts through ctypes")
 def test_prints_from_python_and_c_cannot_reach_the_protocol(tmp_path):
     """What MediaPipe's C++ does (write to fd 1) and a stray print() both end up in the log."""
@@ -212,6 +219,7 @@ def test_prints_from_python_and_c_cannot_reach_the_protocol(tmp_path):
         assert text in result.stderr.decode()
 
 
+@pytest.mark.slow
 def test_the_client_imports_nothing_heavy():
     """Blender's Python has no torch; the add-on imports the client at registration."""
     script = ("import sys, blender_addon.backend_client as c; "
@@ -295,6 +303,7 @@ def test_model_cache_keeps_the_model_until_the_bundle_changes(tmp_path):
     assert JobSettings().device == "cpu"
 
 
+@pytest.mark.slow
 def test_blender_loads_the_protocol_of_a_vendored_backend_under_a_private_name(tmp_path):
     """In Blender the backend is not importable as ``backend``: the package is loaded by path
     under a private name, and the protocol's check (with backend/checks.py) works there."""
