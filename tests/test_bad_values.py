@@ -275,6 +275,8 @@ def test_every_numeric_flag_has_a_row():
     assert len(rows) == len(set(rows)), "a flag with two rows"
     assert found - set(rows) == set(), "numeric flags without a row in FLAGS"
     assert set(rows) - found == set(), "rows in FLAGS for flags that are gone"
+    assert {row[-1] for row in FLAGS} == {row[-1] for row in HIGH_ENDS}, \
+        "a range without its high end in HIGH_ENDS"
 
 
 @pytest.mark.parametrize("row", FLAGS, ids=flag_id)
