@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from backend.demo.run import DEMO_BUNDLE
 from backend.models import read_manifest
 from backend.video import probe
