@@ -274,7 +274,6 @@ def test_a_source_that_never_shows_its_ankles_falls_back_and_says_so(tiny_bundle
     assert "warning:" in (tmp_path / "job" / "log.txt").read_text()
 
 
-@pytest.mark.slow
 def test_a_source_with_nobody_in_it_is_refused(tiny_bundle, shared_cache, tmp_path):
     from backend.video import Mp4Writer
 
