@@ -1,31 +1,20 @@
-"""Shared fixtures: real footage from ../shared/data, a private cache, small generated clips."""
+"""Shared fixtures: real footage from ../shared/data, a private cache, a worker and its media,
+one thread for tiny networks. Shared functions and constants are in helpers.py."""
 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from .helpers import N_FRAMES, footage_path, make_demo_media, single_thread, start_client
 from .ray_cluster import ray_cluster  # noqa: F401 - one local Ray for the session (a fixture)
 
-REPO = Path(__file__).resolve().parents[1]
 # The tests' reference frames and runs are fp32: precision "auto" means fp32 in them, as on a
 # CPU without native bf16 (backend/runtime.py). The bf16 path has tests of its own that set
 # this to "1"; subprocesses (the worker, the command lines) inherit it.
 os.environ.setdefault("EVERYBODY_DANCE_CPU_BF16", "0")
-# Real footage: ../shared/data next to the checkout, or where $EVERYBODY_DANCE_FOOTAGE says
-# (a checkout elsewhere, e.g. a git worktree).
-SHARED_DATA = Path(os.environ.get("EVERYBODY_DANCE_FOOTAGE") or REPO.parent / "shared" / "data")
-
-
-def footage_path(name: str) -> Path:
-    """Path of a clip in ../shared/data, or a clean skip where it is absent."""
-    path = SHARED_DATA / name
-    if not path.is_file():
-        pytest.skip(f"real footage {name} not found in {SHARED_DATA} (absent outside the dev setup)")
-    return path
 
 
 @pytest.fixture
@@ -41,34 +30,10 @@ def private_cache(tmp_path_factory, monkeypatch):
     return root
 
 
-@contextmanager
-def single_thread():
-    """Tiny networks on shared cores: one thread is fastest (more only wait on each other),
-    and subprocesses use one too, so frames made in and out of the test's process are the
-    same bytes."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def one_thread():
     with single_thread():
         yield
-
-
-def train_on_one_thread(run: Path, opts, steps: int) -> list[dict]:
-    """``training.trainer.train`` for ``steps`` steps per stage, on one thread (tests' tiny
-    models)."""
-    from training.trainer import train
-
-    with single_thread():
-        return train(run, opts, steps=steps)
 
 
 @pytest.fixture(scope="session")
@@ -77,4 +42,36 @@ def session_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("session-cache")
 
 
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """A worker through the add-on's client, one per test module (starting one takes seconds)
+    for the tests that leave it in a usable state."""
+    with start_client(tmp_path_factory.mktemp("client")) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """A clip of the demo performer (`N_FRAMES` frames) and a tiny bundle, one per test module
+    (a module that needs other media defines its own ``media``)."""
+    return make_demo_media(tmp_path_factory.mktemp("media"), N_FRAMES)
+
+
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture(scope="module")
+def prepared_demo(tmp_path_factory) -> Path:
+    """A run folder holding a prepared 24-frame demo-performer clip at the tiny sizes."""
+    from backend.demo import make_demo_clip
+    from training.data.prepare import PrepareOptions, prepare
+    from training.options import preset
+
+    folder = tmp_path_factory.mktemp("demo-run")
+    track = make_demo_clip(folder / "clip.mp4", motion="target", n_frames=24, fps=30,
+                           size=(128, 64), progress=False)
+    opts = preset("tiny")
+    prepare(folder / "clip.mp4", folder / "run",
+            PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed())),
+            track=track, progress=False)
+    return folder / "run"

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO
+
 SCRIPT = Path(__file__).with_name("test_addon_blender_scenarios.py")
 TIMEOUT = 300
 
@@ -166,6 +167,7 @@ def test_register_and_unregister_twice(kind, assets, tmp_path):
     assert Path(result["user_dir"]).is_relative_to(tmp_path / "home")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BLENDERS)
 def test_strip_becomes_a_job_with_its_frames_keys_and_place(kind, assets, tmp_path):
     result = run_scenario(kind, "job", assets, tmp_path)
@@ -185,6 +187,7 @@ def test_strip_becomes_a_job_with_its_frames_keys_and_place(kind, assets, tmp_pa
     assert (image_run["frame_start"], image_run["frame_stop"]) == (3, 10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BLENDERS)
 def test_blender_shows_the_source_frames_the_job_covers(kind, assets, tmp_path):
     """Blender renders the trimmed strip; every rendered frame is, of all the clip's frames,
@@ -412,6 +415,7 @@ def _check_batch(result: dict, work: Path) -> None:
     assert probe(work / "render.mp4").frame_count == 40  # the scene's frames 1..40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BPY_MODULES)
 def test_built_zip_installs_as_an_extension(kind, assets, tmp_path):
     cfg = {**assets, "zip": str(built_zip(tmp_path)), "as_extension": True}

@@ -24,7 +24,7 @@ from blender_addon.core.jobs import Job, JobQueue, JobState, Placement, new_job_
 from blender_addon.core.keyframes import sample, sample_adjustments
 from blender_addon.core.previews import preview_folder, remove_preview_folder
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO
 
 
 # --------------------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ def test_a_missing_python_fails_the_job_and_says_why(inputs, tmp_path):
     assert runner.last_error
 
 
+@pytest.mark.slow
 def test_a_request_the_worker_would_refuse_fails_its_job_before_it_is_sent(inputs, tmp_path):
     """The client runs the request's own check (`Run.validate`) before sending it; the job
     says why, and the runner goes on to the next one."""

@@ -21,8 +21,7 @@ from backend.pose.layout import BODY
 from backend.pose.track import PoseTrack
 from backend.video import Mp4Writer
 
-from .conftest import REPO
-from .test_worker import make_tiny_bundle
+from .helpers import REPO, make_tiny_bundle
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -103,6 +102,7 @@ def retarget_args(media: dict, out: Path | str, *extra: str) -> tuple[str, ...]:
 # -- 1. output paths ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_output_paths_that_cannot_be_written_are_refused_by_name(media, cli, tmp_path):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("my notes")
@@ -131,6 +131,7 @@ def test_output_paths_that_cannot_be_written_are_refused_by_name(media, cli, tmp
             str(a_file / "job"), "is a file, not a folder")
 
 
+@pytest.mark.slow
 def test_a_pose_track_may_be_replaced(media, cli, tmp_path):
     out = tmp_path / "poses.npz"
     shutil.copy(media["no_ankles"], out)
@@ -312,6 +313,7 @@ NO_ANKLES = ("warning: only 0 of 12 detected frames show the head and both ankle
              "warning: the source never shows its ankles")
 
 
+@pytest.mark.slow
 def test_warnings_print_in_one_plain_format_everywhere(media, cli, tmp_path):
     no_ankles = media["no_ankles"]
     outputs = {
@@ -333,6 +335,7 @@ def test_warnings_print_in_one_plain_format_everywhere(media, cli, tmp_path):
 # -- 12. a damaged pointer to the latest checkpoint --------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_damaged_latest_json_is_reported_when_training_resumes(media, cli, tmp_path):
     from training import checkpoint as ckpt
 

@@ -18,10 +18,7 @@ import pytest
 from backend.worker.protocol import (MAX_LINE_BYTES, Adjustments, Done, Error, Hello, Progress, Run,
                                      parse_line)
 
-from .conftest import REPO
-from .test_worker import TIMEOUT, RawWorker
-# media: a demo clip and a tiny bundle; client: a worker through the add-on's client
-from .test_worker_jobs import N_FRAMES, client, job, media  # noqa: F401 - fixtures
+from .helpers import N_FRAMES, REPO, TIMEOUT, RawWorker, job
 
 SHORT_REPLY = 1000  # bytes: what a reply to any malformed line must stay under
 
@@ -101,6 +98,7 @@ def test_extreme_adjustments_are_refused_when_the_run_arrives(raw, media, tmp_pa
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
@@ -119,6 +117,7 @@ def test_paths_the_file_system_refuses_are_bad_input(client, media, tmp_path):
     assert a_file.read_text() == "mine"
 
 
+@pytest.mark.slow
 def test_a_resumed_jobs_progress_starts_past_the_frames_already_written(client, media, tmp_path):
     run = job(media, tmp_path / "job", "resumed", adjustments=Adjustments(offset_y=0.05))
     assert isinstance(client.run_job(run, TIMEOUT), Done)
@@ -133,6 +132,7 @@ def test_a_resumed_jobs_progress_starts_past_the_frames_already_written(client, 
     assert done[0] == 5 and done[-1] == N_FRAMES and done == sorted(done), done
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0 if hasattr(os, "geteuid") else True,
                     reason="mounting a small tmpfs needs root (tests/test_disk_full.py covers "
                            "running out of space without it)")
@@ -164,6 +164,7 @@ def test_a_relative_or_nul_path_is_a_bad_message_and_nothing_is_written(raw, med
     assert not (REPO / "rel-job-19").exists() and not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_a_folder_holding_another_job_is_refused_in_the_protocols_words(client, media, tmp_path):
     """The client has no --overwrite: the reply says what it can do."""
     out = tmp_path / "job"

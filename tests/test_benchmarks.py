@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO
+
 pytestmark = pytest.mark.slow
 
 
@@ -80,7 +81,7 @@ def test_train_benchmark_times_every_stage_of_the_preset(train_figures):
 
 
 def test_train_benchmark_includes_vgg_when_given_weights(tmp_path):
-    from tests.test_losses_vgg import random_vgg_state
+    from .helpers import random_vgg_state
 
     weights = tmp_path / "vgg19-random.pth"
     torch.save(random_vgg_state(), weights)

@@ -20,7 +20,7 @@ from backend.normalize import NoAnklesWarning, NormalizationStats, compute_stats
 from backend.pose.track import PoseTrack
 from backend.video import probe
 
-from .conftest import REPO, footage_path
+from .helpers import REPO, footage_path
 
 pytestmark = pytest.mark.footage
 
@@ -57,6 +57,7 @@ def source_npz(work) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_poses_file_has_the_documented_arrays(target_npz):
     with np.load(target_npz, allow_pickle=False) as data:
         assert data["body"].shape == (TARGET_FRAMES, 25, 3)
@@ -67,6 +68,7 @@ def test_poses_file_has_the_documented_arrays(target_npz):
         assert tuple(data["size"]) == (1280, 720)
 
 
+@pytest.mark.slow
 def test_target_is_detected_in_nearly_every_frame(target_npz):
     track = PoseTrack.load(target_npz)
     assert track.detection_rate() >= 0.95
@@ -76,6 +78,7 @@ def test_target_is_detected_in_nearly_every_frame(target_npz):
     assert np.all((body[..., 1][seen] >= -5) & (body[..., 1][seen] <= 725))
 
 
+@pytest.mark.slow
 def test_second_run_hits_the_cache(target_npz, work):
     result = cli("poses", str(footage_path("target_taiji.mp4")), "-o", str(work / "again.npz"),
                  "--stop", str(TARGET_FRAMES), cache=work / "cache")
@@ -85,6 +88,7 @@ def test_second_run_hits_the_cache(target_npz, work):
     np.testing.assert_array_equal(a.body, b.body)
 
 
+@pytest.mark.slow
 def test_normalized_source_ankles_land_in_the_target_ankle_range(source_npz, target_npz, work):
     cli("stats", str(target_npz), "-o", str(work / "target_stats.json"), cache=work / "cache")
     out = work / "normalized.npz"
@@ -104,6 +108,7 @@ def test_normalized_source_ankles_land_in_the_target_ankle_range(source_npz, tar
     assert np.isfinite(moved.body).all() and np.isfinite(moved.face).all()
 
 
+@pytest.mark.slow
 def test_normalize_accepts_a_track_as_target_and_applies_adjustments(source_npz, target_npz, work):
     adjust = work / "adjust.json"
     adjust.write_text(json.dumps({"offset_y": [0.1] * SOURCE_FRAMES}))
@@ -116,6 +121,7 @@ def test_normalize_accepts_a_track_as_target_and_applies_adjustments(source_npz,
     np.testing.assert_allclose(b.body[..., 1][seen] - a.body[..., 1][seen], 0.1 * 720, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_labels_command_writes_one_png_per_frame_and_a_video(target_npz, work):
     cli("labels", str(target_npz), "-o", str(work / "labels"), "--size", "256x128", cache=work / "cache")
     assert len(list((work / "labels").glob("*.png"))) == TARGET_FRAMES
@@ -123,6 +129,7 @@ def test_labels_command_writes_one_png_per_frame_and_a_video(target_npz, work):
     assert probe(work / "labels.mp4").frame_count == TARGET_FRAMES
 
 
+@pytest.mark.slow
 def test_preview_is_a_side_by_side_video_with_the_source_audio_range(source_npz, target_npz, work):
     out = work / "preview.mp4"
     cli("preview", str(footage_path("source_juggle.mp4")), "--target", str(footage_path("target_taiji.mp4")),
@@ -133,6 +140,7 @@ def test_preview_is_a_side_by_side_video_with_the_source_audio_range(source_npz,
     assert info.height == 144 and info.width == 2 * 256 + 256
 
 
+@pytest.mark.slow
 def test_person_leaving_the_frame_keeps_every_frame(work):
     clip = footage_path("hard_leaves_frame.mp4")
     out = work / "leaves.npz"
@@ -146,6 +154,7 @@ def test_person_leaving_the_frame_keeps_every_frame(work):
     assert (track.body[missing][..., 2] > 0).any(axis=1).all()
 
 
+@pytest.mark.slow
 def test_subject_without_ankles_falls_back_with_a_warning(work):
     out = work / "half.npz"
     cli("poses", str(footage_path("hard_half_body.mp4")), "-o", str(out), "--stop", "30",
@@ -171,6 +180,7 @@ def test_bad_video_gets_one_clear_error(tmp_path):
     assert not (tmp_path / "x.npz").exists()
 
 
+@pytest.mark.slow
 def test_workers_flag_splits_detection_and_bad_counts_are_refused(tmp_path):
     clip = footage_path("hard_two_people.avi")
     out = tmp_path / "two.npz"

@@ -23,9 +23,9 @@ from backend.demo.run import DEMO_BUNDLE
 from backend.errors import Cancelled
 from backend.transfer import TransferJob, run_transfer
 
+from .helpers import REPO
 from .ray_cluster import BlindHead, can_unshare, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 LONG = 48  # frames of the job that is killed or cancelled while it runs (about 3 s)
 SHORT = (10, 22)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from backend.demo.run import DEMO_BUNDLE
 from backend.models import read_manifest
 from backend.video import probe
 
-from .conftest import REPO
+from .helpers import REPO
 
 
 def test_the_demo_bundle_ships_and_is_small():
@@ -19,6 +21,7 @@ def test_the_demo_bundle_ships_and_is_small():
     assert size < 20 * 1024 * 1024  # the limit for a bundle kept in the repository
 
 
+@pytest.mark.slow
 def test_demo_writes_a_watchable_video_of_the_whole_dance(tmp_path):
     out = tmp_path / "demo"
     result = subprocess.run([sys.executable, "-m", "backend", "demo", "-o", str(out), "--seconds", "1", "-q"],

@@ -25,9 +25,7 @@ import pytest
 from backend.demo import make_demo_clip, target_motion
 from backend.normalize import compute_stats
 
-from .conftest import REPO
-from .test_training_run import prepared_demo  # noqa: F401 - a fixture
-from .test_transfer import make_bundle
+from .helpers import REPO, make_bundle
 
 resource = pytest.importorskip("resource", reason="file size limits are POSIX")
 
@@ -97,6 +95,7 @@ def _pages(path: Path) -> int:
     return math.ceil(path.stat().st_size / PAGE) * PAGE
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mounts a Linux tmpfs")
 def test_a_full_disk_while_writing_frames_keeps_them_and_the_job_resumes(media, tmp_path):
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
@@ -123,6 +122,7 @@ def test_a_full_disk_while_writing_frames_keeps_them_and_the_job_resumes(media, 
         subprocess.run(["umount", str(disk)], check=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="no file size limit here")
 def test_no_room_for_the_video_keeps_the_frames_and_the_job_resumes(media, tmp_path):
     reference = media["reference"]
@@ -148,7 +148,7 @@ def test_no_room_for_a_checkpoint_stops_training_with_the_disk_full_line_and_it_
     from training import checkpoint as ckpt
     from training.trainer import stage_checkpoint
 
-    from .test_training_run import new_run
+    from .helpers import new_run
 
     run = new_run(prepared_demo, tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}

@@ -25,7 +25,7 @@ from training.evaluation.lpips import (CHANNELS, LPIPS, LpipsWeights, backbone_s
 from training.evaluation.pose_metrics import pose_scores
 from training.models.weights import WeightsUnavailable
 
-from .conftest import footage_path
+from .helpers import footage_path
 
 UNREACHABLE = "http://127.0.0.1:9/"  # the discard port: refused at once
 
@@ -117,6 +117,7 @@ def test_pose_distance_is_zero_for_the_same_poses_and_the_shift_otherwise():
     assert scores["body"].to_dict()["distance_px"] == pytest.approx(5.0)
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_detector_finds_a_shifted_image_shifted_by_as_much(footage, tmp_path):
     """The real detector on a real frame and on the same frame moved 24 px to the right."""
@@ -247,6 +248,7 @@ def tiny_run(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_report_of_a_tiny_model_on_real_footage(tiny_run, tmp_path, monkeypatch):
     from training.cli import main
@@ -296,6 +298,7 @@ def test_report_of_a_tiny_model_on_real_footage(tiny_run, tmp_path, monkeypatch)
     assert "| not available |" not in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_evaluate_refuses_a_bundle_of_another_shape(tiny_run, tmp_path):
     from training.evaluation import EvalOptions, evaluate
@@ -311,6 +314,7 @@ def test_evaluate_refuses_a_bundle_of_another_shape(tiny_run, tmp_path):
                              compare=[("small", other)], progress=False))
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_smaller_model_is_compared_upscaled(tiny_run, tmp_path):
     """A model of the same target at half the resolution draws at its size; its frames are
@@ -318,7 +322,7 @@ def test_a_smaller_model_is_compared_upscaled(tiny_run, tmp_path):
     from training.evaluation import EvalOptions, evaluate
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     run = tmp_path / "small-run"
     shutil.copytree(tiny_run / "run" / "prepared", run / "prepared")

@@ -23,7 +23,7 @@ from backend.demo.run import DEMO_BUNDLE
 from backend.errors import Cancelled
 from backend.transfer import TransferJob, run_transfer
 
-from .conftest import REPO
+from .helpers import REPO
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 N_FRAMES = 8
@@ -84,6 +84,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
+@pytest.mark.slow
 def test_job_json_holds_the_identity_and_backend_and_status_json_progress_alone(reference):
     record = json.loads((reference / "job.json").read_text())
     assert record["backend"] == "onnx" and record["identity"]["range"] == [0, N_FRAMES]
@@ -92,6 +93,7 @@ def test_job_json_holds_the_identity_and_backend_and_status_json_progress_alone(
     assert len(frame_bytes(reference)) == N_FRAMES
 
 
+@pytest.mark.slow
 def test_a_job_resumed_without_its_status_json_gives_the_frames_of_an_uninterrupted_run(
         media, cache, reference, tmp_path):
     out = tmp_path / "job"
@@ -113,6 +115,7 @@ def test_a_job_resumed_without_its_status_json_gives_the_frames_of_an_uninterrup
     assert "resumed at frame" in log and "may differ" not in log
 
 
+@pytest.mark.slow
 def test_a_second_process_on_a_busy_folder_is_refused_at_once_and_the_first_finishes(
         media, cache, reference, tmp_path):
     from backend.cli import main
@@ -145,6 +148,7 @@ def test_a_second_process_on_a_busy_folder_is_refused_at_once_and_the_first_fini
     assert log.count("started") == 1 and "resumed" not in log
 
 
+@pytest.mark.slow
 def test_the_refusal_of_a_busy_folder_names_it(media, cache, tmp_path, capsys):
     from backend.cli import main
     from backend.folders import FolderLock
@@ -166,6 +170,7 @@ def test_the_refusal_of_a_busy_folder_names_it(media, cache, tmp_path, capsys):
     ["export", "{job}", "-o", "{tmp}/bundle"],
     ["export", "{run}", "-o", "{job}"],
 ], ids=["train", "train-resume", "prepare", "export-from", "export-to"])
+@pytest.mark.slow
 def test_a_training_command_on_a_job_folder_leaves_it_byte_identical(
         media, cache, reference, tmp_path, capsys, command):
     from training.cli import main
@@ -180,6 +185,7 @@ def test_a_training_command_on_a_job_folder_leaves_it_byte_identical(
     assert not (tmp_path / "bundle").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["run", "preview"])
 def test_retarget_refuses_a_training_run_or_a_preview_folder(media, cache, capsys, kind):
     from backend.cli import main
@@ -195,6 +201,7 @@ def test_retarget_refuses_a_training_run_or_a_preview_folder(media, cache, capsy
     assert snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_training_commands_refuse_a_preview_folder_and_a_folder_that_is_no_run(
         media, cache, tmp_path, capsys):
     from training.cli import main
@@ -211,6 +218,7 @@ def test_training_commands_refuse_a_preview_folder_and_a_folder_that_is_no_run(
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
 
 
+@pytest.mark.slow
 def test_backend_commands_that_write_folders_refuse_a_job_folder(media, cache, reference,
                                                                  tmp_path, capsys):
     from backend.cli import main

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import math
 import shutil
 import time
 from pathlib import Path
@@ -20,23 +19,11 @@ from training.models.losses import VGG_LAYER_WEIGHTS, GANLoss, LossWeights, VGGL
     feature_matching_loss
 from training.models.vgg import VGG19_URL, VGG19Features, WeightsUnavailable, load_vgg19
 
+from .helpers import random_vgg_state
+
 # torchvision's vgg19().features: the convolutions up to conv5_1 sit at these indices.
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28)
 UNREACHABLE = "http://127.0.0.1:9/models/vgg19-dcbb9e9d.pth"  # discard port: refused at once
-
-
-def random_vgg_state() -> dict[str, torch.Tensor]:
-    """A VGG19 state dict with torchvision's keys and shapes (He-scaled random weights), plus
-    keys of the deeper layers and classifier that the loader must ignore."""
-    gen = torch.Generator().manual_seed(1)
-    state = {}
-    for key, value in VGG19Features().state_dict().items():
-        fan_in = value[0].numel() if value.dim() > 1 else 1
-        scale = math.sqrt(2.0 / fan_in) if value.dim() > 1 else 0.01
-        state[key] = torch.randn(value.shape, generator=gen) * scale
-    state["features.30.weight"] = torch.zeros(4, 4, 3, 3)  # deeper layers: ignored
-    state["classifier.6.bias"] = torch.zeros(1000)
-    return state
 
 
 @pytest.fixture(scope="session")

@@ -64,6 +64,7 @@ def exported(tmp_path_factory) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_generator_matches_torch_at_any_batch_and_size(exported):
     bundle = load_bundle(exported)
     onnx_g = OnnxGenerator(exported / GENERATOR_ONNX)
@@ -114,6 +115,7 @@ def test_bad_inputs_get_the_torch_errors(exported):
         face(rand(1, 3, 8, 8), rand(1, 3, 16, 16))
 
 
+@pytest.mark.slow
 def test_static_export_fixes_the_size(tmp_path):
     folder = make_bundle(tmp_path / "b", TINY_GLOBAL, face=None)
     result = export_bundle_onnx(folder, tmp_path / "out", dynamic=False)
@@ -128,6 +130,7 @@ def test_static_export_fixes_the_size(tmp_path):
         onnx_g(rand(1, 6, 64, 64))
 
 
+@pytest.mark.slow
 def test_failed_check_keeps_the_old_file(exported, tmp_path):
     folder = tmp_path / "bundle"
     shutil.copytree(exported, folder)
@@ -182,6 +185,7 @@ def test_load_cpu_networks_uses_the_bundles_onnx_files(exported):
         assert float((nets.generator(x) - torch_nets.generator(x)).abs().max()) < TOL
 
 
+@pytest.mark.slow
 def test_stale_or_corrupt_onnx_is_replaced_by_a_cached_export(exported, tmp_path, capsys):
     # Another model's ONNX files in this bundle's folder must not be used for it.
     folder = make_bundle(tmp_path / "other", seed=1)
@@ -223,6 +227,7 @@ def test_choose_cpu_backend(monkeypatch):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cli_export_onnx(exported, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli_main(["export-onnx", str(exported), "-o", str(out), "--opset", "13"]) == 0

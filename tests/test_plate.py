@@ -244,6 +244,7 @@ def test_with_a_matte_g_sees_the_previous_frame_minus_the_plate():
         GeneratorConfig(previous_input="minus_plate")
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 @pytest.mark.parametrize("clip,stop,static", [("source_handheld.mp4", None, False),
                                               ("target_taiji.mp4", 120, True)])
@@ -259,6 +260,7 @@ def test_real_cameras_are_told_apart(footage, tmp_path, clip, stop, static):
     assert record["verdict"].startswith("static camera" if static else "moving camera")
 
 
+@pytest.mark.slow
 def test_a_model_with_a_matte_gives_the_person_alone(demo_run, tmp_path):
     """Train the tiny networks with a matte on the demo room for a few hundred steps, then ask
     for transparent frames: RGBA, the alpha 0 away from the performer and near 255 on
@@ -274,7 +276,7 @@ def test_a_model_with_a_matte_gives_the_person_alone(demo_run, tmp_path):
     from training.evaluation.methods import MATTE_THRESHOLD
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     folder, prepared = demo_run
     run = tmp_path / "run"

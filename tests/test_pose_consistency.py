@@ -39,6 +39,7 @@ def test_frames_without_a_nose_or_a_face_are_never_stray():
     assert not stray_faces(PoseTrack.empty(3, 30.0, (64, 64))).any()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_the_face_interpolated_across_a_turn_of_the_head_is_dropped(footage):
     """source_turning_3.mp4 turns her back at about 5 s: the face is missing from frame 145

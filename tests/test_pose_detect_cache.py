@@ -62,6 +62,7 @@ def test_store_load_and_damaged_entries(tmp_path):
     assert not cache.cached_track_path("k2").exists()  # ...and is removed
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_second_detection_comes_from_the_cache(footage, tmp_path, private_cache):
     from backend.pose.detector import detect_video

@@ -29,12 +29,13 @@ def hip_jumps(track) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def taiji(request):
-    from tests.conftest import footage_path
+    from tests.helpers import footage_path
 
     return detect_video(footage_path("target_taiji.mp4"), start=0, stop=24, progress=False,
                         use_cache=False)
 
 
+@pytest.mark.slow
 def test_taiji_every_frame_detected_and_recorded(taiji):
     assert len(taiji) == 24 and taiji.size == (1280, 720)
     assert taiji.fps == pytest.approx(23.976, abs=1e-3)
@@ -45,6 +46,7 @@ def test_taiji_every_frame_detected_and_recorded(taiji):
     assert (taiji.detector["start"], taiji.detector["stop"]) == (0, 24)
 
 
+@pytest.mark.slow
 def test_taiji_confident_keypoints_lie_inside_the_frame(taiji):
     width, height = taiji.size
     for part in (taiji.body, taiji.face, taiji.hands.reshape(len(taiji), -1, 3)):
@@ -54,6 +56,7 @@ def test_taiji_confident_keypoints_lie_inside_the_frame(taiji):
         assert (confident[:, 1] >= 0).all() and (confident[:, 1] < height).all()
 
 
+@pytest.mark.slow
 def test_taiji_anatomy_is_sane(taiji):
     for t in range(len(taiji)):
         body, face, hands = taiji.body[t], taiji.face[t], taiji.hands[t]
@@ -76,6 +79,7 @@ def test_taiji_anatomy_is_sane(taiji):
         assert face[42, 0] < face[69, 0] < face[45, 0]
 
 
+@pytest.mark.slow
 def test_two_people_default_subject_is_kept(footage):
     track = detect_video(footage("hard_two_people.avi"), start=0, stop=20, progress=False,
                          use_cache=False)
@@ -85,6 +89,7 @@ def test_two_people_default_subject_is_kept(footage):
     assert hip_jumps(track).max() < 0.03
 
 
+@pytest.mark.slow
 def test_hinted_subject_is_refound_after_being_hidden(footage):
     """The hint picks the man on the left; while he is hidden, the other man is not taken
     for him, and when he shows again he is found again."""
@@ -104,6 +109,7 @@ def test_hinted_subject_is_refound_after_being_hidden(footage):
     assert (np.abs(hip_x[found] - 765) < 40).all()
 
 
+@pytest.mark.slow
 def test_multi_person_subject_is_kept(footage):
     track = detect_video(footage("hard_multi_person.avi"), start=150, stop=172, progress=False,
                          use_cache=False)
@@ -112,6 +118,7 @@ def test_multi_person_subject_is_kept(footage):
     assert (np.abs(track.body[:, BODY["MidHip"], 0] - 700) < 120).all()
 
 
+@pytest.mark.slow
 def test_leaving_the_frame_gives_undetected_entries(footage):
     track = detect_video(footage("hard_leaves_frame.mp4"), start=330, stop=356, progress=False,
                          use_cache=False)
@@ -122,6 +129,7 @@ def test_leaving_the_frame_gives_undetected_entries(footage):
     assert not track.body[gone].any() and not track.face[gone].any() and not track.hands[gone].any()
 
 
+@pytest.mark.slow
 def test_cancelling_stops_detection_and_caches_nothing(footage, private_cache):
     from backend.errors import Cancelled
 
@@ -138,6 +146,7 @@ def test_cancelling_stops_detection_and_caches_nothing(footage, private_cache):
     assert not list((private_cache / "poses").glob("*.npz"))
 
 
+@pytest.mark.slow
 def test_downscaled_detection_reports_full_frame_pixels(footage):
     """With max_side, detection runs on a smaller copy; the hint and the keypoints stay in
     the pixels of the full 1920x1080 frame."""

@@ -27,7 +27,7 @@ from backend.pose.detector import HolisticConfig, detect_video
 from backend.pose.track import PoseTrack
 from backend.video import Mp4Writer, probe, read_frames
 
-from .conftest import footage_path
+from .helpers import footage_path
 
 pytestmark = [pytest.mark.footage, pytest.mark.slow]
 

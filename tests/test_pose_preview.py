@@ -30,9 +30,9 @@ from backend.preview import dimmed, overlay
 from backend.transfer import TransferJob, run_transfer
 from backend.video import probe
 from backend.video.images import read_image
-from tests.test_worker import make_demo_media
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO, make_demo_media
+
 N_FRAMES = 10
 ADJUST = Adjustments(scale=np.linspace(0.8, 1.4, N_FRAMES), offset_x=0.1, offset_y=-0.05)
 
@@ -46,6 +46,7 @@ def frames_of(folder: Path) -> list[np.ndarray]:
     return [read_image(p) for p in sorted(folder.glob("*.*"))]
 
 
+@pytest.mark.slow
 def test_preview_shows_the_transfers_labels_over_the_background_cut_as_its_frames(media, tmp_path):
     transfer = run_transfer(TransferJob(source=media["clip"], model=media["bundle"],
                                         output_dir=tmp_path / "job", adjustments=ADJUST,
@@ -68,6 +69,7 @@ def test_preview_shows_the_transfers_labels_over_the_background_cut_as_its_frame
     assert record["state"] == "done" and record["parameters"]["adjustments"] == ADJUST.to_dict()
 
 
+@pytest.mark.slow
 def test_background_is_the_plate_else_the_target_frame_else_grey(media, tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(media["bundle"], bundle)
@@ -93,6 +95,7 @@ def test_background_is_the_plate_else_the_target_frame_else_grey(media, tmp_path
         preview_background(bundle, resolution)
 
 
+@pytest.mark.slow
 def test_an_update_reuses_the_cached_poses_and_moves_the_figure(media, tmp_path):
     stages: list[str] = []
 
@@ -135,6 +138,7 @@ def test_bad_folders_adjustments_and_cancel(media, tmp_path):
                                         output_dir=tmp_path / "p"))
 
 
+@pytest.mark.slow
 def test_command_line_writes_frames_and_a_video(media, tmp_path):
     adjust = tmp_path / "adjust.json"
     adjust.write_text(json.dumps({"scale": [1.0, 1.2, 1.4], "offset_y": 0.1}))

@@ -317,6 +317,7 @@ def test_face_centers_fall_back_to_neighbours(demo_clip):
     assert np.allclose(centers[0], track.body[0, 0, :2])
 
 
+@pytest.mark.slow
 def test_prepare_is_cached_and_letterboxed(demo_clip, tmp_path):
     video, track = demo_clip
     options = PrepareOptions(size=(64, 32), label_sizes=((32, 16), (64, 32)), holdout=0.15)
@@ -380,6 +381,7 @@ def test_a_run_prepared_by_an_earlier_version_is_not_prepared_again(demo_clip, t
                                                 holdout=0.3), track=track, progress=False)
 
 
+@pytest.mark.slow
 def test_dataset_gives_consecutive_frames(demo_clip, tmp_path):
     video, track = demo_clip
     prepared = prepare(video, tmp_path, PrepareOptions(size=(64, 32), label_sizes=((64, 32),)),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from training.stages import fresh_nets
 from training.step import Generation
 from training.trainer import load_run_options, stage_checkpoint, train
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO, new_run
 
 
 def tiny(perceptual: str = "none", stages: tuple[str, ...] = ("global",)) -> TrainOptions:
@@ -51,27 +50,6 @@ def tiny(perceptual: str = "none", stages: tuple[str, ...] = ("global",)) -> Tra
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def prepared_demo(tmp_path_factory) -> Path:
-    """A run folder holding a prepared 24-frame demo-performer clip at the tiny sizes."""
-    from backend.demo import make_demo_clip
-
-    folder = tmp_path_factory.mktemp("demo-run")
-    track = make_demo_clip(folder / "clip.mp4", motion="target", n_frames=24, fps=30,
-                           size=(128, 64), progress=False)
-    opts = preset("tiny")
-    prepare(folder / "clip.mp4", folder / "run",
-            PrepareOptions(size=opts.size, label_sizes=tuple(opts.sizes_needed())),
-            track=track, progress=False)
-    return folder / "run"
-
-
-def new_run(prepared_demo: Path, tmp_path: Path, name: str = "run") -> Path:
-    run = tmp_path / name
-    shutil.copytree(prepared_demo / "prepared", run / "prepared")
-    return run
-
-
 def generator_error(prepared: PreparedRun, generator: torch.nn.Module, size) -> float:
     data = FrameSequenceDataset(prepared, size, "train", 1, 2)
     return reconstruction_error(Generation(generator), data, setup("cpu"), count=8)
@@ -84,6 +62,7 @@ def finite(losses: dict) -> bool:
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     opts = tiny(stages=("global", "local", "face"))
@@ -132,6 +111,7 @@ def test_tiny_trains_every_stage_and_exports(prepared_demo, tmp_path):
         assert torch.allclose(loaded.generator(x), face["nets"].generator.eval()(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("temporal,precision", [("paper", "fp32"), ("noisy", "fp32"),
                                                 ("paper", "bf16")])
 def test_resume_continues_exactly(prepared_demo, tmp_path, temporal, precision):
@@ -172,6 +152,7 @@ def _tensors(obj, prefix=""):
     return out
 
 
+@pytest.mark.slow
 def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     calls = []
@@ -193,6 +174,7 @@ def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
     assert status["state"] == "cancelled" and status["step"] == 4  # the step of the checkpoint
 
 
+@pytest.mark.slow
 def test_chain_mode_trains(prepared_demo, tmp_path):
     opts = tiny()
     opts.temporal.temporal = "chain"
@@ -201,6 +183,7 @@ def test_chain_mode_trains(prepared_demo, tmp_path):
     assert finite(result["losses"])
 
 
+@pytest.mark.slow
 def test_no_temporal_ablation_trains_single_frames_and_transfer_keeps_them_apart(prepared_demo,
                                                                                   tmp_path):
     """temporal "none" (plain pix2pixHD): D judges (label, frame) alone, and the exported model
@@ -232,6 +215,7 @@ def test_no_temporal_ablation_trains_single_frames_and_transfer_keeps_them_apart
     assert np.array_equal(make(b).color, alone)  # after another frame: the same
 
 
+@pytest.mark.slow
 def test_existing_checkpoints_need_resume_and_damage_is_named(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     train(run, tiny(), steps=2)
@@ -251,6 +235,7 @@ def test_existing_checkpoints_need_resume_and_damage_is_named(prepared_demo, tmp
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_missing_vgg_weights_stop_training_clearly(prepared_demo, tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
@@ -267,6 +252,7 @@ def test_missing_vgg_weights_stop_training_clearly(prepared_demo, tmp_path, monk
     assert "G_VGG" not in result["losses"]
 
 
+@pytest.mark.slow
 def test_vgg_weights_file_gives_the_perceptual_loss(prepared_demo, tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "vgg19.safetensors"
@@ -287,6 +273,7 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "training", *args]
 
 
+@pytest.mark.slow
 def test_cli_sigterm_saves_then_resume(prepared_demo, tmp_path):
     run = new_run(prepared_demo, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -322,6 +309,7 @@ def test_cli_sigterm_saves_then_resume(prepared_demo, tmp_path):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_tiny_learns_real_footage(footage, tmp_path):
     video = footage("target_taiji.mp4")
@@ -378,6 +366,7 @@ def test_mixed_precision_steps(dtype, matte):
         assert ("G_matte" in losses) == (matte == "on" and stage == "global")
 
 
+@pytest.mark.slow
 def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
     opts = tiny()
     opts.loss.lambda_l1 = 10.0
@@ -392,6 +381,7 @@ def test_l1_term_joins_the_generator_loss_when_asked(prepared_demo, tmp_path):
     assert "G_L1" in chosen[0]["losses"]  # left to the run: on without a perceptual loss
 
 
+@pytest.mark.slow
 def test_flicker_term_judges_the_change_between_frames_not_the_frames(prepared_demo, tmp_path):
     from training.step import _flicker
 
@@ -423,6 +413,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
      "--window-size 8x8: stage global paints it at 4x4, and its generator needs at least 8x8 "
      "there; give at least 16x16"),
 ])
+@pytest.mark.slow
 def test_options_that_do_not_fit_are_one_error_line_and_write_nothing(
         prepared_demo, tmp_path, capsys, args, problem):
     from training.cli import main
@@ -436,6 +427,7 @@ def test_options_that_do_not_fit_are_one_error_line_and_write_nothing(
     assert _snapshot(run) == before
 
 
+@pytest.mark.slow
 def test_a_resume_given_a_new_value_takes_it(prepared_demo, tmp_path, capsys):
     """A run saved with an unusable value (as earlier versions let through) is refused with
     the flag to give, and a resume that gives it trains with the new value."""

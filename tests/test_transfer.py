@@ -20,9 +20,6 @@ import torch
 
 from backend.demo import make_demo_clip, target_motion
 from backend.errors import Cancelled, FormatVersionError, InputError
-from backend.labels import LabelStyle
-from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig,
-                            build_face_generator, build_generator, save_bundle)
 from backend.normalize import Adjustments, compute_stats
 from backend.pose.detector import HolisticConfig
 from backend.pose.pipeline import PoseOptions
@@ -34,9 +31,8 @@ from backend.transfer.nearest import NearestRenderer
 from backend.video import probe, read_frames
 from backend.video.images import read_image
 
-from .conftest import footage_path
+from .helpers import REPO, footage_path, make_bundle
 
-REPO = Path(__file__).resolve().parents[1]
 JUGGLE_RANGE = (100, 116)  # 16 frames, the juggler in full view
 # Frames are compared byte for byte, so the CPU backend is pinned (ONNX Runtime, the default;
 # tests/test_transfer_onnx.py compares it with PyTorch).
@@ -44,18 +40,6 @@ BACKEND = "onnx"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def make_bundle(folder: Path, normalization: dict, resolution=(128, 64), face=True) -> Path:
-    """An untrained tiny bundle (weights fixed by the seed) with real target statistics."""
-    torch.manual_seed(0)
-    config = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2)
-    face_config = FaceGeneratorConfig(ngf=8, n_downsampling=2, n_blocks=1) if face else None
-    manifest = BundleManifest(name="tiny", generator=config, resolution=resolution,
-                              label_style=LabelStyle().to_dict(), normalization=normalization,
-                              face_generator=face_config)
-    return save_bundle(folder, manifest, build_generator(config),
-                       build_face_generator(face_config) if face else None)
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +95,7 @@ def count_frames(video: Path) -> int:
     return sum(1 for _ in read_frames(video))
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_every_source_frame_gives_one_frame_and_the_videos(juggle_reference):
     out, result, stages = juggle_reference
@@ -136,6 +121,7 @@ def test_every_source_frame_gives_one_frame_and_the_videos(juggle_reference):
     assert "done: 16 frames" in (out / "log.txt").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_finished_job_run_again_does_nothing(juggle_reference, tiny_bundle, shared_cache):
     out, _, _ = juggle_reference
@@ -146,6 +132,7 @@ def test_a_finished_job_run_again_does_nothing(juggle_reference, tiny_bundle, sh
     assert (out / "result.mp4").stat().st_mtime_ns == video_time
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_given_poses_replace_detection(juggle_reference, tiny_bundle, shared_cache, tmp_path):
     out, _, _ = juggle_reference
@@ -210,6 +197,7 @@ def test_kill_and_resume_gives_the_frames_of_an_uninterrupted_run(juggle_referen
     assert "resumed at frame" in (out / "log.txt").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_cache, tmp_path,
                                          monkeypatch):
@@ -240,6 +228,7 @@ def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_
     assert count_frames(result.video) == 16 and result.side_by_side is None
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_other_parameters_are_refused_and_overwrite_starts_again(juggle_reference, tiny_bundle,
                                                                  shared_cache, tmp_path):
@@ -257,6 +246,7 @@ def test_other_parameters_are_refused_and_overwrite_starts_again(juggle_referenc
     assert not (out / "side_by_side.mp4").exists()  # the old job's outputs went with it
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_source_audio_is_kept_for_the_range(tiny_bundle, shared_cache, tmp_path):
     source = footage_path("target_dumbbell.mp4")  # has sound; full body in every frame
@@ -271,6 +261,7 @@ def test_source_audio_is_kept_for_the_range(tiny_bundle, shared_cache, tmp_path)
     assert abs(seconds - 12 / info.fps) < 0.05  # cut to the range's length
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_source_that_never_shows_its_ankles_falls_back_and_says_so(tiny_bundle, shared_cache,
                                                                      tmp_path):
@@ -317,6 +308,7 @@ def demo(tmp_path_factory):
     return folder, bundle
 
 
+@pytest.mark.slow
 def test_demo_performer_source_and_nearest_baseline(demo, shared_cache, tmp_path):
     folder, bundle = demo
     source = folder / "dance.mp4"
@@ -347,6 +339,7 @@ def test_demo_performer_source_and_nearest_baseline(demo, shared_cache, tmp_path
         assert np.array_equal(read_image(nearest.frames_dir / f"{i + 1:06d}.png"), renderer(i))
 
 
+@pytest.mark.slow
 def test_a_bundle_of_another_format_version_is_refused(demo, shared_cache, tmp_path):
     folder, bundle = demo
     old = tmp_path / "old-bundle"
@@ -360,6 +353,7 @@ def test_a_bundle_of_another_format_version_is_refused(demo, shared_cache, tmp_p
     assert not out.exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     from backend.cli import main
 
@@ -380,6 +374,7 @@ def test_command_line_errors_are_clear(demo, shared_cache, tmp_path, capsys):
     assert not (tmp_path / "job").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_rerun_with_a_changed_keyframe_keeps_the_frames_before_it_and_matches_a_fresh_run(
         tiny_bundle, shared_cache, tmp_path):
@@ -414,6 +409,7 @@ def test_a_rerun_with_a_changed_keyframe_keeps_the_frames_before_it_and_matches_
         run_transfer(juggle_job(tiny_bundle, folder, adjustments=changed, face=False))
 
 
+@pytest.mark.slow
 @pytest.mark.footage
 def test_a_job_started_from_an_earlier_folder_keeps_its_frames_and_leaves_it_as_it_was(
         tiny_bundle, shared_cache, tmp_path):

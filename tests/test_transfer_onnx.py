@@ -127,6 +127,7 @@ def cancelled_job(demo, out: Path, backend: str, after: int = 3) -> None:
 # -- the default path ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_onnx_runtime_is_the_cpu_default_and_the_job_records_it(onnx_reference, torch_reference):
     status = status_of(onnx_reference)
     assert (status["state"], status["device"]) == ("done", "cpu, fp32")
@@ -151,6 +152,7 @@ def test_onnx_runtime_is_the_cpu_default_and_the_job_records_it(onnx_reference, 
     assert max(d.max() for d in diffs[:3]) <= 1
 
 
+@pytest.mark.slow
 def test_cancel_and_resume_under_onnx_runtime_gives_the_frames_of_an_uninterrupted_run(
         demo, onnx_reference, tmp_path):
     out = tmp_path / "job"
@@ -162,6 +164,7 @@ def test_cancel_and_resume_under_onnx_runtime_gives_the_frames_of_an_uninterrupt
     assert backend_of(out) == "onnx"
 
 
+@pytest.mark.slow
 def test_cpu_backend_torch_on_the_command_line_matches_the_torch_reference(
         demo, torch_reference, tmp_path):
     from backend.cli import main
@@ -178,6 +181,7 @@ def test_cpu_backend_torch_on_the_command_line_matches_the_torch_reference(
 # -- a resumed job keeps its backend --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_resumed_job_continues_on_the_backend_that_made_its_frames(demo, torch_reference,
                                                                      tmp_path):
     out = tmp_path / "job"
@@ -191,6 +195,7 @@ def test_a_resumed_job_continues_on_the_backend_that_made_its_frames(demo, torch
     assert backend_of(out) == "torch"
 
 
+@pytest.mark.slow
 def test_a_job_without_a_recorded_backend_was_made_by_pytorch_and_overwrite_starts_again(
         demo, torch_reference, onnx_reference, tmp_path):
     out = tmp_path / "job"
@@ -237,6 +242,7 @@ def test_a_job_whose_recorded_backend_is_unreadable_is_refused_not_switched(
     assert frame_bytes(out) == frame_bytes(torch_reference)
 
 
+@pytest.mark.slow
 def test_a_job_made_by_onnx_runtime_is_refused_where_it_is_missing(demo, onnx_reference,
                                                                    tmp_path, monkeypatch):
     out = tmp_path / "job"
@@ -268,6 +274,7 @@ def test_backend_choice_follows_the_device_precision_and_environment(monkeypatch
 # -- the worker keeps the CPU networks ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_worker_model_cache_keeps_the_cpu_networks(demo, tmp_path):
     source, bundle = demo
     cache = ModelCache()

@@ -385,6 +385,7 @@ def test_a_folder_of_other_files_is_never_used(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["holiday.mp4"]
 
 
+@pytest.mark.slow
 def test_a_busy_folder_is_refused_at_once_and_the_lock_dies_with_its_process(tmp_path):
     import subprocess
     import sys

@@ -141,7 +141,7 @@ def window_bundle(tmp_path_factory):
     from training.data.prepare import PrepareOptions, prepare
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     folder = tmp_path_factory.mktemp("window")
     track = make_demo_clip(folder / "frames", motion="target", n_frames=30, fps=30.0,
@@ -175,6 +175,7 @@ def test_a_window_model_records_its_window_and_the_l1_it_chose(window_bundle):
     assert options["loss"]["lambda_l1"] == 10.0  # no perceptual loss: pix2pix's L1 is on
 
 
+@pytest.mark.slow
 def test_transparent_frames_are_exactly_zero_outside_the_window(window_bundle, tmp_path):
     from backend.models.images import over
     from backend.transfer import TransferJob, run_transfer
@@ -206,6 +207,7 @@ def test_transparent_frames_are_exactly_zero_outside_the_window(window_bundle, t
         assert np.array_equal(over(rgba[..., :3], rgba[..., 3], plate), shown)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_a_window_job_resumes_to_the_frames_of_an_uninterrupted_run(window_bundle, tmp_path,
                                                                     backend):
@@ -235,6 +237,7 @@ def test_a_window_job_resumes_to_the_frames_of_an_uninterrupted_run(window_bundl
         assert (whole.frames_dir / name).read_bytes() == (resumed.frames_dir / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_the_window_works_with_a_local_enhancer(window_bundle, tmp_path):
     """The paper's schedule (global at half size, then the local enhancer, then the face GAN)
     with a window at each stage's size: what makes 1024x512 affordable on one GPU."""
@@ -244,7 +247,7 @@ def test_the_window_works_with_a_local_enhancer(window_bundle, tmp_path):
     from backend.transfer import TransferJob, run_transfer
     from training.export import export_bundle
     from training.options import preset
-    from .conftest import train_on_one_thread
+    from .helpers import train_on_one_thread
 
     folder, _ = window_bundle
     shutil.copytree(folder / "run" / "prepared", tmp_path / "run" / "prepared")
@@ -264,6 +267,7 @@ def test_the_window_works_with_a_local_enhancer(window_bundle, tmp_path):
     assert result.frame_count == 3
 
 
+@pytest.mark.slow
 def test_the_window_of_the_demo_clip_holds_every_keypoint(window_bundle):
     """The demo performer walking about the room (a synthetic clip whose poses are known):
     every keypoint the label draws lies inside its frame's window, margin included."""

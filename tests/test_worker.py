@@ -2,7 +2,7 @@
 
 Real worker processes throughout: the handshake, every kind of malformed line, the model
 checks done before a job runs, stdout kept clean of C-level prints, shutdown and end of
-stdin, a worker that dies or cannot start. Helpers here are shared with test_worker_jobs.py.
+stdin, a worker that dies or cannot start.
 """
 
 from __future__ import annotations
@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import queue
 import signal
 import subprocess
-import sys
 import shutil
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -24,7 +21,6 @@ import pytest
 import torch
 
 import backend
-from backend.models import BundleManifest, GeneratorConfig, build_generator, save_bundle
 from backend.worker.checks import check_request
 from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle, to_transfer_job
 from backend.worker.protocol import (Adjustments, Cancelled, Error, Hello, Progress, ProtocolError,
@@ -32,85 +28,7 @@ from backend.worker.protocol import (Adjustments, Cancelled, Error, Hello, Progr
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail
 from blender_addon.core.locations import worker_environment
 
-REPO = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-TINY = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2)
-TIMEOUT = 120.0  # generous: the test machine is shared and slow to import torch
-
-
-# --------------------------------------------------------------------------------------------
-# Shared helpers (also used by test_worker_jobs.py)
-# --------------------------------------------------------------------------------------------
-
-
-def make_tiny_bundle(folder: Path, format_version: int | None = None) -> Path:
-    """A real, tiny model bundle with the demo target's normalization statistics."""
-    from backend.demo import target_motion
-    from backend.labels import LabelStyle
-    from backend.normalize import compute_stats
-
-    torch.manual_seed(0)
-    stats = compute_stats(target_motion(60, fps=30.0, size=(128, 128)))
-    manifest = BundleManifest(name="tiny-demo-target", generator=TINY, resolution=(64, 32),
-                              label_style=LabelStyle().to_dict(), normalization=stats.to_dict())
-    save_bundle(folder, manifest, build_generator(TINY))
-    if format_version is not None:
-        path = folder / "manifest.json"
-        data = json.loads(path.read_text())
-        data["format_version"] = format_version
-        path.write_text(json.dumps(data))
-    return folder
-
-
-def make_demo_media(root: Path, n_frames: int) -> dict[str, Path]:
-    """A clip of the demo performer dancing (12 fps, 128x128) and a tiny bundle, in ``root``."""
-    from backend.demo import make_demo_clip
-
-    make_demo_clip(root / "dance.mp4", "dance", n_frames=n_frames, fps=12.0, size=(128, 128),
-                   progress=False)
-    return {"clip": root / "dance.mp4", "bundle": make_tiny_bundle(root / "bundle")}
-
-
-def start_client(tmp_path: Path, name: str = "worker") -> BackendClient:
-    """A started client whose worker keeps its caches under ``tmp_path`` (not the user's)."""
-    env = {**os.environ, "EVERYBODY_DANCE_CACHE": str(tmp_path / "cache")}
-    client = BackendClient(PYTHON, log_path=tmp_path / f"{name}.log", args=["--device", "cpu"],
-                           env=env)
-    client.start(timeout=TIMEOUT)
-    return client
-
-
-class RawWorker:
-    """The worker with bare pipes, to send what the client never would and read every byte."""
-
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        with open(log, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                [PYTHON, "-m", "backend", "serve", "--device", "cpu"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=worker_environment(
-                    REPO, {**os.environ, "EVERYBODY_DANCE_CACHE": str(log.parent / "cache")}))
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for raw in iter(self.proc.stdout.readline, b""):
-            self.lines.put(raw)
-        self.lines.put(None)
-
-    def send(self, data: bytes | str) -> None:
-        self.proc.stdin.write(data.encode() if isinstance(data, str) else data)
-        self.proc.stdin.flush()
-
-    def reply(self, timeout: float = TIMEOUT):
-        raw = self.lines.get(timeout=timeout)
-        assert raw is not None, f"worker closed stdout; log:\n{self.log.read_text()}"
-        return parse_line(raw.decode())
-
-    def close(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        return self.proc.wait(30)
+from .helpers import PYTHON, REPO, TIMEOUT, RawWorker, make_tiny_bundle, start_client
 
 
 @pytest.fixture
@@ -130,13 +48,6 @@ def tiny_bundle(tmp_path_factory) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    """One worker for the tests that leave it in a usable state (starting one takes seconds)."""
-    with start_client(tmp_path_factory.mktemp("client")) as shared:
-        yield shared
-
-
 def test_handshake_says_what_the_worker_runs_on(client):
     hello = client.hello
     assert isinstance(hello, Hello)
@@ -149,6 +60,7 @@ def test_handshake_says_what_the_worker_runs_on(client):
     assert any(isinstance(m, Hello) for m in client.poll())  # the add-on's timer sees it too
 
 
+@pytest.mark.slow
 def test_bundle_of_another_format_version_is_refused(client, tmp_path):
     old = make_tiny_bundle(tmp_path / "old", format_version=99)
     runs = {
@@ -165,6 +77,7 @@ def test_bundle_of_another_format_version_is_refused(client, tmp_path):
     assert not (tmp_path / "job-v99").exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="pausing a process needs SIGSTOP (POSIX)")
 def test_client_refuses_relative_paths_and_duplicate_ids(client, tmp_path):
     with pytest.raises(ValueError, match="absolute"):
@@ -186,6 +99,7 @@ def test_client_refuses_relative_paths_and_duplicate_ids(client, tmp_path):
         client.wait_for("never-sent", timeout=1)
 
 
+@pytest.mark.slow
 def test_wait_for_finds_a_reply_that_arrived_before_it_was_called(client, tmp_path):
     client.submit(Run(job_id="quick", source="/no/clip.mp4", model=str(tmp_path / "none"),
                       output_dir=str(tmp_path / "o")))
@@ -196,6 +110,7 @@ def test_wait_for_finds_a_reply_that_arrived_before_it_was_called(client, tmp_pa
     assert (reply.type, reply.code, reply.job_id) == ("error", "bad_input", "quick")
 
 
+@pytest.mark.slow
 def test_worker_exits_when_its_stdin_closes(tmp_path):
     """Blender quit or crashed: the pipe closes and the worker must not be left behind."""
     client = start_client(tmp_path)
@@ -210,6 +125,7 @@ def test_worker_exits_when_its_stdin_closes(tmp_path):
         client.submit(Run(job_id="late", source="/a.mp4", model="/m", output_dir="/o"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="uses a POSIX shell script as the interpreter")
 def test_a_python_without_the_requirements_fails_clearly(tmp_path):
     # A Python that cannot import the backend's requirements, like a wrong interpreter chosen
@@ -254,6 +170,7 @@ MALFORMED = {
 }
 
 
+@pytest.mark.slow
 def test_malformed_lines_get_an_error_and_the_worker_carries_on_until_shutdown(raw_worker, tmp_path):
     assert isinstance(raw_worker.reply(), Hello)
     for what, line in MALFORMED.items():
@@ -279,6 +196,7 @@ def test_malformed_lines_get_an_error_and_the_worker_carries_on_until_shutdown(r
     assert "stopping (shutdown)" in raw_worker.log.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="calls the C library's puts through ctypes")
 def test_prints_from_python_and_c_cannot_reach_the_protocol(tmp_path):
     """What MediaPipe's C++ does (write to fd 1) and a stray print() both end up in the log."""
@@ -301,6 +219,7 @@ def test_prints_from_python_and_c_cannot_reach_the_protocol(tmp_path):
         assert text in result.stderr.decode()
 
 
+@pytest.mark.slow
 def test_the_client_imports_nothing_heavy():
     """Blender's Python has no torch; the add-on imports the client at registration."""
     script = ("import sys, blender_addon.backend_client as c; "
@@ -384,6 +303,7 @@ def test_model_cache_keeps_the_model_until_the_bundle_changes(tmp_path):
     assert JobSettings().device == "cpu"
 
 
+@pytest.mark.slow
 def test_blender_loads_the_protocol_of_a_vendored_backend_under_a_private_name(tmp_path):
     """In Blender the backend is not importable as ``backend``: the package is loaded by path
     under a private name, and the protocol's check (with backend/checks.py) works there."""

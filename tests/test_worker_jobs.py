@@ -20,31 +20,15 @@ pytest.importorskip("backend.transfer", reason="the transfer pipeline is not the
 from backend.video.images import read_image  # noqa: E402
 from backend.worker.protocol import (Adjustments, Cancelled, Done, Error, Preview,  # noqa: E402
                                      Progress, Run)
-from tests.test_worker import TIMEOUT, make_demo_media, start_client  # noqa: E402
 
-N_FRAMES = 12  # at a few frames a second on a CPU, a cancel at frame 1 lands mid-job
-
-
-@pytest.fixture(scope="module")
-def media(tmp_path_factory) -> dict[str, Path]:
-    return make_demo_media(tmp_path_factory.mktemp("media"), N_FRAMES)
-
-
-@pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    with start_client(tmp_path_factory.mktemp("jobs-client")) as shared:
-        yield shared
-
-
-def job(media, out: Path, job_id: str, **fields) -> Run:
-    return Run(job_id=job_id, source=str(media["clip"]), model=str(media["bundle"]),
-               output_dir=str(out), **fields)
+from .helpers import N_FRAMES, TIMEOUT, job, start_client  # noqa: E402
 
 
 def pngs(folder: str | Path) -> list[str]:
     return sorted(p.name for p in Path(folder).glob("*.png"))
 
 
+@pytest.mark.slow
 def test_full_job_through_the_worker(client, media, tmp_path):
     seen: list = []
     reply = client.run_job(job(media, tmp_path / "job", "full", side_by_side=True),
@@ -66,6 +50,7 @@ def test_full_job_through_the_worker(client, media, tmp_path):
     assert json.loads((tmp_path / "job" / "status.json").read_text())["state"] == "done"
 
 
+@pytest.mark.slow
 def test_second_job_reuses_the_loaded_model_and_a_busy_worker_queues_runs(client, media, tmp_path):
     first = job(media, tmp_path / "a", "a", frame_stop=3)
     n = 5
@@ -89,6 +74,7 @@ def test_second_job_reuses_the_loaded_model_and_a_busy_worker_queues_runs(client
     assert log.count("reusing the loaded model bundle") >= 2
 
 
+@pytest.mark.slow
 def test_pose_preview_through_the_worker_detects_once_then_only_draws(client, media, tmp_path):
     """A ``preview`` job: frames of the result's shape, progress per stage; an update with new
     keyframed adjustments finds the poses cached (no "poses" stage) and moves the figure."""
@@ -125,6 +111,7 @@ def test_pose_preview_through_the_worker_detects_once_then_only_draws(client, me
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_cancel_mid_job_leaves_a_resumable_folder(client, media, tmp_path):
     run = job(media, tmp_path / "job", "cancel-me")
 
@@ -145,6 +132,7 @@ def test_cancel_mid_job_leaves_a_resumable_folder(client, media, tmp_path):
     assert f"resumed at frame {written + 1}" in (tmp_path / "job" / "log.txt").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
 def test_worker_killed_mid_job_is_reported_and_a_fresh_worker_resumes(client, media, tmp_path):
     run = job(media, tmp_path / "job", "doomed", frame_stop=6)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..checks import ATOL
+from ..checks import ATOL, Int
 from ..folders import MODEL_BUNDLE, refuse_other_kind
 from ..onnx.export import DEFAULT_ATOL, DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, describe
 
@@ -18,23 +18,13 @@ PyTorch before it replaces an older one. Transfer on the CPU uses these files wh
 the bundle's weights."""
 
 
-def _opset(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"opset must be an integer, got {text!r}") from None
-    if not MIN_OPSET <= value <= MAX_OPSET:
-        raise argparse.ArgumentTypeError(f"opset must be between {MIN_OPSET} and {MAX_OPSET}")
-    return value
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export-onnx", help="export a model bundle's generators to ONNX",
                        description=DESCRIPTION)
     p.add_argument("bundle", type=Path, help="model bundle folder")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT_DIR",
                    help="folder to write into (default: the bundle folder)")
-    p.add_argument("--opset", type=_opset, default=DEFAULT_OPSET,
+    p.add_argument("--opset", type=Int(MIN_OPSET, MAX_OPSET).parse, default=DEFAULT_OPSET,
                    help=f"ONNX opset ({MIN_OPSET}-{MAX_OPSET}, default {DEFAULT_OPSET})")
     p.add_argument("--static", action="store_true",
                    help="fix batch 1 and the training resolution in the graph (default: any "
