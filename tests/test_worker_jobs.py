@@ -19,7 +19,7 @@ pytest.importorskip("backend.transfer", reason="the transfer pipeline is not the
 
 from backend.video.images import read_image  # noqa: E402
 from backend.worker.protocol import (Adjustments, Cancelled, Done, Error, Preview,  # noqa: E402
-                                     Progress, Run)
+                                     Progress)
 
 from .helpers import N_FRAMES, TIMEOUT, job, start_client  # noqa: E402
 
