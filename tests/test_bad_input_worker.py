@@ -207,6 +207,7 @@ def test_every_error_code_the_worker_sends_is_listed_in_the_protocol_doc():
     import backend.cluster  # noqa: F401 - every module that defines an error
     import backend.transfer  # noqa: F401
     import backend.worker.jobs  # noqa: F401
+    import training.models.weights  # noqa: F401 - imported or not by the tests before this one
     from backend.errors import BackendError, Cancelled
 
     def subclasses(cls):
