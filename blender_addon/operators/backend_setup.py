@@ -1,6 +1,8 @@
-"""``sequencer.dance_setup_backend``: make a virtual environment with the backend's requirements.
+"""The Backend panel's buttons: set up the backend's Python environment, stop the set-up,
+stop the worker (``sequencer.dance_setup_backend``, ``dance_cancel_setup``,
+``dance_release_gpu``).
 
-The work runs in a background thread (never on Blender's main thread, never in Blender's own
+The set-up runs in a background thread (never on Blender's main thread, never in Blender's own
 Python); the Backend panel shows each step and the last line of output, and the full log
 stays in the add-on's user folder as the failure report.
 """
@@ -11,6 +13,7 @@ import bpy
 
 from .. import compat, preferences, session
 from ..core import locations, venv_setup
+from .base import DanceOperator
 
 
 def base_python(prefs):
@@ -20,7 +23,14 @@ def base_python(prefs):
     return locations.blender_python()
 
 
-class SEQUENCER_OT_dance_setup_backend(bpy.types.Operator):
+def setup_running() -> bool:
+    setup = session.get().setup
+    return setup is not None and setup.state == "running"
+
+
+class SEQUENCER_OT_dance_setup_backend(DanceOperator):
+    """Make a virtual environment with the backend's requirements."""
+
     bl_idname = "sequencer.dance_setup_backend"
     bl_label = "Set Up Backend"
     bl_description = ("Create a Python environment in the add-on's user folder and install the "
@@ -29,8 +39,7 @@ class SEQUENCER_OT_dance_setup_backend(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        setup = session.get().setup
-        if setup is not None and setup.state == "running":
+        if setup_running():
             cls.poll_message_set("The set-up is running")
             return False
         return True
@@ -39,22 +48,18 @@ class SEQUENCER_OT_dance_setup_backend(bpy.types.Operator):
         prefs = preferences.get(context)
         python = base_python(prefs)
         if python is None:
-            self.report({'ERROR'}, "Blender's own Python cannot be used here: choose a Python "
-                                   "3.10-3.12 in the add-on preferences (Python for Set Up)")
-            return {'CANCELLED'}
+            return self.refuse("Blender's own Python cannot be used here: choose a Python "
+                               "3.10-3.12 in the add-on preferences (Python for Set Up)")
         problem = venv_setup.check_base_python(python)
         if problem:
-            self.report({'ERROR'}, problem + " (choose another in the add-on preferences)")
-            return {'CANCELLED'}
+            return self.refuse(problem + " (choose another in the add-on preferences)")
         root = locations.backend_root()
         if root is None:
-            self.report({'ERROR'}, "the bundled backend is missing from the add-on")
-            return {'CANCELLED'}
+            return self.refuse("the bundled backend is missing from the add-on")
         try:
             requirements = venv_setup.read_requirements(root)
         except (OSError, ValueError) as exc:
-            self.report({'ERROR'}, str(exc))
-            return {'CANCELLED'}
+            return self.refuse(exc)
         user = compat.user_dir()
         steps = venv_setup.setup_steps(python, user / locations.VENV_NAME, requirements,
                                        prefs.cpu_only_torch)
@@ -65,8 +70,7 @@ class SEQUENCER_OT_dance_setup_backend(bpy.types.Operator):
         if bpy.app.background:
             result = state.setup.wait()
             if result != "done":
-                self.report({'ERROR'}, state.setup.error)
-                return {'CANCELLED'}
+                return self.refuse(state.setup.error)
             self.report({'INFO'}, "backend environment ready")
             return {'FINISHED'}
         session.start_timer()
@@ -74,4 +78,36 @@ class SEQUENCER_OT_dance_setup_backend(bpy.types.Operator):
         return {'FINISHED'}
 
 
-CLASSES = (SEQUENCER_OT_dance_setup_backend,)
+class SEQUENCER_OT_dance_cancel_setup(DanceOperator):
+    """Stop a running "Set Up Backend"."""
+
+    bl_idname = "sequencer.dance_cancel_setup"
+    bl_label = "Cancel Set-Up"
+    bl_description = "Stop installing the backend (what is installed so far stays)"
+    bl_options = {'REGISTER', 'INTERNAL'}
+
+    def execute(self, context):
+        if setup_running():
+            session.get().setup.cancel()
+        return {'FINISHED'}
+
+
+class SEQUENCER_OT_dance_release_gpu(DanceOperator):
+    """Stop the backend worker, freeing its GPU memory."""
+
+    bl_idname = "sequencer.dance_release_gpu"
+    bl_label = "Release GPU"
+    bl_description = ("Stop the backend worker and free the memory of its loaded model (a "
+                      "running job is cancelled; the next job starts a new worker)")
+    bl_options = {'REGISTER'}
+
+    def execute(self, context):
+        runner = session.get().runner
+        was_running = runner.worker_running
+        runner.release()
+        self.report({'INFO'}, "backend worker stopped" if was_running else "no worker was running")
+        return {'FINISHED'}
+
+
+CLASSES = (SEQUENCER_OT_dance_setup_backend, SEQUENCER_OT_dance_cancel_setup,
+           SEQUENCER_OT_dance_release_gpu)
