@@ -25,7 +25,7 @@ from backend.runtime import Runtime
 from backend.transfer import TransferJob, choose_backend, run_transfer
 from backend.transfer.inference import BackendConflict
 from backend.video.images import read_image
-from backend.worker.jobs import ModelCache
+from backend.transfer.model_cache import ModelCache
 
 N_FRAMES = 10
 

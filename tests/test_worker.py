@@ -26,7 +26,8 @@ import torch
 import backend
 from backend.models import BundleManifest, GeneratorConfig, build_generator, save_bundle
 from backend.worker.checks import check_request
-from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle, to_transfer_job
+from backend.transfer.model_cache import ModelCache
+from backend.worker.jobs import JobSettings, ProgressThrottle, to_transfer_job
 from backend.worker.protocol import (Adjust, Cancelled, Error, Hello, Progress, ProtocolError,
                                      Run, parse_line)
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail

@@ -19,7 +19,7 @@ this choice existed). Moving a job to a GPU is a device change, which jobs allow
 it continues on PyTorch, and the log says so.
 
 Networks come from a `ModelSource`: `LoadEachTime` loads them for one job; the worker's
-model cache keeps them between jobs (backend/worker/jobs.py ``ModelCache``).
+model cache keeps them between jobs (`model_cache.ModelCache`).
 """
 
 from __future__ import annotations

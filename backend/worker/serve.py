@@ -45,11 +45,9 @@ class Worker:
     """The job queue and the job thread; `handle_line` is called for each line of stdin."""
 
     def __init__(self, channel: Channel, settings, slots: int = 1) -> None:
-        from .jobs import ModelCache
-
         self._channel = channel
         self._settings = settings
-        self._cache = ModelCache()
+        self._cache = None  # the job threads' `ModelCache`, made once the transfer is imported
         self._cond = threading.Condition()
         self._queue: deque[Request] = deque()
         self._running: dict[str, threading.Event] = {}  # job id -> its cancel
@@ -171,13 +169,17 @@ class Worker:
                 del self._running[run.job_id]
             self._send(reply)
 
-    @staticmethod
-    def _warm_up() -> None:
-        """Import the transfer pipeline now, so the first job does not pay for it."""
+    def _warm_up(self) -> None:
+        """Import the transfer pipeline now, so the first job does not pay for it, and make
+        the model cache the job threads share."""
         try:
-            import backend.transfer  # noqa: F401
+            from backend.transfer.model_cache import ModelCache
         except Exception:  # noqa: BLE001 - the first job reports the real error
             log.exception("could not import the transfer pipeline")
+            return
+        with self._cond:
+            if self._cache is None:
+                self._cache = ModelCache()
 
     # ---------------------------------------------------------------- stopping
 
