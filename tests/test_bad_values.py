@@ -17,8 +17,7 @@ import pytest
 
 from backend.checks import Number, Size
 from backend.demo.run import DEMO_BUNDLE
-from backend.worker.checks import NUMBERS, check_request
-from backend.worker.protocol import Adjust, Preview, ProtocolError, Run, parse_line
+from backend.worker.protocol import NUMBERS, Adjust, Preview, ProtocolError, Run, parse_line, validate
 
 BAD = ("nan", "inf", "-inf", "0", "-1", "-5", "0.5", "1e308", str(10**30))
 ALWAYS_REFUSED = {"nan", "inf", "-inf", "1e308", str(10**30)}
@@ -159,7 +158,7 @@ def request_fields() -> list[tuple[type, str, object]]:
         for f in fields(cls):
             if "int" in str(f.type) or "float" in str(f.type):
                 if f.name != "adjust":
-                    assert f.name in NUMBERS, f"{cls.__name__}.{f.name}: no range in checks.NUMBERS"
+                    assert f.name in NUMBERS, f"{cls.__name__}.{f.name}: no range in protocol.NUMBERS"
                     cases += [(cls, f.name, value) for value in WORKER_BAD]
     return cases
 
@@ -175,10 +174,10 @@ def test_every_numeric_field_of_the_worker_requests(cls, name, value):
     number = NUMBERS[name]
     allowed = number.accepts(value) and not (name == "frame_stop" and value <= 0)
     if allowed:
-        check_request(parse_line(request(cls, **{name: value})))
+        validate(parse_line(request(cls, **{name: value})))
         return
     with pytest.raises(ProtocolError, match=rf"{cls.type}\.{name}"):
-        check_request(parse_line(request(cls, **{name: value})))
+        validate(parse_line(request(cls, **{name: value})))
 
 
 @pytest.mark.parametrize("name", ["scale", "offset_x", "offset_y"])
@@ -187,10 +186,10 @@ def test_every_adjustment_field_refuses_values_that_are_not_finite_or_huge(name,
     for cls in (Run, Preview):
         line = request(cls, adjust=Adjust(**{name: value}))
         with pytest.raises(ProtocolError, match=rf"{cls.type}\.adjust"):
-            check_request(parse_line(line))
+            validate(parse_line(line))
         listed = request(cls, frame_stop=2, adjust=Adjust(**{name: [1.0, value]}))
         with pytest.raises(ProtocolError, match=rf"{cls.type}\.adjust"):
-            check_request(parse_line(listed))
+            validate(parse_line(listed))
 
 
 @pytest.mark.parametrize("name", ["source", "model", "output_dir", "source_stats",
@@ -200,12 +199,12 @@ def test_worker_paths_must_be_absolute_and_hold_no_nul(name):
                          ("/a\0b", "contains a NUL character")):
         values = {name: bad, **({"method": "nearest"} if name == "nearest_run" else {})}
         with pytest.raises(ProtocolError, match=rf"run\.{name} {problem}"):
-            check_request(parse_line(request(Run, **values)))
+            validate(parse_line(request(Run, **values)))
 
 
 def test_a_run_with_nearest_run_needs_the_nearest_method():
     with pytest.raises(ProtocolError, match="nearest_run is for method 'nearest'"):
-        check_request(parse_line(request(Run, nearest_run="/run")))
+        validate(parse_line(request(Run, nearest_run="/run")))
 
 
 def test_the_worker_never_tells_a_client_to_use_overwrite():

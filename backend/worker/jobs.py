@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -18,11 +18,11 @@ from backend.errors import BackendError, FolderTaken
 from backend.errors import Cancelled as JobCancelled
 from backend.oserrors import as_backend_error
 
-from .checks import to_adjustments
 from .protocol import (Cancelled, Done, Error, Message, Preview, Progress, ProtocolError, Request,
                        Run)
 
 if TYPE_CHECKING:  # the heavy modules are imported when a job runs, not when the worker starts
+    from backend.normalize import Adjustments
     from backend.transfer import TransferJob
     from backend.transfer.model_cache import ModelCache
 
@@ -34,17 +34,32 @@ Send = Callable[[Message], object]
 
 
 @dataclass(frozen=True)
-class JobSettings:
-    """How this worker runs every job (chosen once, on the ``serve`` command line)."""
+class WorkerSettings:
+    """How this worker runs every job (chosen once, on the ``serve`` command line).
 
-    device: str = "cpu"  # already resolved ("cuda", "cuda:1", "mps" or "cpu")
+    ``serve`` resolves ``device`` before the first job ("auto" becomes "cuda", "mps" or
+    "cpu"), except with a cluster, where each node resolves it for itself.
+    """
+
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" or "mps"
     precision: str = "auto"
     threads: int = 0  # per network operation on the CPU (0: chosen per job)
-    progress_interval: float = PROGRESS_INTERVAL_S
     cluster: str | None = None  # run transfers on this Ray cluster (see backend.cluster)
+    log_level: str = "INFO"
+    progress_interval: float = PROGRESS_INTERVAL_S
 
 
-def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
+def to_adjustments(request: Request) -> Adjustments:
+    """The request's ``adjust`` as `Adjustments`; `ProtocolError` when the values are unusable."""
+    from backend.normalize import Adjustments
+
+    try:
+        return Adjustments(**asdict(request.adjust))
+    except ValueError as exc:
+        raise ProtocolError(f"{request.type}.adjust: {exc}") from None
+
+
+def to_transfer_job(run: Run, settings: WorkerSettings) -> TransferJob:
     from backend.normalize import NormalizationStats
     from backend.pose.detector import HolisticConfig
     from backend.pose.pipeline import PoseOptions
@@ -93,7 +108,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def execute(request: Request, cancel, send: Send, cache: ModelCache,
-            settings: JobSettings) -> Message:
+            settings: WorkerSettings) -> Message:
     """Run ``request`` to its end and return its reply (`Done`, `Error` or `Cancelled`).
 
     ``cancel`` is a `threading.Event`; once set, the job stops at its next frame (a transfer
@@ -132,7 +147,7 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
 
 
 def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
-              settings: JobSettings) -> Done:
+              settings: WorkerSettings) -> Done:
     from backend.models import read_manifest
     from backend.output_paths import check_output_folder
     from backend.transfer import run_transfer
@@ -156,7 +171,7 @@ def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
                 side_by_side=None if result.side_by_side is None else str(result.side_by_side))
 
 
-def _unexpected(exc: Exception, job_id: str, cache: ModelCache, settings: JobSettings) -> Error:
+def _unexpected(exc: Exception, job_id: str, cache: ModelCache, settings: WorkerSettings) -> Error:
     """The reply to a failure that is not the user's: out of memory, or a bug."""
     if _out_of_memory(exc):
         cache.clear()

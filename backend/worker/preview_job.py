@@ -16,7 +16,7 @@ def to_preview_job(preview: Preview):
     from backend.normalize import NormalizationStats
     from backend.pose_preview import PosePreviewJob
 
-    from .checks import to_adjustments
+    from .jobs import to_adjustments
 
     return PosePreviewJob(
         source=Path(preview.source), model=Path(preview.model),
