@@ -20,7 +20,7 @@ import pytest
 
 from backend.demo import make_demo_clip
 from backend.demo.run import DEMO_BUNDLE
-from backend.errors import Cancelled
+from backend.errors import JobCancelled
 from backend.transfer import TransferJob, run_transfer
 
 from .ray_cluster import BlindHead, can_unshare, free_port
@@ -138,7 +138,7 @@ def test_cancel_stops_the_task_and_leaves_a_resumable_folder(ray_cluster, clip, 
         if stage == "generate":
             cancel.set()
 
-    with pytest.raises(Cancelled, match="run the same job again"):
+    with pytest.raises(JobCancelled, match="run the same job again"):
         run_on_cluster(make_job(clip, out), ray_cluster, report=report, cancel=cancel)
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "cancelled" and status["frames_written"] < LONG

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from backend.demo import make_demo_clip, target_motion
-from backend.errors import Cancelled, InputError
+from backend.errors import JobCancelled, InputError
 from backend.labels import LabelStyle
 from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig,
                             build_face_generator, build_generator, save_bundle)
@@ -114,7 +114,7 @@ def cancelled_job(demo, out: Path, backend: str, after: int = 3) -> None:
         if stage == "generate" and done == after:
             cancel.set()
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         run_transfer(demo_job(demo, out, cpu_backend=backend), report=report, cancel=cancel)
     assert after <= status_of(out)["frames_written"] < N_FRAMES
 
