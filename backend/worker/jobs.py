@@ -1,8 +1,8 @@
 """Running one job request: checks, progress, the reply.
 
-`execute` turns a `Run` into a transfer job (or a `Preview` into a pose preview, see
-`preview_job`), runs it and returns the one reply the client gets for it: `Done`, `Error` or
-`Cancelled`. It never raises.
+`execute` turns a `Run` into a transfer job (or a `Preview` into a pose preview), runs it
+and returns the one reply the client gets for it: `Done`, `Error` or `Cancelled`. It never
+raises.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from backend.errors import BackendError, FolderTaken
-from backend.errors import Cancelled as JobCancelled
+from backend.errors import BackendError, FolderTaken, JobCancelled
 from backend.oserrors import as_backend_error
 
 from .protocol import (Cancelled, Done, Error, Message, Preview, Progress, ProtocolError, Request,
@@ -23,6 +22,7 @@ from .protocol import (Cancelled, Done, Error, Message, Preview, Progress, Proto
 
 if TYPE_CHECKING:  # the heavy modules are imported when a job runs, not when the worker starts
     from backend.normalize import Adjustments
+    from backend.pose_preview import PosePreviewJob
     from backend.transfer import TransferJob
     from backend.transfer.model_cache import ModelCache
 
@@ -121,9 +121,7 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
             raise JobCancelled("cancelled before it started")
         report = ProgressThrottle(send, job_id, settings.progress_interval)
         if isinstance(request, Preview):
-            from .preview_job import run_preview
-
-            reply = run_preview(request, report, cancel)
+            reply = _preview(request, report, cancel)
         else:
             reply = _transfer(request, report, cancel, cache, settings)
     except JobCancelled:
@@ -169,6 +167,31 @@ def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
                 frame_count=result.frame_count,
                 video=None if result.video is None else str(result.video),
                 side_by_side=None if result.side_by_side is None else str(result.side_by_side))
+
+
+def to_preview_job(preview: Preview) -> PosePreviewJob:
+    """The `PosePreviewJob` a ``preview`` message asks for (``adjust`` checked already)."""
+    from backend.normalize import NormalizationStats
+    from backend.pose_preview import PosePreviewJob
+
+    return PosePreviewJob(
+        source=Path(preview.source), model=Path(preview.model),
+        output_dir=Path(preview.output_dir), frame_start=preview.frame_start,
+        frame_stop=preview.frame_stop, fps=preview.fps, adjustments=to_adjustments(preview),
+        video=preview.video, frame_format=preview.frame_format,
+        source_stats=None if preview.source_stats is None
+        else NormalizationStats.load(preview.source_stats))
+
+
+def _preview(preview: Preview, report: ProgressThrottle, cancel) -> Done:
+    """Draw the pose preview's frames and return its `Done` (errors are raised, as the
+    transfer's)."""
+    from backend.pose_preview import run_pose_preview
+
+    result = run_pose_preview(to_preview_job(preview), report=report, cancel=cancel)
+    return Done(job_id=preview.job_id, frames_dir=str(result.frames_dir),
+                frame_count=result.frame_count,
+                video=None if result.video is None else str(result.video))
 
 
 def _unexpected(exc: Exception, job_id: str, cache: ModelCache, settings: WorkerSettings) -> Error:
