@@ -1,7 +1,7 @@
 """Per-frame user corrections applied after global pose normalization.
 
-The Blender add-on keyframes these (a slider for size, two for position) and sends them as a
-small JSON file::
+The Blender add-on keyframes these (a slider for size, two for position) and sends them in its
+request's ``adjust`` field; on the command line (``--adjust``) they come as a small JSON file::
 
     {"scale": 1.0 or [per frame ...], "offset_x": 0.0 or [...], "offset_y": 0.0 or [...]}
 
@@ -12,8 +12,8 @@ small JSON file::
   work at any resolution.
 
 Each value is one number for the whole clip or one per frame of the source track; missing keys
-keep the defaults (no change). Values must be finite and within `LIMITS` (scale 0.05 to 10,
-offsets -2 to 2 frame heights): beyond them the figure is far outside the frame or too
+keep the defaults (no change). Values must be finite and within the protocol's `ADJUST_LIMITS`
+(scale 0.05 to 10, offsets -2 to 2 frame heights): beyond them the figure is far outside the frame or too
 small to draw, which is never what a user meant, and extreme values would overflow.
 """
 
@@ -29,7 +29,6 @@ from ..errors import InputError
 from ..worker.protocol import ADJUST_LIMITS, adjust_problem
 
 FIELDS = ("scale", "offset_x", "offset_y")
-LIMITS = ADJUST_LIMITS  # stated where the add-on reads them too (stdlib only)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,8 +96,8 @@ class Adjustments:
 
 
 def _check_range(name: str, value: np.ndarray) -> None:
-    """ValueError naming the field (and the frame) of a value outside `LIMITS`, in the words
-    of the protocol's check (`adjust_problem`)."""
+    """ValueError naming the field (and the frame) of a value outside `ADJUST_LIMITS`, in the
+    words of the protocol's check (`adjust_problem`)."""
     problem = adjust_problem(name, value.tolist())
     if problem is not None:
         raise ValueError(problem)

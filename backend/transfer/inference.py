@@ -12,7 +12,7 @@ there is a choice, ``TransferJob.cpu_backend`` (``--cpu-backend``):
 The two give frames that differ by a few 8-bit levels, and since each frame conditions the
 next, switching in the middle of a job would change every frame after the switch. So a job
 that already has frames continues on the backend that made them (recorded as ``backend`` in
-its status.json): "auto" resolves to it, an explicit other choice is refused, and so is a job
+its job.json): "auto" resolves to it, an explicit other choice is refused, and so is a job
 made by ONNX Runtime where ONNX Runtime is not installed; ``overwrite`` starts such a job
 again from its first frame. A job folder that records no backend was made by PyTorch (before
 this choice existed). Moving a job to a GPU is a device change, which jobs allow (see `job`):
