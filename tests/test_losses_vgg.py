@@ -16,9 +16,10 @@ from torch import nn
 from backend.errors import InputError
 from backend.paths import cache_dir
 from training.models.discriminators import MultiscaleDiscriminator
-from training.models.losses import VGG_LAYER_WEIGHTS, GANLoss, LossWeights, VGGLoss, \
+from training.models.losses import VGG_LAYER_WEIGHTS, GANLoss, VGGLoss, \
     feature_matching_loss
 from training.models.vgg import VGG19_URL, VGG19Features, WeightsUnavailable, load_vgg19
+from training.options import LossOptions
 
 # torchvision's vgg19().features: the convolutions up to conv5_1 sit at these indices.
 TORCHVISION_CONV_INDICES = (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28)
@@ -102,7 +103,7 @@ def test_feature_matching_zero_for_identical_and_weighted_like_pix2pixhd():
 
 
 def test_loss_weights_are_the_papers():
-    assert LossWeights() == LossWeights(gan=1.0, feat=10.0, vgg=10.0)
+    assert (LossOptions().lambda_feat, LossOptions().lambda_vgg) == (10.0, 10.0)
     assert VGG_LAYER_WEIGHTS == (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 
 
