@@ -271,9 +271,9 @@ def test_without_ray_cluster_says_how_to_install_it_and_nothing_else_changes(cli
 def test_the_worker_hands_its_queue_to_the_cluster_several_at_once(ray_cluster, clip, tmp_path):
     """The add-on's runner gives a `serve --cluster` worker several jobs at once: progress,
     cancel and results as before, the frames of each job run alone here."""
-    from backend.worker.jobs import WorkerSettings, to_transfer_job
+    from backend.worker.execute import WorkerSettings, to_transfer_job
     from blender_addon.backend_client import BackendClient, Run
-    from blender_addon.core.jobs import Job, JobState, Placement
+    from blender_addon.core.job_queue import Job, JobState, Placement
     from blender_addon.core.runner import JobRunner
 
     source, _ = clip

@@ -26,7 +26,7 @@ from backend.pose_preview import (PLATE_FILE, TARGET_FRAME_FILE, PosePreviewJob,
                                   preview_background, run_pose_preview)
 from backend.models.bundle import read_manifest
 from backend.transfer.target_spec import TargetSpec
-from backend.preview import dimmed, overlay
+from backend.side_by_side import dimmed, overlay
 from backend.transfer import TransferJob, run_transfer
 from backend.video import probe
 from backend.video.images import read_image

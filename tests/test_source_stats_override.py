@@ -13,7 +13,7 @@ from backend.pose.pipeline import PoseOptions
 from backend.target.letterbox import Letterbox
 from backend.transfer.plan import PosePlacement, SourceRange, plan_frames
 from backend.transfer.target_spec import TargetSpec
-from backend.worker.jobs import WorkerSettings, to_transfer_job
+from backend.worker.execute import WorkerSettings, to_transfer_job
 from backend.worker.protocol import Run, parse_line
 
 

@@ -26,7 +26,7 @@ import torch
 import backend
 from backend.models import BundleManifest, GeneratorConfig, build_generator, save_bundle
 from backend.transfer.model_cache import ModelCache
-from backend.worker.jobs import WorkerSettings, ProgressThrottle, to_transfer_job
+from backend.worker.execute import WorkerSettings, ProgressThrottle, to_transfer_job
 from backend.worker.protocol import (Adjust, Cancelled, Error, Hello, Progress, ProtocolError,
                                      Run, parse_line, validate)
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         from ..cluster import require_ray
 
         require_ray()
-    from ..worker.jobs import WorkerSettings
+    from ..worker.execute import WorkerSettings
     from ..worker.serve import serve  # claims stdout: import only when serving
 
     return serve(WorkerSettings(device=args.device, precision=args.precision, threads=args.threads,

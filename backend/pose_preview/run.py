@@ -42,7 +42,7 @@ from ..models.bundle import read_manifest
 from ..normalize import Adjustments, NormalizationStats
 from ..paths import atomic_write_json
 from ..pose.pipeline import PoseOptions
-from ..preview import dimmed, overlay
+from ..side_by_side import dimmed, overlay
 from ..progress import progress_bar
 from ..transfer.plan import (FramePlan, PosePlacement, SourceRange, Watch, frame_range,
                              plan_frames)

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import BinaryIO
 
 from .channel import Channel, OversizedLine, claim_stdout, read_lines
-from .jobs import WorkerSettings
+from .execute import WorkerSettings
 from .protocol import (MAX_JOB_ID_CHARS, MAX_LINE_BYTES, Cancel, Cancelled, Error, Message,
                        Preview, ProtocolError, Request, Run, Shutdown, parse_line, shorten,
                        validate)
@@ -143,7 +143,7 @@ class Worker:
     # ---------------------------------------------------------------- the job thread
 
     def _work(self) -> None:
-        from .jobs import execute
+        from .execute import execute
 
         self._warm_up()
         while True:
