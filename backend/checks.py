@@ -106,7 +106,6 @@ ATOL = Float(0.0, 1.0, above=True)
 # add-on's sliders take their limits from here too, so no keyed value is refused.
 ADJUST_LIMITS = {"scale": (0.05, 10.0), "offset_x": (-2.0, 2.0), "offset_y": (-2.0, 2.0)}
 
-AdjustValue = float | list[float]  # one number for every frame, or one per frame
 
 
 def adjust_problem(name: str, value: Any) -> str | None:

@@ -19,7 +19,7 @@ COMMANDS = {
     "labels": "labels",
     "stats": "stats",
     "normalize": "normalize",
-    "preview": "preview",
+    "preview": "side_by_side",
     "preview-poses": "preview_poses",
     "demo": "demo",
     "retarget": "retarget",

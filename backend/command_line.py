@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import BackendError, Cancelled
+from .errors import BackendError, JobCancelled
 from .oserrors import as_backend_error
 from .user_warnings import plain_warnings
 
@@ -21,7 +21,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         with plain_warnings():
             return int(args.run(args) or 0)
-    except Cancelled as exc:
+    except JobCancelled as exc:
         print(f"stopped: {exc}", file=sys.stderr)
         return 130
     except (BackendError, OSError) as exc:

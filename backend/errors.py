@@ -87,7 +87,7 @@ class NoSpaceError(InputError):
         return NoSpaceError(self.path, note)
 
 
-class Cancelled(BackendError):
+class JobCancelled(BackendError):
     """The user cancelled a long job; what was written so far stays resumable."""
 
     code = "cancelled"

@@ -28,7 +28,7 @@ Where we differ from the official code, on purpose:
 * The default body layout is BODY_25, not the official BODY_23 (see ``LabelStyle``); BODY_23
   is drawn exactly as the official ``renderpose23`` (its points, limbs and palette).
 * Limbs take the colour of their first point as in the official renderer; OpenPose's own
-  renderer uses the second point's (so ``BODY_25_LIMBS[k]`` is not drawn in colour ``k``).
+  renderer uses the second point's (so OpenPose's k-th BODY_25 limb is not drawn in colour ``k``).
 
 Keypoints are mapped from the pose frame (``pose_size``) to the output (``out_size``), both
 (width, height). ``fit="letterbox"`` scales uniformly and centres (the official
@@ -150,7 +150,7 @@ class LabelStyle:
 
 
 @dataclass(frozen=True)
-class FrameMapping:
+class PixelMapping:
     """Pose pixels -> output pixels: ``x_out = x * sx + ox``, ``y_out = y * sy + oy``."""
 
     sx: float
@@ -163,18 +163,18 @@ class FrameMapping:
 
 
 def frame_mapping(pose_size: tuple[int, int], out_size: tuple[int, int],
-                  fit: str = "letterbox") -> FrameMapping:
+                  fit: str = "letterbox") -> PixelMapping:
     """How a frame of ``pose_size`` is placed in ``out_size`` (both (width, height))."""
     pw, ph = pose_size
     ow, oh = out_size
     if min(pw, ph, ow, oh) <= 0:
         raise ValueError(f"frame sizes must be positive, got pose {pose_size}, output {out_size}")
     if fit == "stretch":
-        return FrameMapping(ow / pw, oh / ph, 0.0, 0.0)
+        return PixelMapping(ow / pw, oh / ph, 0.0, 0.0)
     if fit != "letterbox":
         raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
     s = min(ow / pw, oh / ph)
-    return FrameMapping(s, s, (ow - s * pw) / 2.0, (oh - s * ph) / 2.0)
+    return PixelMapping(s, s, (ow - s * pw) / 2.0, (oh - s * ph) / 2.0)
 
 
 def render_label(pose: FramePose, pose_size: tuple[int, int], out_size: tuple[int, int],
@@ -182,7 +182,7 @@ def render_label(pose: FramePose, pose_size: tuple[int, int], out_size: tuple[in
     """The label of one pose: an RGB uint8 image of ``out_size`` (width, height)."""
     ow, oh = int(out_size[0]), int(out_size[1])
     mapping = frame_mapping(pose_size, (ow, oh), style.fit)
-    painter = _Painter((ow, oh), style, oh / style.reference_height)
+    painter = _LabelPainter((ow, oh), style, oh / style.reference_height)
     _draw_body(painter, pose.body, mapping, style)
     if style.face:
         _draw_face(painter, pose.face, mapping, style)
@@ -199,7 +199,7 @@ def render_track_labels(track: PoseTrack, out_size: tuple[int, int],
         yield render_label(track.frame(i), track.size, out_size, style)
 
 
-class _Painter:
+class _LabelPainter:
     """Sub-pixel OpenCV drawing on an RGB canvas, sizes scaled to the output."""
 
     def __init__(self, out_size: tuple[int, int], style: LabelStyle, size_scale: float) -> None:
@@ -270,7 +270,8 @@ def _body_view(body: np.ndarray, layout: str):
     return body, EDN_BODY_25_LIMBS, BODY_25_COLORS
 
 
-def _draw_body(p: _Painter, body: np.ndarray, mapping: FrameMapping, style: LabelStyle) -> None:
+def _draw_body(p: _LabelPainter, body: np.ndarray, mapping: PixelMapping,
+               style: LabelStyle) -> None:
     points, limbs, colors = _body_view(body, style.body_layout)
     xy = mapping.apply(points[:, :2].astype(np.float64))
     ok = points[:, 2] > style.body_threshold
@@ -282,7 +283,8 @@ def _draw_body(p: _Painter, body: np.ndarray, mapping: FrameMapping, style: Labe
         p.limbs(xy[a], xy[b], style.limb_half_width, [colors[i] for i in a])
 
 
-def _draw_face(p: _Painter, face: np.ndarray, mapping: FrameMapping, style: LabelStyle) -> None:
+def _draw_face(p: _LabelPainter, face: np.ndarray, mapping: PixelMapping,
+               style: LabelStyle) -> None:
     if face[:, 2].mean() < style.face_threshold:
         return  # the official code skips an unsure face as a whole
     shown = [i for i in FACE_POINT_SETS[style.face_points] if face[i, 2] > 0]
@@ -296,7 +298,8 @@ _HAND_BONES: tuple[tuple[int, int], ...] = tuple(
     for bone in list(zip(finger[:-1], finger[1:])) + [(0, finger[0])])
 
 
-def _draw_hand(p: _Painter, hand: np.ndarray, mapping: FrameMapping, style: LabelStyle) -> None:
+def _draw_hand(p: _LabelPainter, hand: np.ndarray, mapping: PixelMapping,
+               style: LabelStyle) -> None:
     ok = hand[:, 2] > style.hand_threshold
     if not ok.any():
         return

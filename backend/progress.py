@@ -44,7 +44,7 @@ class ProgressCounter:
     """A bar on ``stream`` and ``report(done, total)`` calls driven by counts, for work whose
     items are not iterated here (frames detected in other processes).
 
-    ``report`` may raise (`Cancelled`); the bar is closed by `close` or the ``with`` block.
+    ``report`` may raise (`JobCancelled`); the bar is closed by `close` or the ``with`` block.
     The total can grow (work found to be needed on the way).
     """
 

@@ -84,7 +84,7 @@ def child(args: list[str]) -> None:
                                              int(args[4]), Path(args[5]))
     from backend.demo.run import DEMO_BUNDLE
     from backend.transfer import TransferJob, run_transfer
-    from backend.worker.jobs import ModelCache
+    from backend.transfer.model_cache import ModelCache
 
     def job(k: int) -> TransferJob:
         return TransferJob(source=source, model=DEMO_BUNDLE, output_dir=out / f"job{k}",

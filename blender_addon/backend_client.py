@@ -440,7 +440,7 @@ class BackendClient:
     def __enter__(self) -> BackendClient:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_exc_info: object) -> None:
         self.shutdown()
 
 

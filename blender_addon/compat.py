@@ -21,7 +21,6 @@ from pathlib import Path
 
 import bpy
 
-VERSION = bpy.app.version
 ADDON_ID = __package__  # "blender_addon", or "bl_ext.user_default.everybody_dance" installed
 DATA_FOLDER = "everybody_dance"
 

@@ -21,8 +21,8 @@ import os
 import bpy
 
 from . import compat
-from .core.jobs import PREVIEW, RESULT
-from .core.previews import remove_preview_folder
+from .core.job_queue import PREVIEW, RESULT
+from .core.pose_previews import remove_preview_folder
 
 STRIP_SUFFIX = {RESULT: "dance", PREVIEW: "preview"}
 

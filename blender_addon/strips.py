@@ -16,9 +16,9 @@ from .backend_client import Adjustments, Preview, Run
 from .core import locations
 from .core.frame_map import (FrameMapping, StripMappingError, StripTiming, first_free_channel,
                              infer_rate, map_strip)
-from .core.jobs import PREVIEW, RESULT, Job, Placement, new_job_id
+from .core.job_queue import PREVIEW, RESULT, Job, Placement, new_job_id
 from .core.keyframes import ADJUSTMENTS, sample_adjustments
-from .core.previews import PREVIEWS_FOLDER
+from .core.pose_previews import PREVIEWS_FOLDER
 from .results import made_strip, strip_name
 
 SOURCE_TYPES = {'MOVIE', 'IMAGE'}

@@ -326,8 +326,8 @@ def scenario_preview(cfg):
 
     module, _ = enable_addon(cfg)
     compat, session = addon_part(module, "compat"), addon_part(module, "session")
-    batch = addon_part(module, "operators.retarget_dance_batch")
-    render = addon_part(module, "operators.render_dance_video")
+    batch = addon_part(module, "operators.retarget")
+    render = addon_part(module, "operators.render")
     scene, strip = set_up_scene(cfg, compat)
     before = strip_fields(strip)
     assert bpy.ops.sequencer.preview_dance_poses() == {'FINISHED'}

@@ -20,9 +20,9 @@ from blender_addon.core import locations, training_runs, venv_setup
 from blender_addon.core import train_pipeline as pipeline
 from blender_addon.core.frame_map import (FrameMapping, StripMappingError, StripTiming,
                                           content_index, first_free_channel, infer_rate, map_strip)
-from blender_addon.core.jobs import Job, JobQueue, JobState, Placement, new_job_id
+from blender_addon.core.job_queue import Job, JobQueue, JobState, Placement, new_job_id
 from blender_addon.core.keyframes import sample, sample_adjustments
-from blender_addon.core.previews import preview_folder, remove_preview_folder
+from blender_addon.core.pose_previews import preview_folder, remove_preview_folder
 
 from .helpers import REPO
 

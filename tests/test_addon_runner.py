@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from blender_addon.backend_client import Adjustments, BackendClient, Run
-from blender_addon.core.jobs import Job, JobState, Placement, new_job_id
+from blender_addon.core.job_queue import Job, JobState, Placement, new_job_id
 from blender_addon.core.runner import JobRunner
 
 TIMEOUT = 240.0

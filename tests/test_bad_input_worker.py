@@ -206,14 +206,14 @@ def test_every_error_code_the_worker_sends_is_listed_in_the_protocol_doc():
 
     import backend.cluster  # noqa: F401 - every module that defines an error
     import backend.transfer  # noqa: F401
-    import backend.worker.jobs  # noqa: F401
+    import backend.worker.execute  # noqa: F401
     import training.models.weights  # noqa: F401 - imported or not by the tests before this one
-    from backend.errors import BackendError, Cancelled
+    from backend.errors import BackendError, JobCancelled
 
     def subclasses(cls):
         return {cls} | {s for sub in cls.__subclasses__() for s in subclasses(sub)}
 
-    codes = {cls.code for cls in subclasses(BackendError) if not issubclass(cls, Cancelled)}
+    codes = {cls.code for cls in subclasses(BackendError) if not issubclass(cls, JobCancelled)}
     for module in (REPO / "backend" / "worker").glob("*.py"):
         codes |= set(re.findall(r'code="(\w+)"', module.read_text()))
     doc = (REPO / "docs" / "protocol.md").read_text()

@@ -23,9 +23,8 @@ import pytest
 
 from backend.checks import Size
 from backend.demo.run import DEMO_BUNDLE
-from backend.worker.checks import check_request
 from backend.worker.protocol import (PROTOCOL_VERSION, Adjustments, Preview, ProtocolError, Run,
-                                     parse_line)
+                                     parse_line, validate)
 
 # What each range allows, as its messages say it.
 FRAME = "an integer >= 0 and <= 100000000"
@@ -409,7 +408,7 @@ def worker_refusal(kind: str, values: dict) -> str:
     line = json.dumps({"protocol": PROTOCOL_VERSION, "type": kind, "job_id": "j",
                        "source": "/s.mp4", "model": "/m", "output_dir": "/o", **values})
     with pytest.raises(ProtocolError) as error:
-        check_request(parse_line(line))
+        validate(parse_line(line))
     return str(error.value)
 
 
@@ -463,12 +462,12 @@ def test_worker_paths_must_be_absolute_and_hold_no_nul(name):
                          ("/a\0b", "contains a NUL character")):
         values = {name: bad, **({"method": "nearest"} if name == "nearest_run" else {})}
         with pytest.raises(ProtocolError, match=rf"run\.{name} {problem}"):
-            check_request(parse_line(request(Run, **values)))
+            validate(parse_line(request(Run, **values)))
 
 
 def test_a_run_with_nearest_run_needs_the_nearest_method():
     with pytest.raises(ProtocolError, match="nearest_run is for method 'nearest'"):
-        check_request(parse_line(request(Run, nearest_run="/run")))
+        validate(parse_line(request(Run, nearest_run="/run")))
 
 
 def test_the_worker_never_tells_a_client_to_use_overwrite():

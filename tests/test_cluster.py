@@ -20,7 +20,7 @@ import pytest
 
 from backend.demo import make_demo_clip
 from backend.demo.run import DEMO_BUNDLE
-from backend.errors import Cancelled
+from backend.errors import JobCancelled
 from backend.transfer import TransferJob, run_transfer
 
 from .helpers import REPO
@@ -138,7 +138,7 @@ def test_cancel_stops_the_task_and_leaves_a_resumable_folder(ray_cluster, clip, 
         if stage == "generate":
             cancel.set()
 
-    with pytest.raises(Cancelled, match="run the same job again"):
+    with pytest.raises(JobCancelled, match="run the same job again"):
         run_on_cluster(make_job(clip, out), ray_cluster, report=report, cancel=cancel)
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "cancelled" and status["frames_written"] < LONG
@@ -271,9 +271,9 @@ def test_without_ray_cluster_says_how_to_install_it_and_nothing_else_changes(cli
 def test_the_worker_hands_its_queue_to_the_cluster_several_at_once(ray_cluster, clip, tmp_path):
     """The add-on's runner gives a `serve --cluster` worker several jobs at once: progress,
     cancel and results as before, the frames of each job run alone here."""
-    from backend.worker.jobs import JobSettings, to_transfer_job
+    from backend.worker.execute import WorkerSettings, to_transfer_job
     from blender_addon.backend_client import BackendClient, Run
-    from blender_addon.core.jobs import Job, JobState, Placement
+    from blender_addon.core.job_queue import Job, JobState, Placement
     from blender_addon.core.runner import JobRunner
 
     source, _ = clip
@@ -316,7 +316,7 @@ def test_the_worker_hands_its_queue_to_the_cluster_several_at_once(ray_cluster, 
         out = Path(each.run.output_dir)
         lone = tmp_path / "lone" / each.id
         run_transfer(to_transfer_job(replace(each.run, output_dir=str(lone)),
-                                     JobSettings(device="cpu")))
+                                     WorkerSettings(device="cpu")))
         assert frame_bytes(out) == frame_bytes(lone) and each.result.frame_count == 8
         assert ray_cluster in runs_logged(out)[0]
     status = json.loads((Path(jobs[2].run.output_dir) / "status.json").read_text())

@@ -20,7 +20,7 @@ import pytest
 
 from backend.demo import make_demo_clip
 from backend.demo.run import DEMO_BUNDLE
-from backend.errors import Cancelled
+from backend.errors import JobCancelled
 from backend.transfer import TransferJob, run_transfer
 
 from .helpers import REPO
@@ -103,7 +103,7 @@ def test_a_job_resumed_without_its_status_json_gives_the_frames_of_an_uninterrup
         if stage == "generate" and done == 3:
             cancel.set()
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         run_transfer(job(media, out), report=report, cancel=cancel)
     identity = (out / "job.json").read_bytes()
     assert 3 <= len(frame_bytes(out)) < N_FRAMES

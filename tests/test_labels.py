@@ -155,7 +155,8 @@ def test_style_round_trips_through_json():
 
 
 def test_track_labels_stream_one_per_frame():
-    track = PoseTrack.from_frames([standing_pose(), FramePose.empty()], [True, False], 25.0,
-                                  POSE_SIZE)
+    track = PoseTrack.empty(2, 25.0, POSE_SIZE)
+    track.set_frame(0, standing_pose())
+    track.detected[:] = [True, False]
     labels = list(render_track_labels(track, (128, 64)))
     assert len(labels) == 2 and labels[0].shape == (64, 128, 3) and (labels[1] == 255).all()

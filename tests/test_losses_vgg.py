@@ -15,9 +15,10 @@ from torch import nn
 from backend.errors import InputError
 from backend.paths import cache_dir
 from training.models.discriminators import MultiscaleDiscriminator
-from training.models.losses import VGG_LAYER_WEIGHTS, GANLoss, LossWeights, VGGLoss, \
+from training.models.losses import VGG_LAYER_WEIGHTS, GANLoss, VGGLoss, \
     feature_matching_loss
 from training.models.vgg import VGG19_URL, VGG19Features, WeightsUnavailable, load_vgg19
+from training.options import LossOptions
 
 from .helpers import random_vgg_state
 
@@ -89,7 +90,7 @@ def test_feature_matching_zero_for_identical_and_weighted_like_pix2pixhd():
 
 
 def test_loss_weights_are_the_papers():
-    assert LossWeights() == LossWeights(gan=1.0, feat=10.0, vgg=10.0)
+    assert (LossOptions().lambda_feat, LossOptions().lambda_vgg) == (10.0, 10.0)
     assert VGG_LAYER_WEIGHTS == (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0)
 
 

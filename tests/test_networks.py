@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, PAPER_LOCAL, FaceGeneratorConfig,
+from backend.models.config import (PAPER_FACE, PAPER_GLOBAL, FaceGeneratorConfig,
                                    GeneratorConfig)
 from backend.models.networks import (FaceGenerator, GlobalGenerator, LocalEnhancer,
                                      apply_face_residual, build_face_generator, build_generator,
-                                     count_parameters, crop_box, generator_input)
+                                     crop_box, generator_input)
 from backend.target.face import face_box, face_box_size
 from training.models.discriminators import (MultiscaleDiscriminator, NLayerDiscriminator,
                                             build_discriminator, build_face_discriminator,
@@ -21,6 +21,12 @@ SMALL = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2, n_block
 SMALL_LOCAL = GeneratorConfig(ngf=8, n_downsample_global=2, n_blocks_global=2,
                               n_local_enhancers=1, n_blocks_local=1)
 SMALL_FACE = FaceGeneratorConfig(ngf=8, n_blocks=2)
+
+PAPER_LOCAL = GeneratorConfig(n_local_enhancers=1)  # the paper's local enhancer
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 @pytest.fixture(autouse=True)

@@ -135,7 +135,7 @@ def test_a_run_prepared_without_masks_gets_them_on_the_next_prepare(demo_run, tm
                                                              label_sizes=((64, 32),),
                                                              preset="tiny"),
                     track=prepared.track(), progress=False)
-    assert again.fingerprint == prepared.fingerprint and again.has_static_plate
+    assert again.fingerprint == prepared.fingerprint and again.manifest.background["static"]
     assert again.mask_path(29).is_file() and again.plate_path.is_file()
 
 

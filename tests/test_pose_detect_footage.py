@@ -131,16 +131,16 @@ def test_leaving_the_frame_gives_undetected_entries(footage):
 
 @pytest.mark.slow
 def test_cancelling_stops_detection_and_caches_nothing(footage, private_cache):
-    from backend.errors import Cancelled
+    from backend.errors import JobCancelled
 
     calls = []
 
     def report(done: int, total: int) -> None:
         calls.append((done, total))
         if done == 2:
-            raise Cancelled("stopped by the user")
+            raise JobCancelled("stopped by the user")
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         detect_video(footage("target_taiji.mp4"), start=0, stop=10, progress=False, report=report)
     assert calls == [(1, 10), (2, 10)]
     assert not list((private_cache / "poses").glob("*.npz"))

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from backend.errors import BackendError, Cancelled, InputError
+from backend.errors import BackendError, JobCancelled, InputError
 from backend.labels import render_label
 from backend.normalize import Adjustments
 from backend.pose.track import PoseTrack
@@ -26,7 +26,7 @@ from backend.pose_preview import (PLATE_FILE, TARGET_FRAME_FILE, PosePreviewJob,
                                   preview_background, run_pose_preview)
 from backend.models.bundle import read_manifest
 from backend.transfer.target_spec import TargetSpec
-from backend.preview import dimmed, overlay
+from backend.side_by_side import dimmed, overlay
 from backend.transfer import TransferJob, run_transfer
 from backend.video import probe
 from backend.video.images import read_image
@@ -129,7 +129,7 @@ def test_bad_folders_adjustments_and_cancel(media, tmp_path):
                                             scale=[1.0, 1.1, 1.2])))
     cancel = threading.Event()
     cancel.set()
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         run_pose_preview(PosePreviewJob(source=media["clip"], model=media["bundle"],
                                         output_dir=tmp_path / "p"), cancel=cancel)
     assert json.loads((tmp_path / "p" / "preview.json").read_text())["state"] == "cancelled"

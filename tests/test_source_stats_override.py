@@ -13,7 +13,7 @@ from backend.pose.pipeline import PoseOptions
 from backend.target.letterbox import Letterbox
 from backend.transfer.plan import PosePlacement, SourceRange, plan_frames
 from backend.transfer.target_spec import TargetSpec
-from backend.worker.jobs import JobSettings, to_transfer_job
+from backend.worker.execute import WorkerSettings, to_transfer_job
 from backend.worker.protocol import Run, parse_line
 
 
@@ -41,5 +41,5 @@ def test_the_worker_passes_the_override_file_to_the_job(tmp_path):
     path = stats.save(tmp_path / "source_stats.json")
     run = Run(job_id="j", source=str(tmp_path / "s.mp4"), model=str(tmp_path / "m"),
               output_dir=str(tmp_path / "out"), source_stats=str(path))
-    job = to_transfer_job(parse_line(run.to_line()), JobSettings())
+    job = to_transfer_job(parse_line(run.to_line()), WorkerSettings())
     assert job.source_stats == stats

@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from backend.errors import Cancelled, InputError
+from backend.errors import JobCancelled, InputError
 from backend.models import LocalEnhancer, load_bundle
 from backend.video.images import read_image
 from training import checkpoint as ckpt
@@ -27,7 +27,7 @@ from training.data.dataset import FrameSequenceDataset
 from backend.target.prepared import PreparedRun
 from training.data.prepare import PrepareOptions, prepare
 from training.distributed import setup
-from training.heldout import reconstruction_error
+from training.heldout import heldout_report
 from training.export import export_bundle
 from training.models.vgg import VGG19Features, WeightsUnavailable
 from training.options import TrainOptions, preset
@@ -52,7 +52,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def generator_error(prepared: PreparedRun, generator: torch.nn.Module, size) -> float:
     data = FrameSequenceDataset(prepared, size, "train", 1, 2)
-    return reconstruction_error(Generation(generator), data, setup("cpu"), count=8)
+    return heldout_report(Generation(generator), data, setup("cpu"), 8, rows=0)[0]
 
 
 def finite(losses: dict) -> bool:
@@ -126,7 +126,7 @@ def test_resume_continues_exactly(prepared_demo, tmp_path, temporal, precision):
     train(straight, opts, steps=2 * n)
 
     stopped = new_run(prepared_demo, tmp_path, "stopped")
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         train(stopped, opts, steps=2 * n, stop_at=n)
     assert json.loads((stopped / "status.json").read_text())["state"] == "cancelled"
     assert stage_checkpoint(stopped, "global").name == f"step_{n:08d}"
@@ -163,10 +163,10 @@ def test_stop_file_and_callback_stop_with_a_checkpoint(prepared_demo, tmp_path):
             (run / "STOP").touch()  # what a user or the add-on does to stop a run
         return False
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         train(run, tiny(), steps=50, should_stop=should_stop)
     assert stage_checkpoint(run, "global").name == "step_00000003"
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         train(run, tiny(), steps=50, resume=True, should_stop=lambda: True)
     assert not (run / "STOP").exists()  # a new train removes the old request
     assert stage_checkpoint(run, "global").name == "step_00000004"
@@ -480,7 +480,7 @@ def test_a_run_of_an_earlier_version_resumes_at_fp32_on_a_bf16_cpu(prepared_demo
     straight = new_run(prepared_demo, tmp_path, "straight")
     train(straight, opts, steps=4)
     old = new_run(prepared_demo, tmp_path, "old")
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         train(old, opts, steps=4, stop_at=2)
     path = old / "train_options.json"
     saved = json.loads(path.read_text())

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from backend.demo import make_demo_clip, target_motion
-from backend.errors import Cancelled, FormatVersionError, InputError
+from backend.errors import JobCancelled, FormatVersionError, InputError
 from backend.normalize import Adjustments, compute_stats
 from backend.pose.detector import HolisticConfig
 from backend.pose.pipeline import PoseOptions
@@ -209,7 +209,7 @@ def test_cancel_leaves_a_resumable_folder(juggle_reference, tiny_bundle, shared_
         if stage == "generate" and done == 5:
             cancel.set()
 
-    with pytest.raises(Cancelled, match="run the same job again"):
+    with pytest.raises(JobCancelled, match="run the same job again"):
         run_transfer(juggle_job(tiny_bundle, out), report=report, cancel=cancel)
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "cancelled" and 5 <= status["frames_written"] < 16

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from backend.demo import make_demo_clip, target_motion
-from backend.errors import Cancelled, InputError
+from backend.errors import JobCancelled, InputError
 from backend.labels import LabelStyle
 from backend.models import (BundleManifest, FaceGeneratorConfig, GeneratorConfig,
                             build_face_generator, build_generator, save_bundle)
@@ -25,7 +25,7 @@ from backend.runtime import Runtime
 from backend.transfer import TransferJob, choose_backend, run_transfer
 from backend.transfer.inference import BackendConflict
 from backend.video.images import read_image
-from backend.worker.jobs import ModelCache
+from backend.transfer.model_cache import ModelCache
 
 N_FRAMES = 10
 
@@ -119,7 +119,7 @@ def cancelled_job(demo, out: Path, backend: str, after: int = 3) -> None:
         if stage == "generate" and done == after:
             cancel.set()
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(JobCancelled):
         run_transfer(demo_job(demo, out, cpu_backend=backend), report=report, cancel=cancel)
     assert after <= status_of(out)["frames_written"] < N_FRAMES
 

@@ -228,8 +228,8 @@ def test_a_window_job_resumes_to_the_frames_of_an_uninterrupted_run(window_bundl
         if stage == "generate" and done >= 5:
             cancel.set()
 
-    from backend.errors import Cancelled
-    with pytest.raises(Cancelled):
+    from backend.errors import JobCancelled
+    with pytest.raises(JobCancelled):
         run_transfer(job(tmp_path / "resumed"), report=report, cancel=cancel)
     resumed = run_transfer(job(tmp_path / "resumed"))
     for i in range(12):

@@ -21,10 +21,10 @@ import pytest
 import torch
 
 import backend
-from backend.worker.checks import check_request
-from backend.worker.jobs import JobSettings, ModelCache, ProgressThrottle, to_transfer_job
+from backend.transfer.model_cache import ModelCache
+from backend.worker.execute import WorkerSettings, ProgressThrottle, to_transfer_job
 from backend.worker.protocol import (Adjustments, Cancelled, Error, Hello, Progress, ProtocolError,
-                                     Run, parse_line)
+                                     Run, parse_line, validate)
 from blender_addon.backend_client import BackendClient, WorkerError, log_tail
 from blender_addon.core.locations import worker_environment
 
@@ -239,7 +239,7 @@ def test_the_client_imports_nothing_heavy():
 def test_check_run_accepts_good_runs_and_names_the_bad_field():
     good = Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_start=2,
                frame_stop=5, adjustments=Adjustments(scale=[1.0, 1.1, 0.9], offset_x=0.1))
-    check_request(good)
+    validate(good)
     bad = {
         "job_id": Run(job_id=" ", source="/s", model="/m", output_dir="/o"),
         "frame_start": Run(job_id="a", source="/s", model="/m", output_dir="/o", frame_start=-2),
@@ -251,14 +251,14 @@ def test_check_run_accepts_good_runs_and_names_the_bad_field():
     }
     for name, run in bad.items():
         with pytest.raises(ProtocolError, match=name):
-            check_request(run)
+            validate(run)
 
 
 def test_pose_workers_reach_the_job_but_not_its_identity():
     """How many processes detect the poses is the worker's choice per run; the job (and so a
     resumed job's identity) records the detector's settings without it."""
     jobs = [to_transfer_job(parse_line(Run(job_id="a", source="/s", model="/m", output_dir="/o",
-                                           pose_workers=workers).to_line()), JobSettings())
+                                           pose_workers=workers).to_line()), WorkerSettings())
             for workers in (3, None)]
     assert [job.pose_options.detector.workers for job in jobs] == [3, None]
     assert jobs[0].parameters() == jobs[1].parameters()
@@ -300,7 +300,7 @@ def test_model_cache_keeps_the_model_until_the_bundle_changes(tmp_path):
     make_tiny_bundle(folder)  # re-exported: a new manifest
     os.utime(folder / "manifest.json", ns=(1, 1))  # a different mtime even on coarse clocks
     assert cache.get(folder, "cpu") is not first and cache.loads == 2
-    assert JobSettings().device == "cpu"
+    assert WorkerSettings().device == "auto"
 
 
 @pytest.mark.slow

@@ -56,8 +56,3 @@ def heldout_report(generation: Generation, dataset: FrameSequenceDataset, runtim
                for x, y, f in zip(labels[:rows], images[:rows], fakes[:rows])]
     return error, preview
 
-
-def reconstruction_error(generation: Generation, dataset: FrameSequenceDataset,
-                         runtime: Runtime, count: int = 8) -> float:
-    """Mean |G - real| over the first ``count`` frames of the split, generated as a video."""
-    return heldout_report(generation, dataset, runtime, count, rows=0)[0]

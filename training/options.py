@@ -14,8 +14,9 @@ The official code is Everybody Dance Now's fork of pix2pixHD (``train_fullts.py`
 
 Each option is stated once, on its field (``option(default, help, range=...)``): its default,
 a help line, and what a value may be. The command line's flags (``add_option_arguments``), the
-check of each value (``TrainOptions.validate``, for flags and saved runs alike) and ``RANGES``
-are made from those fields; ``validate`` states by hand only the rules that span fields.
+check of each value (``TrainOptions.validate``, for flags and saved runs alike) and the
+ranges (``option_fields``) are made from those fields; ``validate`` states by hand only the
+rules that span fields.
 ``PRESETS`` holds the named configurations, each a function that sets fields of the defaults.
 """
 
@@ -615,7 +616,6 @@ def _check_value(f: Field, spec: Option, value: Any) -> None:
 
 
 # What each numeric option may be, by field name (made from the fields).
-RANGES: dict[str, Number] = {f.name: spec.range for _s, f, spec in option_fields() if spec.range}
 
 
 def _bool(text: str) -> bool:

@@ -46,7 +46,7 @@ from typing import Any, Callable
 import torch
 from torch.utils.data import DataLoader
 
-from backend.errors import BackendError, Cancelled, InputError, NoSpaceError
+from backend.errors import BackendError, InputError, JobCancelled, NoSpaceError
 from backend.folders import TRAINING_RUN_FILES, FolderLock
 from backend.oserrors import NO_SPACE
 from backend.paths import atomic_write_json
@@ -343,7 +343,7 @@ class StageRun:
     def train(self, steps: int | None = None, epochs: float | None = None,
               stop_at: int | None = None) -> dict:
         """Train the stage from its latest checkpoint (or its start) to its end, or until
-        stopped (a signal, or ``stop_at`` steps reached: a checkpoint, then ``Cancelled``).
+        stopped (a signal, or ``stop_at`` steps reached: a checkpoint, then ``JobCancelled``).
         Returns a summary with the networks."""
         opts, rt = self.opts, self.rt
         latest = stage_checkpoint(self.run.root, self.stage)
@@ -401,7 +401,7 @@ class StageRun:
                     if stopping:
                         self.status.update(state="cancelled", step=step, message=f"stopped at step {step}; "
                                            "train again with --resume to continue")
-                        raise Cancelled(f"training stopped at step {step} of stage "
+                        raise JobCancelled(f"training stopped at step {step} of stage "
                                         f"{self.stage}; checkpoint {self.last_checkpoint}")
                     if step >= total:
                         break
@@ -621,7 +621,7 @@ def train(run_dir: str | Path, opts: TrainOptions, stages: list[str] | None = No
     """Train ``stages`` (default: every stage of the run, in order) of the run in ``run_dir``.
 
     ``steps`` / ``epochs`` override each stage's length; ``opts.runtime.progress`` shows bars. Stages already finished are skipped
-    when resuming. Raises ``Cancelled`` after saving a checkpoint when stopped by SIGINT /
+    when resuming. Raises ``JobCancelled`` after saving a checkpoint when stopped by SIGINT /
     SIGTERM, a ``STOP`` file in the run folder, ``should_stop()`` returning True, or when a
     stage reaches step ``stop_at``; the status file says what happened.
     Returns one summary per stage (step, losses, seconds per step, checkpoint, networks)."""
@@ -735,7 +735,7 @@ def _train_stages(run: RunFolder, opts: TrainOptions, runtime: Runtime, prepared
                 stage_run = StageRun(context, stage)
                 results.append(stage_run.train(*length))
         status.update(state="done", message="training finished", eta_s=0)
-    except Cancelled:
+    except JobCancelled:
         raise
     except BaseException as exc:
         error = _no_space(exc)

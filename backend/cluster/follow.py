@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError, Cancelled
+from ..errors import BackendError, JobCancelled
 from ..transfer import JobFolder, TransferJob, TransferResult
 from ..transfer.layers import TARGET, TRANSPARENT
 from ..transfer.pipeline import Report
@@ -32,7 +32,7 @@ def run_on_cluster(job: TransferJob, address: str, report: Report | None = None,
                    cancel: threading.Event | None = None, progress: bool = False
                    ) -> TransferResult:
     """`run_transfer` of ``job`` as a task of the Ray cluster at ``address`` ("local": this
-    machine); raises as it would (`Cancelled`, `InputError`, ...)."""
+    machine); raises as it would (`JobCancelled`, `InputError`, ...)."""
     cluster = connect(address)
     job = with_absolute_paths(job)
     with Token.beside(job.output_dir) as token:
@@ -101,12 +101,12 @@ def collect(ref: Any, job: TransferJob, cancelled: bool) -> TransferResult:
         return ray.get(ref)
     except exceptions.TaskCancelledError:
         written = folder.frames_done()
-        raise Cancelled(f"{folder.root}: cancelled with {written} frames written; run the same "
+        raise JobCancelled(f"{folder.root}: cancelled with {written} frames written; run the same "
                         f"job again to continue") from None
     except exceptions.RayTaskError as exc:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, KeyboardInterrupt) or (cancelled and cause is None):
-            raise Cancelled(f"{folder.root}: cancelled with {folder.frames_done()} frames "
+            raise JobCancelled(f"{folder.root}: cancelled with {folder.frames_done()} frames "
                             f"written; run the same job again to continue") from None
         if isinstance(cause, BaseException):
             raise cause from None

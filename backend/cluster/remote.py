@@ -16,7 +16,7 @@ import os
 
 from ..pose.processes import tasks_elsewhere
 from ..transfer import JobFolder, TransferJob, TransferResult, run_transfer
-from ..worker.jobs import ModelCache
+from ..transfer.model_cache import ModelCache
 from .pose_tasks import RayChunks
 from .visibility import Token
 

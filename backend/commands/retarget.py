@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from ..checks import THREADS
-from ..errors import Cancelled, InputError
+from ..errors import InputError, JobCancelled
 from ..folders import TRANSFER_JOB, kind_of
 from ..output_paths import check_output_folder
 from ..transfer import TransferJob, run_transfer
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
             result = run_on_cluster(job, args.cluster, cancel=cancel, progress=not args.quiet)
         else:
             result = run_transfer(job, cancel=cancel, progress=not args.quiet)
-    except Cancelled as exc:
+    except JobCancelled as exc:
         print(f"{exc}", file=sys.stderr)
         return 130
     finally:

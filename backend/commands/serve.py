@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         from ..cluster import require_ray
 
         require_ray()
-    from ..worker.serve import ServeOptions, serve  # claims stdout: import only when serving
+    from ..worker.execute import WorkerSettings
+    from ..worker.serve import serve  # claims stdout: import only when serving
 
-    return serve(ServeOptions(device=args.device, precision=args.precision, threads=args.threads,
-                              log_level=args.log_level, cluster=args.cluster))
+    return serve(WorkerSettings(device=args.device, precision=args.precision, threads=args.threads,
+                                cluster=args.cluster, log_level=args.log_level))

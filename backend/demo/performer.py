@@ -180,7 +180,7 @@ def _far_side(pose: FramePose, scale: float) -> str | None:
     return None
 
 
-class _Painter:
+class _PerformerPainter:
     """Draws one performer onto one frame; radii in metres, turned into pixels."""
 
     def __init__(self, img: np.ndarray, pose: FramePose, look: Appearance, scale: float) -> None:
@@ -394,7 +394,7 @@ def render_performer(pose: FramePose, size: tuple[int, int], appearance: Appeara
     scale = _pixels_per_metre(pose)
     if scale <= 0:
         return img
-    paint = _Painter(img, pose, appearance, scale)
+    paint = _PerformerPainter(img, pose, appearance, scale)
     far = _far_side(pose, scale)
     paint.shadow()
     if far is not None:

@@ -53,7 +53,6 @@ for _side in ("r_", "l_"):
         _side + "curl": 0.25,  # fingers: 0 open .. 1 fist
         _side + "spread": 0.3,  # fingers spread 0..1
     })
-POSE_NAMES: tuple[str, ...] = tuple(REST_POSE)
 
 
 @dataclass(frozen=True)

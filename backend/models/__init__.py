@@ -14,11 +14,11 @@ from typing import Any
 _HOMES = {
     "bundle": ("BUNDLE_FORMAT_VERSION", "Bundle", "BundleManifest", "TrainingRecord",
                "is_bundle", "load_bundle", "read_manifest", "save_bundle"),
-    "config": ("PAPER_FACE", "PAPER_GLOBAL", "PAPER_LOCAL", "FaceGeneratorConfig",
+    "config": ("PAPER_FACE", "PAPER_GLOBAL", "FaceGeneratorConfig",
                "GeneratorConfig"),
     "networks": ("FaceGenerator", "Generator", "GlobalGenerator", "LocalEnhancer",
                  "apply_face_residual", "build_face_generator", "build_generator",
-                 "count_parameters", "crop_box", "generator_input", "init_weights"),
+                 "crop_box", "generator_input", "init_weights"),
     "step": ("generate_frame",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}

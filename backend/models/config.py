@@ -141,5 +141,4 @@ class FaceGeneratorConfig(_Config):
 
 # The paper's networks, for reference and tests.
 PAPER_GLOBAL = GeneratorConfig()
-PAPER_LOCAL = GeneratorConfig(n_local_enhancers=1)
 PAPER_FACE = FaceGeneratorConfig()

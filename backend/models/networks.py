@@ -270,10 +270,6 @@ def build_face_generator(config: FaceGeneratorConfig = FaceGeneratorConfig()) ->
     return net
 
 
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 # --------------------------------------------------------------------------------------------
 # Inputs and the face region
 # --------------------------------------------------------------------------------------------

@@ -63,7 +63,6 @@ class NetworkSpec:
     name: str  # "generator" or "face_generator"
     file: str  # file name inside a bundle
     input_names: tuple[str, ...]
-    input_channels: tuple[int, ...]
     output_name: str
     size_multiple: int  # input height and width must be multiples of this
 
@@ -122,15 +121,13 @@ def check_opset(opset: int) -> None:
 
 def generator_spec(config: GeneratorConfig) -> NetworkSpec:
     return NetworkSpec(name="generator", file=GENERATOR_ONNX, input_names=("input",),
-                       input_channels=(config.input_nc,), output_name="output",
+                       output_name="output",
                        size_multiple=config.size_multiple)
 
 
 def face_generator_spec(config: FaceGeneratorConfig) -> NetworkSpec:
-    half = config.input_nc // 2
     return NetworkSpec(name="face_generator", file=FACE_GENERATOR_ONNX,
-                       input_names=("label_crop", "face_crop"), input_channels=(half, half),
-                       output_name="residual", size_multiple=config.size_multiple)
+                       input_names=("label_crop", "face_crop"), output_name="residual", size_multiple=config.size_multiple)
 
 
 def network_fingerprint(weights: Path, config: GeneratorConfig | FaceGeneratorConfig) -> str:

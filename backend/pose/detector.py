@@ -319,7 +319,7 @@ def detect_video(
 
     The track has exactly one entry per frame (entry ``i`` is frame ``start + i``), in
     pixels of the full frame. ``progress`` shows a bar on stderr; ``report(done, total)`` is
-    called per frame (it may raise `Cancelled`). With ``use_cache`` a track made before for
+    called per frame (it may raise `JobCancelled`). With ``use_cache`` a track made before for
     the same video content, settings and range is returned without detecting again. ``fps``
     is the frame rate of an image-sequence folder (movies use their own). Long videos are
     detected in several processes (``config.workers``, see `chunks`), started by "spawn": a

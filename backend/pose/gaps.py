@@ -16,8 +16,8 @@ be wrong. ``detected`` is copied as it was, so filled frames stay flagged as not
 Filled points keep a positive confidence, so the label renderer draws them like their
 neighbours, but with a reduced one: ``filled_confidence_factor`` (0.5) times the confidence it
 was filled from (the interpolated confidence of its two neighbours, or the held point's), so
-anything weighing points by confidence trusts filled ones less. Exactly which points were
-filled is ``filled_points(before, after)``.
+anything weighing points by confidence trusts filled ones less. The filled points are those
+missing before (confidence 0) and present after.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import numpy as np
 from .track import N_BODY, N_FACE, N_HAND, PoseTrack
 
 DEFAULT_MAX_GAP_S = 0.5  # about one dance beat: longer holes are not guessed at
-N_POINTS = N_BODY + N_FACE + 2 * N_HAND  # 137: every keypoint of a frame, in one row
 
 
 def stack_points(track: PoseTrack) -> np.ndarray:
@@ -76,11 +75,6 @@ def fill_gaps(track: PoseTrack, max_gap_s: float = DEFAULT_MAX_GAP_S, *,
     filled = _interpolate_short_holes(points, max_gap, filled_confidence_factor)
     _hold_undetected_runs(points, filled, track.detected, max_gap, filled_confidence_factor)
     return unstack_points(track, points.astype(np.float32))
-
-
-def filled_points(before: PoseTrack, after: PoseTrack) -> np.ndarray:
-    """(T, 137) bool: the points that gap filling added (missing before, present after)."""
-    return (stack_points(before)[..., 2] <= 0) & (stack_points(after)[..., 2] > 0)
 
 
 def _interpolate_short_holes(points: np.ndarray, max_gap: int, factor: float) -> np.ndarray:

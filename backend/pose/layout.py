@@ -15,14 +15,6 @@ BODY_25_NAMES: tuple[str, ...] = (
 )
 BODY = {name: i for i, name in enumerate(BODY_25_NAMES)}
 
-# Limbs in OpenPose's render order (POSE_BODY_25_PAIRS_RENDER). As in the official label code,
-# a limb is drawn in the colour of its first point.
-BODY_25_LIMBS: tuple[tuple[int, int], ...] = (
-    (1, 8), (1, 2), (1, 5), (2, 3), (3, 4), (5, 6), (6, 7), (8, 9), (9, 10), (10, 11),
-    (8, 12), (12, 13), (13, 14), (1, 0), (0, 15), (15, 17), (0, 16), (16, 18),
-    (14, 19), (19, 20), (14, 21), (11, 22), (22, 23), (11, 24),
-)
-
 # OpenPose's BODY_25 palette (POSE_BODY_25_COLORS_RENDER), RGB, one per keypoint.
 BODY_25_COLORS: tuple[tuple[int, int, int], ...] = (
     (255, 0, 85), (255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0),
@@ -37,7 +29,6 @@ BODY_25_COLORS: tuple[tuple[int, int, int], ...] = (
 # OpenPose's BODY_23 order (neck first, nose 18). ``body25[BODY_23_FROM_25]`` is the BODY_23 array.
 BODY_23_FROM_25: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 22, 23, 12, 13, 14, 19, 20,
                                     0, 15, 17, 16, 18)
-BODY_23_NAMES: tuple[str, ...] = tuple(BODY_25_NAMES[i] for i in BODY_23_FROM_25)
 # The official BODY_23 stick figure (renderpose23), in BODY_23 indices; a limb takes the colour of
 # its first point there.
 BODY_23_LIMBS: tuple[tuple[int, int], ...] = (
@@ -56,37 +47,12 @@ BODY_23_COLORS: tuple[tuple[int, int, int], ...] = (
 # The 18-point COCO layout (OpenPose's COCO model) mapped into BODY_25 indices, for JSON import.
 COCO_18_TO_BODY_25: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 
-# Face: 70 points. Index ranges of the iBUG-68 parts plus the pupils.
-FACE_JAW = tuple(range(0, 17))
-FACE_RIGHT_BROW = tuple(range(17, 22))
-FACE_LEFT_BROW = tuple(range(22, 27))
-FACE_NOSE_BRIDGE = tuple(range(27, 31))
-FACE_NOSE_BOTTOM = tuple(range(31, 36))
-FACE_RIGHT_EYE = tuple(range(36, 42))  # closed loop
-FACE_LEFT_EYE = tuple(range(42, 48))  # closed loop
-FACE_OUTER_LIPS = tuple(range(48, 60))  # closed loop
-FACE_INNER_LIPS = tuple(range(60, 68))  # closed loop
+# Face: 70 points, the iBUG-68 layout (jaw 0-16, brows 17-26, nose 27-35, eyes 36-47, lips
+# 48-67) plus the pupils.
+FACE_RIGHT_EYE = tuple(range(36, 42))
+FACE_LEFT_EYE = tuple(range(42, 48))
 FACE_RIGHT_PUPIL, FACE_LEFT_PUPIL = 68, 69
-
-FACE_OPEN_CHAINS = (FACE_JAW, FACE_RIGHT_BROW, FACE_LEFT_BROW, FACE_NOSE_BRIDGE, FACE_NOSE_BOTTOM)
-FACE_CLOSED_CHAINS = (FACE_RIGHT_EYE, FACE_LEFT_EYE, FACE_OUTER_LIPS, FACE_INNER_LIPS)
-
-
-def chain_edges(chain: tuple[int, ...], closed: bool) -> list[tuple[int, int]]:
-    edges = list(zip(chain[:-1], chain[1:]))
-    if closed:
-        edges.append((chain[-1], chain[0]))
-    return edges
-
-
-FACE_EDGES: tuple[tuple[int, int], ...] = tuple(
-    [e for c in FACE_OPEN_CHAINS for e in chain_edges(c, closed=False)]
-    + [e for c in FACE_CLOSED_CHAINS for e in chain_edges(c, closed=True)]
-)
 
 # Hands: wrist 0, then thumb 1-4, index 5-8, middle 9-12, ring 13-16, pinky 17-20.
 HAND_LEFT, HAND_RIGHT = 0, 1
 HAND_FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
-HAND_EDGES: tuple[tuple[int, int], ...] = tuple(
-    e for finger in HAND_FINGERS for e in chain_edges((0,) + finger, closed=False)
-)

@@ -6,7 +6,7 @@ threads do not survive a fork, and a forked worker process would copy the parent
 at the time). The children send ``("tick", task, n)`` while they work and one
 ``("done", task, result)`` or ``("error", task, exception)`` at the end over one queue, which
 the parent reads until every task is done. Whatever stops the parent (an error in a child,
-``on_tick`` raising `Cancelled`, Ctrl-C) stops every child still running. Inside
+``on_tick`` raising `JobCancelled`, Ctrl-C) stops every child still running. Inside
 `tasks_elsewhere(runner)` the tasks go to ``runner`` instead (a job on a Ray cluster sends
 them to the cluster's nodes, see backend/cluster/pose_tasks.py).
 """

@@ -92,15 +92,6 @@ class PoseTrack:
             dict(detector or {}),
         )
 
-    @staticmethod
-    def from_frames(frames: list[FramePose], detected: list[bool], fps: float,
-                    size: tuple[int, int], detector: dict | None = None) -> "PoseTrack":
-        track = PoseTrack.empty(len(frames), fps, size, detector)
-        for i, frame in enumerate(frames):
-            track.set_frame(i, frame)
-        track.detected[:] = detected
-        return track
-
     def frame(self, i: int) -> FramePose:
         return FramePose(self.body[i], self.face[i], self.hands[i])
 

@@ -6,9 +6,9 @@ command line and the worker's ``preview`` message its way in from Blender. `back
 chooses what the figure is drawn over (the bundle's plate, a target frame, or grey).
 """
 
-from .background import (PLATE_FILE, TARGET_FRAME_FILE, Background, preview_background,
+from .background import (PLATE_FILE, TARGET_FRAME_FILE, PreviewBackground, preview_background,
                          write_target_frame)
 from .run import PosePreviewJob, PosePreviewResult, run_pose_preview
 
-__all__ = ["PLATE_FILE", "TARGET_FRAME_FILE", "Background", "PosePreviewJob",
+__all__ = ["PLATE_FILE", "TARGET_FRAME_FILE", "PreviewBackground", "PosePreviewJob",
            "PosePreviewResult", "preview_background", "run_pose_preview", "write_target_frame"]

@@ -27,14 +27,14 @@ NEUTRAL_GREY = (128, 128, 128)
 
 
 @dataclass(frozen=True)
-class Background:
+class PreviewBackground:
     """A canvas-sized RGB picture and what it is ("plate", "target frame" or "grey")."""
 
     image: np.ndarray
     kind: str
 
 
-def preview_background(bundle: Path, resolution: tuple[int, int]) -> Background:
+def preview_background(bundle: Path, resolution: tuple[int, int]) -> PreviewBackground:
     """The picture the preview draws poses over, at ``resolution`` (width, height).
 
     The bundle's ``plate.png`` (its target's clean background) when it has one, else its
@@ -45,9 +45,9 @@ def preview_background(bundle: Path, resolution: tuple[int, int]) -> Background:
     for name, kind in ((PLATE_FILE, "plate"), (TARGET_FRAME_FILE, "target frame")):
         path = Path(bundle) / name
         if path.is_file():
-            return Background(resize(read_image(path), resolution), kind)
+            return PreviewBackground(resize(read_image(path), resolution), kind)
     width, height = resolution
-    return Background(np.full((height, width, 3), NEUTRAL_GREY, np.uint8), "grey")
+    return PreviewBackground(np.full((height, width, 3), NEUTRAL_GREY, np.uint8), "grey")
 
 
 def write_target_frame(bundle: Path, canvas_frame: np.ndarray, resolution: tuple[int, int]) -> Path:

@@ -35,14 +35,14 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..errors import Cancelled, InputError
+from ..errors import InputError, JobCancelled
 from ..folders import POSE_PREVIEW, refuse_links, refuse_other_kind
 from ..labels import render_label
 from ..models.bundle import read_manifest
 from ..normalize import Adjustments, NormalizationStats
 from ..paths import atomic_write_json
 from ..pose.pipeline import PoseOptions
-from ..preview import dimmed, overlay
+from ..side_by_side import dimmed, overlay
 from ..progress import progress_bar
 from ..transfer.plan import (FramePlan, PosePlacement, SourceRange, Watch, frame_range,
                              plan_frames)
@@ -103,7 +103,7 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
                      cancel: threading.Event | None = None,
                      progress: bool = False) -> PosePreviewResult:
     """Write the preview frames of ``job``; ``report(stage, done, total)`` follows the work,
-    ``cancel`` set stops it (`Cancelled`), ``progress`` shows bars on stderr."""
+    ``cancel`` set stops it (`JobCancelled`), ``progress`` shows bars on stderr."""
     began = time.perf_counter()
     cancel = cancel or threading.Event()
     target = TargetSpec.load(read_manifest(job.model), job.model, None)  # no weights read
@@ -124,7 +124,7 @@ def run_pose_preview(job: PosePreviewJob, report: Report | None = None,
                                    background.kind, job.frame_format, plan.warnings)
         _draw(plan, target, dimmed(background.image), result, _Progress(report, cancel, progress))
     except BaseException as exc:
-        _write_record(job, {"state": "cancelled" if isinstance(exc, Cancelled) else "failed",
+        _write_record(job, {"state": "cancelled" if isinstance(exc, JobCancelled) else "failed",
                             "message": str(exc) or type(exc).__name__})
         raise
     timings = {"poses": round(posed - began, 3), "draw": round(time.perf_counter() - posed, 3)}
@@ -184,7 +184,7 @@ def _draw(plan: FramePlan, target: TargetSpec, backdrop: np.ndarray,
                              follow.bar, _stage_report(follow.report, "draw"))
         for i in steps:
             if follow.cancel.is_set():
-                raise Cancelled(f"{result.frames_dir.parent}: preview cancelled")
+                raise JobCancelled(f"{result.frames_dir.parent}: preview cancelled")
             label = render_label(track.frame(i), track.size, target.resolution, target.style)
             frame = overlay(layout.crop(label), backdrop, see_through)
             name = f"{i + 1:06d}.{result.frame_format}"

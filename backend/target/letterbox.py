@@ -114,17 +114,6 @@ class Letterbox:
         canvas[y:y + h, x:x + w] = content
         return canvas
 
-    def to_source(self, image: np.ndarray) -> np.ndarray:
-        """The inverse of ``apply`` for a canvas-shaped image of any size: the frame region,
-        scaled back to the source size (to put generated frames into the video's shape)."""
-        h, w = image.shape[:2]
-        fx, fy = w / self.canvas[0], h / self.canvas[1]
-        (px, py), (cw, ch) = self.paste, self.content
-        x0, y0, x1, y1 = round(px * fx), round(py * fy), round((px + cw) * fx), round((py + ch) * fy)
-        region = image[y0:y1, x0:x1]
-        interp = cv2.INTER_AREA if (x1 - x0) > self.source[0] else cv2.INTER_LINEAR
-        return cv2.resize(region, self.source, interpolation=interp)
-
     # -- keypoints ---------------------------------------------------------------------------
 
     def apply_points(self, points: np.ndarray) -> np.ndarray:

@@ -228,11 +228,6 @@ class PreparedRun:
     def plate_path(self) -> Path:
         return self.folder / PLATE_FILE
 
-    @property
-    def has_static_plate(self) -> bool:
-        """Whether masks and a plate were made and the camera stood still."""
-        return bool(self.manifest.background and self.manifest.background.get("static"))
-
     def mask(self, index: int) -> np.ndarray:
         """The person's mask in prepared frame ``index``: float32 H x W in [0, 1]."""
         path = self.mask_path(index)

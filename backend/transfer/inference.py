@@ -23,7 +23,7 @@ earlier versions: `job_state.read_record`). Moving a job to a GPU is a device ch
 it continues on PyTorch, and the log says so.
 
 Networks come from a `ModelSource`: `LoadEachTime` loads them for one job; the worker's
-model cache keeps them between jobs (backend/worker/jobs.py ``ModelCache``).
+model cache keeps them between jobs (`model_cache.ModelCache`).
 """
 
 from __future__ import annotations

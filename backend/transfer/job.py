@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..folders import LOCK_FILE, TRANSFER_JOB_KIND, check_deletable, is_empty, open_append
+from ..folders import TRANSFER_JOB_KIND, check_deletable, is_empty, open_append
 from ..normalize import Adjustments
 from ..oserrors import writing
 from ..paths import atomic_write_json
@@ -188,7 +188,6 @@ class JobFolder:
         self.side_by_side = self.root / SIDE_BY_SIDE_FILE
         self.poses = self.root / POSES_FILE
         self.normalized = self.root / NORMALIZED_FILE
-        self.lock_file = self.root / LOCK_FILE
 
     def read_disk(self, frames: int, wanted: list[Path]) -> OnDisk:
         """What the folder holds now (read under its lock, see `job_state`): ``frames`` the

@@ -54,20 +54,20 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class Background:
+class BackgroundChoice:
     """``kind`` "target", "transparent" or "media" (a still image or a video at ``path``)."""
 
     kind: str = TARGET
     path: Path | None = None
 
     @staticmethod
-    def parse(text: str | Path | None) -> "Background":
+    def parse(text: str | Path | None) -> "BackgroundChoice":
         """From the command line's or the protocol's word: target, transparent or a path.
         A path must be a readable image or video (InputError naming it, before any work)."""
         if text is None or str(text) == TARGET:
-            return Background()
+            return BackgroundChoice()
         if str(text) == TRANSPARENT:
-            return Background(TRANSPARENT)
+            return BackgroundChoice(TRANSPARENT)
         path = Path(text)
         if not path.exists():
             raise InputError(path, "background image or video not found (or say target or "
@@ -76,7 +76,7 @@ class Background:
             read_image(path)  # unreadable -> InputError naming it
         else:
             probe(path)  # not a video -> InputError naming it
-        return Background("media", path)
+        return BackgroundChoice("media", path)
 
     @property
     def needs_matte(self) -> bool:

@@ -16,7 +16,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from ..preview import fit_height, panel_width
+from ..side_by_side import fit_height, panel_width
 from ..video import Mp4Writer, PngSequenceWriter
 
 SIDE_BY_SIDE_MIN_HEIGHT = 256  # panels of tiny models are scaled up to stay readable

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BackendError, Cancelled, InputError, NoSpaceError
+from ..errors import BackendError, JobCancelled, InputError, NoSpaceError
 from ..folders import FolderLock
 from ..labels import render_label
 from ..models.bundle import Bundle, read_manifest
@@ -62,7 +62,7 @@ from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTim
                         transfer_runtime)
 from .job import OWNED, JobFolder, TransferJob, TransferResult, bundle_identity
 from .job_state import Action, Made, check_claimable, decide
-from .layers import TARGET, TRANSPARENT, Background, Layer
+from .layers import TARGET, TRANSPARENT, BackgroundChoice, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
 from .plan import (FramePlan, PosePlacement, SourceRange, Watch, first_change, frame_range,
@@ -99,7 +99,7 @@ def run_transfer(job: TransferJob, report: Report | None = None,
     """Run ``job`` (or continue it) and return where its frames and videos are.
 
     ``report(stage, done, total)`` is called as work advances (stages "poses", "generate",
-    "finish"); ``cancel`` set makes it raise `Cancelled`, leaving a resumable folder;
+    "finish"); ``cancel`` set makes it raise `JobCancelled`, leaving a resumable folder;
     ``bundle`` is a model already loaded (it is moved to the job's device, or on the CPU
     exported to ONNX Runtime when that backend runs); ``models`` is where networks come from
     instead (a worker passes its model cache, so the next job with the same bundle loads
@@ -212,7 +212,7 @@ class TransferRun:
             if self.action is Action.REVISE:
                 done = self._revise(plan, earlier, done, status)
             self._generate(plan, done, status)
-        except (Cancelled, KeyboardInterrupt) as exc:
+        except (JobCancelled, KeyboardInterrupt) as exc:
             written = folder.frames_done()
             status.set(force=True, state="cancelled", frames_written=written,
                        timings=self.times.to_dict(),
@@ -221,7 +221,7 @@ class TransferRun:
             folder.log(f"cancelled with {written} of {n} frames written")
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            raise Cancelled(f"{folder.root}: cancelled after {written} of {n} frames; run the "
+            raise JobCancelled(f"{folder.root}: cancelled after {written} of {n} frames; run the "
                             f"same job again to continue") from None
         except BaseException as exc:
             written = folder.frames_done()
@@ -377,7 +377,7 @@ class TransferRun:
                                        lambda k, total: reporter(k, total) if k > done else None)
                 for i, item in enumerate(counted):
                     if self.hooks.cancel.is_set():
-                        raise Cancelled("cancelled")
+                        raise JobCancelled("cancelled")
                     if item.written is not None:
                         picture, shown, previous = item.written
                         keep = None
@@ -414,20 +414,20 @@ class FrameInputs:
     written: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # a frame on disk (`Showing.kept`)
     label: np.ndarray | None  # the label canvas
     source: np.ndarray | None  # the source frame (side-by-side only)
-    background: np.ndarray | None  # the user's background frame (`layers.Background`)
+    background: np.ndarray | None  # the user's background frame (`layers.BackgroundChoice`)
 
 
 class Showing:
     """How the job's person layers become its frames, what its videos show, and how a
     frame on disk gives back the previous-frame input (see `layers`)."""
 
-    def __init__(self, background: Background, plate: np.ndarray | None) -> None:
+    def __init__(self, background: BackgroundChoice, plate: np.ndarray | None) -> None:
         self.background = background
         self.plate = plate  # the content part of the plate (None: whole frames)
 
     @staticmethod
     def for_job(job: TransferJob, target: TargetSpec) -> "Showing":
-        background = Background.parse(job.background)
+        background = BackgroundChoice.parse(job.background)
         matte = job.method == "generator" and target.has_matte
         if background.needs_matte and not matte:
             why = ("the nearest-neighbour baseline shows whole frames" if job.method != "generator"

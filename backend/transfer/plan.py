@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import Cancelled, InputError
+from ..errors import JobCancelled, InputError
 from ..normalize import Adjustments, NormalizationStats, compute_stats, normalize_track
 from ..pose.pipeline import PoseOptions, video_poses
 from ..pose.track import PoseTrack
@@ -71,9 +71,9 @@ class Watch:
     progress: bool = False
 
     def check(self, done: int, total: int) -> None:
-        """Report progress; raise `Cancelled` once cancel is set."""
+        """Report progress; raise `JobCancelled` once cancel is set."""
         if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled("cancelled during pose detection")
+            raise JobCancelled("cancelled during pose detection")
         if self.report is not None:
             self.report(done, total)
 

@@ -2,7 +2,7 @@
 
 ``protocol`` (pure Python, no heavy imports) defines every message; the Blender add-on
 imports it too, so the messages are defined once. ``serve`` is the main loop and job queue,
-``jobs`` runs one job (model cache, progress), ``channel`` keeps stdout for the protocol,
+``execute`` runs one job (progress, the reply), ``channel`` keeps stdout for the protocol,
 ``hello`` is the handshake. Keep this file free of imports: the add-on imports ``protocol``
 through this package from Blender's own Python.
 """

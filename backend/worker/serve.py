@@ -20,36 +20,27 @@ import logging
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import BinaryIO
 
 from .channel import Channel, OversizedLine, claim_stdout, read_lines
+from .execute import WorkerSettings
 from .protocol import (MAX_JOB_ID_CHARS, MAX_LINE_BYTES, Cancel, Cancelled, Error, Message,
-                       Preview, ProtocolError, Request, Run, Shutdown, parse_line, shorten)
+                       Preview, ProtocolError, Request, Run, Shutdown, parse_line, shorten,
+                       validate)
 
 log = logging.getLogger("backend.worker")
 
 STOP_JOIN_TIMEOUT_S = 60.0  # how long a cancelled job may take to reach its next frame
 
 
-@dataclass(frozen=True)
-class ServeOptions:
-    device: str = "auto"  # "auto", "cuda", "mps" or "cpu"
-    precision: str = "auto"
-    threads: int = 0
-    log_level: str = "INFO"
-    cluster: str | None = None  # a Ray cluster's address, or "local" (None: this process)
-
-
 class Worker:
     """The job queue and the job thread; `handle_line` is called for each line of stdin."""
 
-    def __init__(self, channel: Channel, settings, slots: int = 1) -> None:
-        from .jobs import ModelCache
-
+    def __init__(self, channel: Channel, settings: WorkerSettings, slots: int = 1) -> None:
         self._channel = channel
         self._settings = settings
-        self._cache = ModelCache()
+        self._cache = None  # the job threads' `ModelCache`, made once the transfer is imported
         self._cond = threading.Condition()
         self._queue: deque[Request] = deque()
         self._running: dict[str, threading.Event] = {}  # job id -> its cancel
@@ -112,14 +103,14 @@ class Worker:
             return job_id in self._running or any(r.job_id == job_id for r in self._queue)
 
     def _submit(self, request: Request) -> None:
-        from .checks import check_request
-
+        """Queue ``request``, or answer ``bad_message`` at once (not when its turn comes) when
+        its fields are well-typed but make no sense (`protocol.validate`, the add-on's check)."""
         if self._known(request.job_id):
             self._send(Error(code="bad_message", message=f"job {request.job_id!r} is already "
                              f"queued or running; give each job its own job_id"))
             return
         try:
-            check_request(request)
+            validate(request)
         except ProtocolError as exc:
             self._send(Error(code="bad_message", message=str(exc), job_id=reply_id(request.job_id)))
             return
@@ -152,7 +143,7 @@ class Worker:
     # ---------------------------------------------------------------- the job thread
 
     def _work(self) -> None:
-        from .jobs import execute
+        from .execute import execute
 
         self._warm_up()
         while True:
@@ -171,13 +162,17 @@ class Worker:
                 del self._running[run.job_id]
             self._send(reply)
 
-    @staticmethod
-    def _warm_up() -> None:
-        """Import the transfer pipeline now, so the first job does not pay for it."""
+    def _warm_up(self) -> None:
+        """Import the transfer pipeline now, so the first job does not pay for it, and make
+        the model cache the job threads share."""
         try:
-            import backend.transfer  # noqa: F401
+            from backend.transfer.model_cache import ModelCache
         except Exception:  # noqa: BLE001 - the first job reports the real error
             log.exception("could not import the transfer pipeline")
+            return
+        with self._cond:
+            if self._cache is None:
+                self._cache = ModelCache()
 
     # ---------------------------------------------------------------- stopping
 
@@ -209,13 +204,12 @@ def reply_id(job_id: str) -> str | None:
     return job_id if len(job_id) <= MAX_JOB_ID_CHARS else None
 
 
-def serve(options: ServeOptions = ServeOptions(), stdin: BinaryIO | None = None) -> int:
+def serve(options: WorkerSettings = WorkerSettings(), stdin: BinaryIO | None = None) -> int:
     """Run the worker until ``shutdown`` or the end of stdin; returns the exit status."""
     channel = Channel(claim_stdout())  # first: nothing may reach the real stdout but protocol
     logging.basicConfig(stream=sys.stderr, level=options.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
     from .hello import make_hello, pick_device
-    from .jobs import JobSettings
 
     device = pick_device(options.device)
     hello = make_hello(device)
@@ -228,9 +222,7 @@ def serve(options: ServeOptions = ServeOptions(), stdin: BinaryIO | None = None)
         cluster = connect(options.cluster)
         device, slots = options.device, cluster.slots
         log.info("jobs go to the Ray cluster at %s, %d at once", cluster.address, slots)
-    worker = Worker(channel, JobSettings(device=device, precision=options.precision,
-                                         threads=options.threads, cluster=options.cluster),
-                    slots)
+    worker = Worker(channel, replace(options, device=device), slots)
     worker.start()
     reason = "stdin closed"
     try:

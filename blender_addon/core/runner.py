@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Protocol
 
-from .jobs import Job, JobQueue, JobState
+from .job_queue import Job, JobQueue, JobState
 
 
 class Client(Protocol):

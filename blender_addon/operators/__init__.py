@@ -1,13 +1,13 @@
-"""The add-on's operators, one per module; ``CLASSES`` lists them for registration."""
+"""The add-on's operators, grouped by subject; ``CLASSES`` lists them for registration.
 
-from . import (cancel_dance_job, cancel_setup, cancel_training, forget_training,
-               preview_dance_poses, release_gpu, remove_dance_job, render_dance_video,
-               resume_training, retarget_dance, retarget_dance_batch, retry_dance_job,
-               setup_backend, train_from_strip, use_dance_model)
+``retarget`` makes strips from source strips (retarget, batch, pose preview), ``job_list``
+acts on the job list, ``render`` renders the sequencer to a video, ``training`` trains models
+and picks the one to use, ``backend_setup`` sets up and stops the backend; ``base`` holds what
+they share.
+"""
 
-MODULES = (retarget_dance, retarget_dance_batch, preview_dance_poses, cancel_dance_job,
-           retry_dance_job, remove_dance_job, render_dance_video, use_dance_model, train_from_strip,
-           cancel_training, resume_training, forget_training, setup_backend, cancel_setup,
-           release_gpu)
+from . import backend_setup, job_list, render, retarget, training
+
+MODULES = (retarget, job_list, render, training, backend_setup)
 
 CLASSES = tuple(cls for module in MODULES for cls in module.CLASSES)

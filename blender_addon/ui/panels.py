@@ -11,7 +11,7 @@ import bpy
 from .. import compat, session
 from ..core import locations
 from ..core.bundles import read_bundle_info
-from ..core.jobs import JobState
+from ..core.job_queue import JobState
 
 JOB_ICONS = {JobState.PENDING: 'SORTTIME', JobState.RUNNING: 'PLAY', JobState.DONE: 'CHECKMARK',
              JobState.FAILED: 'ERROR', JobState.CANCELLED: 'CANCEL'}

@@ -36,7 +36,7 @@ MAX_RESIDUAL = 10.0  # 8-bit levels, the median frame's median |frame - plate|
 
 
 @dataclass
-class Background:
+class MeasuredPlate:
     """The plate and what was measured on it."""
 
     plate: np.ndarray  # H x W x 3 uint8, the canvas
@@ -82,7 +82,7 @@ def covered(mask: np.ndarray) -> np.ndarray:
 
 
 def estimate_background(frames: Sequence[np.ndarray], masks: Sequence[np.ndarray],
-                        content: np.ndarray | None = None) -> Background:
+                        content: np.ndarray | None = None) -> MeasuredPlate:
     """The plate of ``frames`` (H x W x 3 uint8) given the person's ``masks`` (H x W in
     [0, 1]); ``content`` (bool H x W) is where the video is (not the letterbox bars)."""
     stack = np.stack(frames)  # S x H x W x 3 uint8: SAMPLES canvases at most
@@ -94,7 +94,7 @@ def estimate_background(frames: Sequence[np.ndarray], masks: Sequence[np.ndarray
     if holes.any():
         plate = cv2.inpaint(plate, holes.astype(np.uint8), 5, cv2.INPAINT_TELEA)
     drift, match, residual = _stillness(stack, hidden, plate, content)
-    return Background(plate, float(holes.sum() / max(1, content.sum())), drift, match,
+    return MeasuredPlate(plate, float(holes.sum() / max(1, content.sum())), drift, match,
                       residual, len(frames))
 
 

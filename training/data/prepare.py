@@ -43,7 +43,7 @@ from backend.target.letterbox import Letterbox
 from backend.target.prepared import (LABELS_DONE, PREPARED_FORMAT, PreparedManifest, PreparedRun,
                                      read_manifest_file)
 
-from .plate import Background, estimate_background, sample_indices
+from .plate import MeasuredPlate, estimate_background, sample_indices
 from .split import checked_split
 
 
@@ -220,7 +220,7 @@ def _prepare(video: Path, run_dir: Path, options: PrepareOptions, track: PoseTra
 
 
 def make_background(prepared: PreparedRun, video: Path, progress: bool = True,
-                    report: ProgressFn | None = None) -> Background:
+                    report: ProgressFn | None = None) -> MeasuredPlate:
     """The person's mask in every prepared frame and the background plate (masks/,
     plate.png; the manifest's ``background`` says what was measured). The masks come from
     the video's own frames (segmenting the smaller canvas would lose detail)."""

@@ -4,16 +4,16 @@ How the official code (Everybody Dance Now's ``pix2pixHD_model_fullts``) combine
 
     loss_D = 0.5 * (gan(D(real pair), True) + gan(D(fake pair, detached), False))
     loss_G = gan(D(fake pair), True)
-             + weights.feat * feature_matching_loss(D(real pair), D(fake pair))
-             + weights.vgg * (vgg(I_0, y_0) + vgg(I_1, y_1)) * (0.5 in the global stage)
+             + lambda_feat * feature_matching_loss(D(real pair), D(fake pair))
+             + lambda_vgg * (vgg(I_0, y_0) + vgg(I_1, y_1)) * (0.5 in the global stage)
 
-``LossWeights`` holds the weights; the training loop applies them.
+The weights are training options (``lambda_feat``, ``lambda_vgg``, both 10 in pix2pixHD); the
+training step (``training/step.py``) applies them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -28,15 +28,6 @@ DiscriminatorOutput = Tensor | Sequence[Tensor] | Sequence[Sequence[Tensor]]
 
 # relu1_1 .. relu5_1, pix2pixHD's VGGLoss weights.
 VGG_LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
-
-
-@dataclass(frozen=True)
-class LossWeights:
-    """Weights of the generator's loss terms (pix2pixHD: lambda_feat = 10 for both)."""
-
-    gan: float = 1.0
-    feat: float = 10.0
-    vgg: float = 10.0
 
 
 def _per_scale(output: DiscriminatorOutput) -> list[Sequence[Tensor]]:

@@ -26,7 +26,6 @@ _VGG19_LAYOUT: tuple[int | str, ...] = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
 # Index in ``features`` just after relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
 SLICE_ENDS = (2, 7, 12, 21, 30)
-LAYER_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
 def _features() -> nn.Sequential:

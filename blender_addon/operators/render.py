@@ -1,4 +1,4 @@
-"""``sequencer.dance_render_video``: render the sequencer (with the new strips) to a video.
+"""Rendering the sequencer (with the new strips) to a video (``sequencer.dance_render_video``).
 
 Pose-preview strips are for the editor's eyes only: they are muted while the video renders
 and shown again afterwards.
@@ -10,6 +10,7 @@ import bpy
 from bpy.props import StringProperty
 
 from .. import compat
+from .base import DanceOperator
 
 
 def render_video(scene, filepath):
@@ -71,7 +72,7 @@ def _unmute_after_render(scene_name, names):
     return restore
 
 
-class SEQUENCER_OT_dance_render_video(bpy.types.Operator):
+class SEQUENCER_OT_dance_render_video(DanceOperator):
     bl_idname = "sequencer.dance_render_video"
     bl_label = "Render Video"
     bl_description = ("Render the sequencer (with the dance strips, without pose previews) to an "

@@ -74,7 +74,6 @@ class Job:
     result: Any = None  # protocol.Done once finished
     cancel_requested: bool = False
     placed: bool = False  # the result strip was created
-    submitted_at: float = field(default_factory=time.time)
 
     @property
     def progress(self) -> float:

@@ -1,4 +1,4 @@
-"""``python -m backend preview SOURCE --target TARGET -o OUT.mp4``: check poses and normalization.
+"""``python -m backend preview SOURCE --target TARGET -o OUT.mp4``: the side-by-side preview.
 
 Writes a side-by-side video: the source | its stick figure | the normalized stick figure drawn
 over a frame of the target, so a user sees at a glance whether detection and normalization
@@ -17,7 +17,7 @@ from ..normalize import Adjustments, compute_stats, normalize_track
 from ..output_paths import check_output_file
 from ..pose.pipeline import video_poses
 from ..pose.track import PoseTrack
-from ..preview import side_by_side_frames, side_by_side_size
+from ..side_by_side import side_by_side_frames, side_by_side_size
 from ..progress import progress_bar
 from ..video import Mp4Writer, probe, read_frame, read_frames
 from .common import add_pose_arguments, add_progress_argument, add_range_arguments, pose_options_from_args

@@ -1,8 +1,8 @@
-"""Running one job request: checks, the model kept between jobs, progress, the reply.
+"""Running one job request: checks, progress, the reply.
 
-`execute` turns a `Run` into a transfer job (or a `Preview` into a pose preview, see
-`preview_job`), runs it and returns the one reply the client gets for it: `Done`, `Error` or
-`Cancelled`. It never raises.
+`execute` turns a `Run` into a transfer job (or a `Preview` into a pose preview), runs it
+and returns the one reply the client gets for it: `Done`, `Error` or `Cancelled`. It never
+raises.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from backend.errors import BackendError, FolderTaken
-from backend.errors import Cancelled as JobCancelled
+from backend.errors import BackendError, FolderTaken, JobCancelled
 from backend.oserrors import as_backend_error
 
 from .protocol import (Cancelled, Done, Error, Message, Preview, Progress, ProtocolError, Request,
                        Run)
 
 if TYPE_CHECKING:  # the heavy modules are imported when a job runs, not when the worker starts
-    from backend.models import Bundle
-    from backend.onnx import CpuNetworks
     from backend.transfer import TransferJob
+    from backend.transfer.model_cache import ModelCache
 
 log = logging.getLogger(__name__)
 
@@ -34,112 +32,27 @@ Send = Callable[[Message], object]
 
 
 @dataclass(frozen=True)
-class JobSettings:
-    """How this worker runs every job (chosen once, on the ``serve`` command line)."""
+class WorkerSettings:
+    """How this worker runs every job (chosen once, on the ``serve`` command line).
 
-    device: str = "cpu"  # already resolved ("cuda", "cuda:1", "mps" or "cpu")
+    ``serve`` resolves ``device`` before the first job ("auto" becomes "cuda", "mps" or
+    "cpu"), except with a cluster, where each node resolves it for itself.
+    """
+
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" or "mps"
     precision: str = "auto"
     threads: int = 0  # per network operation on the CPU (0: chosen per job)
-    progress_interval: float = PROGRESS_INTERVAL_S
     cluster: str | None = None  # run transfers on this Ray cluster (see backend.cluster)
+    log_level: str = "INFO"
+    progress_interval: float = PROGRESS_INTERVAL_S
 
 
-def to_transfer_job(run: Run, settings: JobSettings) -> TransferJob:
+def to_transfer_job(run: Run, settings: WorkerSettings) -> TransferJob:
     """The transfer job of ``run`` on this worker (`transfer.request.transfer_job`)."""
     from backend.transfer.request import RunsOn, transfer_job
 
     return transfer_job(run, RunsOn(device=settings.device, precision=settings.precision,
                                     threads=settings.threads))
-
-
-# --------------------------------------------------------------------------------------------
-# The model kept between jobs
-# --------------------------------------------------------------------------------------------
-
-
-class ModelCache:
-    """The most recently used model bundle, kept loaded for the next job.
-
-    It implements the transfer's ``ModelSource``: ``get`` hands out the bundle's PyTorch
-    networks on a device, ``cpu_networks`` its CPU networks (ONNX Runtime sessions, or the
-    PyTorch modules of the bundle loaded on the CPU), each loaded once and then reused, so a
-    second job with the same bundle loads nothing. A bundle is identified by its resolved
-    folder and its manifest's modification time (saving a bundle rewrites the manifest, so a
-    re-exported bundle is loaded afresh). One bundle at a time: a GPU rarely holds two
-    generators comfortably. ``loads`` counts the loads (a test's window into the cache).
-    """
-
-    def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._bundle: Bundle | None = None
-        self._device: str | None = None  # where _bundle's networks are
-        self._cpu: dict[str, CpuNetworks] = {}  # ONNX Runtime's sessions
-        self.loads = 0
-
-    @staticmethod
-    def _key_of(folder: Path) -> tuple:
-        folder = folder.expanduser().resolve()
-        try:
-            mtime = (folder / "manifest.json").stat().st_mtime_ns
-        except OSError:
-            mtime = None  # load_bundle will say what is wrong with the folder
-        return str(folder), mtime
-
-    def _select(self, folder: Path) -> str:
-        """Forget the kept model unless it is ``folder``'s; the folder's name for the log."""
-        key = self._key_of(folder)
-        if key != self._key:
-            self.clear()  # free the old model before loading the new one
-            self._key = key
-        return key[0]
-
-    def get(self, folder: Path, device: str) -> Bundle:
-        """The bundle at ``folder`` with its networks on ``device``."""
-        from backend.models import load_bundle
-
-        name = self._select(folder)
-        if self._bundle is None or self._device != str(device):
-            log.info("loading model bundle %s on %s", name, device)
-            started = time.monotonic()
-            self._bundle, self._device = load_bundle(folder, device=device), str(device)
-            self.loads += 1
-            log.info("model bundle loaded in %.2f s", time.monotonic() - started)
-        else:
-            log.info("reusing the loaded model bundle %s", name)
-        return self._bundle
-
-    def cpu_networks(self, folder: Path, backend: str) -> CpuNetworks:
-        """The CPU networks of the bundle at ``folder`` on ``backend`` ("onnx" or "torch")."""
-        from backend.onnx import load_cpu_networks
-
-        if backend == "torch":  # the bundle's own modules, on the CPU
-            return load_cpu_networks(self.get(folder, "cpu"), "torch")
-        name = self._select(folder)
-        if backend in self._cpu:
-            log.info("reusing the loaded model bundle %s (%s)", name, backend)
-            return self._cpu[backend]
-        log.info("loading model bundle %s for %s on the CPU", name, backend)
-        started = time.monotonic()
-        # A bundle already loaded on the CPU spares loading its weights again should the
-        # networks need exporting; otherwise only the (cached) ONNX files are read.
-        source = self._bundle if self._bundle is not None and self._device == "cpu" else folder
-        self._cpu[backend] = load_cpu_networks(source, backend)
-        self.loads += 1
-        log.info("model bundle loaded in %.2f s", time.monotonic() - started)
-        return self._cpu[backend]
-
-    def clear(self) -> None:
-        self._bundle, self._device, self._key = None, None, None
-        self._cpu = {}
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
-
-# --------------------------------------------------------------------------------------------
-# Progress and the job itself
-# --------------------------------------------------------------------------------------------
 
 
 class ProgressThrottle:
@@ -171,7 +84,7 @@ def _out_of_memory(exc: BaseException) -> bool:
 
 
 def execute(request: Request, cancel, send: Send, cache: ModelCache,
-            settings: JobSettings) -> Message:
+            settings: WorkerSettings) -> Message:
     """Run ``request`` to its end and return its reply (`Done`, `Error` or `Cancelled`).
 
     ``cancel`` is a `threading.Event`; once set, the job stops at its next frame (a transfer
@@ -184,9 +97,7 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
             raise JobCancelled("cancelled before it started")
         report = ProgressThrottle(send, job_id, settings.progress_interval)
         if isinstance(request, Preview):
-            from .preview_job import run_preview
-
-            reply = run_preview(request, report, cancel)
+            reply = _preview(request, report, cancel)
         else:
             reply = _transfer(request, report, cancel, cache, settings)
     except JobCancelled:
@@ -210,7 +121,7 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
 
 
 def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
-              settings: JobSettings) -> Done:
+              settings: WorkerSettings) -> Done:
     from backend.models import read_manifest
     from backend.output_paths import check_output_folder
     from backend.transfer import run_transfer
@@ -234,7 +145,19 @@ def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
                 side_by_side=None if result.side_by_side is None else str(result.side_by_side))
 
 
-def _unexpected(exc: Exception, job_id: str, cache: ModelCache, settings: JobSettings) -> Error:
+def _preview(preview: Preview, report: ProgressThrottle, cancel) -> Done:
+    """Draw the pose preview's frames and return its `Done` (errors are raised, as the
+    transfer's)."""
+    from backend.pose_preview import run_pose_preview
+    from backend.transfer.request import preview_job
+
+    result = run_pose_preview(preview_job(preview), report=report, cancel=cancel)
+    return Done(job_id=preview.job_id, frames_dir=str(result.frames_dir),
+                frame_count=result.frame_count,
+                video=None if result.video is None else str(result.video))
+
+
+def _unexpected(exc: Exception, job_id: str, cache: ModelCache, settings: WorkerSettings) -> Error:
     """The reply to a failure that is not the user's: out of memory, or a bug."""
     if _out_of_memory(exc):
         cache.clear()
