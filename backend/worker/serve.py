@@ -227,7 +227,7 @@ def serve(options: ServeOptions = ServeOptions(), stdin: BinaryIO | None = None)
 
         cluster = connect(options.cluster)
         device, slots = options.device, cluster.slots
-        log.info("jobs go to the Ray cluster at %s, %d at once", cluster.address, slots)
+        log.info("jobs go to the Ray cluster at %s, %d at once", cluster.describe(), slots)
     worker = Worker(channel, JobSettings(device=device, precision=options.precision,
                                          threads=options.threads, cluster=options.cluster),
                     slots)
