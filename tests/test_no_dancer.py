@@ -6,6 +6,7 @@ one wherever it stopped."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -167,3 +168,36 @@ def test_a_woman_who_walks_out_leaves_the_plate_and_the_command_says_when(tmp_pa
     named = ", ".join(f"{250 + a}..{250 + b - 1}" for a, b in true_runs(away))
     assert f"warning: no dancer in source frames {named} (" in done.stderr
     assert "they show the target's empty background" in done.stderr
+
+
+def make_leaving_clip(path: Path, n_frames: int, away: tuple[int, int]) -> None:
+    """A demo clip whose performer is gone (the empty room) in frames ``away``."""
+    from backend.demo.clip import make_clip
+    from backend.demo.motion import dance_motion
+
+    track = dance_motion(n_frames, fps=12.0, size=(128, 128), seed=0)
+    gone = slice(*away)
+    body, face, hands = track.body.copy(), track.face.copy(), track.hands.copy()
+    body[gone], face[gone], hands[gone] = 0, 0, 0
+    make_clip(path, track.copy(body=body, face=face, hands=hands), progress=False)
+
+
+@pytest.mark.slow
+def test_the_worker_tells_the_add_on_which_frames_had_no_dancer(tmp_path):
+    """Detected, not given: the performer leaves the room for 18 frames (1.5 s)."""
+    from backend.worker.protocol import Done, Run
+
+    from .test_worker import TIMEOUT, make_tiny_bundle, start_client
+
+    make_leaving_clip(tmp_path / "leaving.mp4", 36, (12, 30))
+    run = Run(job_id="leaving", source=str(tmp_path / "leaving.mp4"),
+              model=str(make_tiny_bundle(tmp_path / "bundle")), output_dir=str(tmp_path / "job"))
+    with start_client(tmp_path) as client:
+        reply = client.run_job(run, timeout=TIMEOUT)
+    assert isinstance(reply, Done), reply
+    [warning] = reply.warnings
+    found = re.fullmatch(r"no dancer in source frames (\d+)\.\.(\d+) \(\d+ of 36 frames\): "
+                         r"they show black \(.*\)", warning)
+    assert found, warning
+    first, last = int(found[1]), int(found[2])
+    assert 11 <= first <= 13 and 28 <= last <= 30, warning  # the detector's own edges
