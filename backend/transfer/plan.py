@@ -118,8 +118,9 @@ def plan_frames(source: SourceRange, target: TargetSpec,
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     boxes = target.layout.face_boxes(face_centers(normalized), target.face_multiple)
     windows = None if target.window is None else target.window.regions(normalized, target.layout)
-    absent = away_frames(track.detected, gap_frames(track, source.options.max_gap_s)
-                         if source.options.fill_gaps else 0)
+    filled = source.options.fill_gaps and np.isfinite(track.fps) and track.fps > 0
+    absent = away_frames(track.detected,
+                         gap_frames(track, source.options.max_gap_s) if filled else 0)
     return FramePlan(track, normalized, boxes, windows, messages,
                      absent if absent.any() else None)
 
