@@ -20,6 +20,7 @@ __getattr__
 
 # Settings read by the libraries they are written to: PyTorch, ONNX Runtime, ONNX, PyAV.
 _.benchmark
+_.ENABLE_RAY_CLUSTER  # Ray's single-machine (loopback) switch, read by Ray when its cluster starts
 _.graph_optimization_level; _.execution_mode; _.inter_op_num_threads; _.log_severity_level
 _.doc_string
 _.compress_type; _.external_attr  # zipfile.ZipInfo (build.py)

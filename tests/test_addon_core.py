@@ -164,6 +164,16 @@ def test_job_runs_through_progress_to_done():
     assert not queue.active()
 
 
+def test_a_done_job_shows_the_workers_warnings():
+    queue = JobQueue()
+    job = queue.add(_job())
+    queue.start(job.id)
+    warning = "no dancer in source frames 93..150 (58 of 151 frames): they show the plate"
+    queue.apply(_msg("done", job_id=job.id, frames_dir="/f", frame_count=151,
+                     warnings=[warning]))
+    assert job.state is JobState.DONE and job.status_text() == f"done: 151 frames; {warning}"
+
+
 def test_failed_job_keeps_the_message_and_can_be_retried():
     queue = JobQueue()
     job = queue.add(_job())

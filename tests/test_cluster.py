@@ -6,11 +6,16 @@ their frames are compared byte for byte with the same job run in this process.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -135,7 +140,7 @@ def test_cancel_stops_the_task_and_leaves_a_resumable_folder(ray_cluster, clip, 
     cancel = threading.Event()
 
     def report(stage, done, total):
-        if stage == "generate":
+        if stage == "generate" and done >= 1:  # "generate 0/48" may come before any frame
             cancel.set()
 
     with pytest.raises(JobCancelled, match="run the same job again"):
@@ -187,6 +192,108 @@ def test_retarget_command_with_cluster_local_joins_this_machines_cluster(
     assert ray_cluster in runs_logged(out)[0]
 
 
+def descendants(root: int) -> set[int]:
+    """``root`` and every process below it (Linux's /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _address(hex_address: str) -> tuple[str, int]:
+    """/proc/net/tcp's ``0100007F:1F90`` (or tcp6's 32 hex digits) as ``("127.0.0.1", 8080)``."""
+    hex_host, hex_port = hex_address.split(":")
+    raw = bytes.fromhex(hex_host)
+    host = b"".join(raw[k:k + 4][::-1] for k in range(0, len(raw), 4))  # each word's bytes
+    family = socket.AF_INET if len(host) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, host), int(hex_port, 16)
+
+
+def listening_addresses(pids: set[int]) -> set[tuple[str, int]]:
+    """The (address, port) on which the processes ``pids`` listen for TCP connections."""
+    listening = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                listening[f"socket:[{fields[9]}]"] = _address(fields[1])
+    found = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue  # ended meanwhile
+        for fd in fds:
+            try:
+                link = os.readlink(fd)
+            except OSError:
+                continue  # closed meanwhile
+            if link in listening:
+                found.add(listening[link])
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or ip).is_loopback
+
+
+def md5s(folder: Path) -> list[str]:
+    return [hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted((folder / "frames").glob("*.png"))]
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").is_file(), reason="reads Linux's /proc")
+def test_two_local_commands_at_once_each_run_on_a_loopback_cluster_of_their_own(
+        clip, references, tmp_path):
+    """Two `--cluster local` commands of different lengths started together: each starts an
+    embedded cluster of its own (the short one ending does not end the long one's), whose
+    servers listen on loopback only, says so in its log, and gives its lone run's frames."""
+    env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rt", dir="/tmp")}
+    for name in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):  # not the test's own
+        env.pop(name, None)
+    jobs = {frames: tmp_path / f"{frames[0]}-{frames[1]}" for frames in references}
+    commands = {frames: subprocess.Popen(retarget_command(clip, out, "--cluster", "local",
+                                                          frames=frames),
+                                         cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+                for frames, out in jobs.items()}
+    heard: set[tuple[str, int]] = set()
+    try:
+        while any(command.poll() is None for command in commands.values()):
+            for command in commands.values():
+                heard |= listening_addresses(descendants(command.pid))
+            time.sleep(0.2)
+        errors = {frames: command.communicate(timeout=60)[1] for frames, command in commands.items()}
+    finally:
+        for command in commands.values():
+            command.kill()
+        leftover = list(Path(env["RAY_TMPDIR"]).iterdir())
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+    for frames, command in commands.items():
+        assert command.returncode == 0, errors[frames][-3000:]
+    assert len(heard) >= 4, heard  # at least each cluster's GCS and raylet
+    assert all(is_loopback(address) for address, _ in heard), heard
+    addresses = set()
+    for frames, out in jobs.items():
+        assert md5s(out) == md5s(references[frames])
+        [where] = runs_logged(out)
+        assert "(embedded in this process, listening on 127.0.0.1 only)" in where
+        assert "(ip 127.0.0.1)" in where
+        addresses.add(where.split("Ray cluster ", 1)[1].split()[0])
+    assert len(addresses) == 2  # a cluster each
+    assert not leftover  # each cluster's folder went with it
+
+
 def test_a_job_folder_the_node_cannot_see_fails_with_a_clear_message(clip, tmp_path):
     """A cluster whose node has an empty folder where the job folders are (a mount namespace
     of its own): the job fails, and nothing here is taken for done."""
@@ -211,15 +318,18 @@ def test_a_job_folder_the_node_cannot_see_fails_with_a_clear_message(clip, tmp_p
 
 
 def test_an_address_where_no_cluster_answers_is_refused_at_once(clip, tmp_path):
+    """An IPv4 or an IPv6 head ([ADDRESS]:PORT, as Ray writes it) where nothing answers."""
     out = tmp_path / "job"
-    address = f"127.0.0.1:{free_port()}"
-    for command in (retarget_command(clip, out, "--cluster", address),
-                    [sys.executable, "-m", "backend", "serve", "--cluster", address]):
-        refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120,
-                                 stdin=subprocess.DEVNULL)
-        assert refused.returncode == 2, refused.stderr[-3000:]
-        assert f"error: cannot join the Ray cluster at {address}: nothing answers" in refused.stderr
-        assert "Traceback" not in refused.stderr
+    for address in (f"127.0.0.1:{free_port()}", f"[::1]:{free_port()}"):
+        for command in (retarget_command(clip, out, "--cluster", address),
+                        [sys.executable, "-m", "backend", "serve", "--cluster", address]):
+            refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True,
+                                     timeout=120, stdin=subprocess.DEVNULL)
+            assert refused.returncode == 2, refused.stderr[-3000:]
+            assert (f"error: cannot join the Ray cluster at {address}: nothing answers"
+                    in refused.stderr)
+            assert "Traceback" not in refused.stderr and "service not known" not in refused.stderr
+            assert refused.stderr.count("error:") == 1, refused.stderr
     assert not out.exists()
 
 

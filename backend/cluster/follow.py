@@ -64,7 +64,7 @@ def submit(cluster: Cluster, job: TransferJob, token: Token) -> Any:
     task = _remote_run_job().options(
         name=f"retarget {job.output_dir.name}", max_retries=MAX_RETRIES,
         **cluster.task_resources(job.device))
-    return task.remote(job, token, cluster.address)
+    return task.remote(job, token, cluster.describe())
 
 
 @functools.cache

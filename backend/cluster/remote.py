@@ -27,19 +27,21 @@ def models() -> ModelCache:
     return ModelCache()
 
 
-def where_this_runs(cluster_address: str) -> str:
-    """"Ray cluster ADDRESS, node ID (ip IP), worker pid PID" for this task's process."""
+def where_this_runs(cluster: str) -> str:
+    """"Ray cluster ADDRESS (WHICH), node ID (ip IP), worker pid PID" for this task's process
+    (``cluster``: `Cluster.describe`)."""
     import ray
 
     node = ray.get_runtime_context().get_node_id()
-    return (f"Ray cluster {cluster_address}, node {node} (ip {ray.util.get_node_ip_address()}), "
+    return (f"Ray cluster {cluster}, node {node} (ip {ray.util.get_node_ip_address()}), "
             f"worker pid {os.getpid()}")
 
 
-def run_job(job: TransferJob, token: Token, cluster_address: str) -> TransferResult:
-    """Run ``job`` (or continue it) here; a cancel arrives as KeyboardInterrupt (`ray.cancel`),
-    which the run turns into its own cancel: the folder stays resumable."""
-    where = where_this_runs(cluster_address)
+def run_job(job: TransferJob, token: Token, cluster: str) -> TransferResult:
+    """Run ``job`` (or continue it) here (``cluster``: `Cluster.describe`); a cancel arrives
+    as KeyboardInterrupt (`ray.cancel`), which the run turns into its own cancel: the folder
+    stays resumable."""
+    where = where_this_runs(cluster)
     token.check(job.output_dir, where)
     logged = False
 

@@ -89,9 +89,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "folder is left as it is). Running a job again in its own folder with "
                         "other --adjustments values does the same in place")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
-                   help="run the job as a task of a Ray cluster: 'local' (the one on this "
-                        "machine, started if there is none) or a head node's HOST:PORT. The job "
-                        "folder must be on storage every node sees (see the README; needs "
+                   help="run the job as a task of a Ray cluster: 'local' (the one started on "
+                        "this machine, else one of this command's own, on loopback only) or a "
+                        "head node's HOST:PORT ([ADDRESS]:PORT for IPv6). The job folder must "
+                        "be on storage every node sees (see the README; needs "
                         "pip install -e '.[cluster]')")
     add_range_arguments(p)
     add_pose_arguments(p)

@@ -31,8 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "for the cores and the model's frame size)")
     p.add_argument("--cluster", default=None, metavar="ADDRESS",
                    help="hand each transfer job to a Ray cluster, several at once: 'local' "
-                        "(this machine's, started if there is none) or a head node's HOST:PORT "
-                        "(needs pip install -e '.[cluster]')")
+                        "(the one started on this machine, else one of the worker's own, on "
+                        "loopback only) or a head node's HOST:PORT ([ADDRESS]:PORT for IPv6; "
+                        "needs pip install -e '.[cluster]')")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="stderr log detail")
     p.set_defaults(run=run)

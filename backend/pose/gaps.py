@@ -77,6 +77,18 @@ def fill_gaps(track: PoseTrack, max_gap_s: float = DEFAULT_MAX_GAP_S, *,
     return unstack_points(track, points.astype(np.float32))
 
 
+def away_frames(detected: np.ndarray, max_gap: int) -> np.ndarray:
+    """(T,) bool: the frames of runs of more than ``max_gap`` undetected frames, where the
+    subject is away rather than lost for a moment (there `fill_gaps` holds the nearest pose
+    instead of interpolating one; a run at either end no longer than ``max_gap`` counts as a
+    moment too)."""
+    away = np.zeros(len(detected), bool)
+    for start, stop in true_runs(~np.asarray(detected, bool)):
+        if stop - start > max_gap:
+            away[start:stop] = True
+    return away
+
+
 def _interpolate_short_holes(points: np.ndarray, max_gap: int, factor: float) -> np.ndarray:
     """Interpolate, in place, holes of at most ``max_gap`` frames; returns the filled mask."""
     t_count = points.shape[0]

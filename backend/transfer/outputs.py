@@ -20,6 +20,7 @@ from ..side_by_side import fit_height, panel_width
 from ..video import Mp4Writer, PngSequenceWriter
 
 SIDE_BY_SIDE_MIN_HEIGHT = 256  # panels of tiny models are scaled up to stay readable
+NO_DANCER = "no dancer"  # the side-by-side's label panel on frames without one
 
 
 @dataclass
@@ -33,6 +34,7 @@ class OutputFrame:
     label: np.ndarray | None = None  # the label, cut like the result
     source: np.ndarray | None = None  # the source frame
     layer: np.ndarray | None = None  # the person layer (RGBA) to keep beside the picture
+    absent: bool = False  # no dancer in the source frame: the side-by-side says so
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ class Outputs:
         """source | label | result, all at one height (labels and results only ever grow)."""
         h = self.panel_height
         size = (panel_width(self.settings.frame_size, h), h)
-        return np.hstack([fit_height(out.source, h),
-                          cv2.resize(out.label, size, interpolation=cv2.INTER_LINEAR),
+        label = cv2.resize(out.label, size, interpolation=cv2.INTER_LINEAR)
+        if out.absent:
+            label = no_dancer_panel(label)
+        return np.hstack([fit_height(out.source, h), label,
                           cv2.resize(out.shown, size, interpolation=cv2.INTER_LINEAR)])
 
     def __enter__(self) -> "Outputs":
@@ -103,3 +107,16 @@ class Outputs:
         finally:
             if self.side is not None:
                 self.side.__exit__(exc_type, exc, tb)
+
+
+def no_dancer_panel(label: np.ndarray) -> np.ndarray:
+    """The label panel of a frame without a dancer: its background (the held pose it would
+    show is nobody's) and "no dancer" across the middle, in grey."""
+    panel = np.empty_like(label)
+    panel[:] = label[0, 0]
+    h, w = panel.shape[:2]
+    scale = w / 320
+    (tw, th), _ = cv2.getTextSize(NO_DANCER, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.putText(panel, NO_DANCER, ((w - tw) // 2, (h + th) // 2), cv2.FONT_HERSHEY_SIMPLEX,
+                scale, (128, 128, 128), max(1, round(2 * scale)), cv2.LINE_AA)
+    return panel

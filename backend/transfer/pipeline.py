@@ -281,6 +281,8 @@ class TransferRun:
         self.times.add("poses", seconds, len(plan.source))
         plan.source.save(folder.poses)
         plan.normalized.save(folder.normalized)
+        if plan.absent is not None:
+            plan.warnings.append(no_dancer_warning(plan, self.source.start, self.showing))
         status.set(force=True, warnings=plan.warnings)
         folder.log(f"poses: {len(plan.source)} frames in {seconds:.1f} s, subject found in "
                    f"{int(plan.source.detected.sum())}")
@@ -306,6 +308,19 @@ class TransferRun:
 
     def _renderer(self, plan: FramePlan):
         """(render(i, label) -> frame, restore(last written frame)) for the job's method."""
+        render, restore = self._drawing(plan)
+        empty = self.showing.empty(self.target.layout.content)
+        written = self.showing.over_plate(empty)
+
+        def render_or_empty(i: int, label: np.ndarray) -> Layer:
+            if not plan.is_absent(i):
+                return render(i, label)
+            restore(written)  # what the next frame sees, as it would after a resume
+            return empty
+        return render_or_empty, restore
+
+    def _drawing(self, plan: FramePlan):
+        """`_renderer`'s pair for the frames with a dancer."""
         if self.target.prepared is not None:
             nearest = NearestRenderer(self.target.prepared, plan.normalized, self.target.layout)
             return (lambda i, label: Layer(nearest(i))), (lambda frame: None)
@@ -390,7 +405,7 @@ class TransferRun:
                         made += 1
                     label = None if item.label is None else layout.crop(item.label)
                     sink.put(OutputFrame(i, picture, shown, i >= done, label, item.source,
-                                         keep))
+                                         keep, absent=plan.is_absent(i)))
                 failed = False
             finally:
                 inputs.close()
@@ -442,10 +457,28 @@ class Showing:
     def keeps_layers(self) -> bool:
         return self.background.kind == "media"
 
+    def empty(self, size: tuple[int, int]) -> Layer:
+        """The layer of a frame without a dancer (``size`` (w, h)): nothing, over the plate
+        with a matte (the plate exactly, or transparent, or the background), else black (a
+        model without a matte has no picture of the room without the target in it)."""
+        width, height = size
+        color = np.zeros((height, width, 3), np.uint8)
+        return Layer(color, None if self.plate is None else np.zeros((height, width), np.uint8))
+
+    def empty_shows(self) -> str:
+        """What `empty` frames show, in words."""
+        if self.plate is None:
+            return "black (this model paints whole frames: it has no empty background)"
+        return {TARGET: "the target's empty background (its plate)",
+                TRANSPARENT: "nothing (transparent)"}.get(self.background.kind,
+                                                           "the background alone")
+
     def backgrounds(self, size: tuple[int, int], count: int) -> Iterator[np.ndarray] | None:
         return self.background.frames(size, count) if self.keeps_layers else None
 
-    def _over_plate(self, layer: Layer) -> np.ndarray:
+    def over_plate(self, layer: Layer) -> np.ndarray:
+        """The layer over the plate (a whole frame as it is): what G sees as the previous
+        frame."""
         return layer.color if self.plate is None else layer.over(self.plate)
 
     def new(self, layer: Layer, background: np.ndarray | None
@@ -453,12 +486,12 @@ class Showing:
         """(the frame's picture, what the videos show, the layer to keep) of a new frame."""
         kind = self.background.kind
         if kind == TRANSPARENT:
-            return layer.rgba(), self._over_plate(layer), None
+            return layer.rgba(), self.over_plate(layer), None
         if kind == "media":
             assert background is not None
             picture = layer.over(background)
             return picture, picture, layer.rgba()
-        picture = self._over_plate(layer)
+        picture = self.over_plate(layer)
         return picture, picture, None
 
     def kept(self, folder: JobFolder, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -466,11 +499,11 @@ class Showing:
         kind = self.background.kind
         picture = read_image(folder.frame_path(i), alpha=kind == TRANSPARENT)
         if kind == TRANSPARENT:
-            previous = self._over_plate(Layer.from_rgba(picture))
+            previous = self.over_plate(Layer.from_rgba(picture))
             return picture, previous, previous
         if kind == "media":
             layer = Layer.from_rgba(read_image(folder.layer_path(i), alpha=True))
-            return picture, picture, self._over_plate(layer)
+            return picture, picture, self.over_plate(layer)
         return picture, picture, picture
 
 
@@ -534,6 +567,21 @@ def job_identity(job: TransferJob, source: SourceRange, fps: float, target: Targ
         "source_stats": None if job.source_stats is None else job.source_stats.to_dict(),
     }
     return json.loads(json.dumps(identity))  # as it reads back from job.json
+
+
+MAX_RANGES_NAMED = 8
+
+
+def no_dancer_warning(plan: FramePlan, first: int, showing: Showing) -> str:
+    """The warning naming the frames without a dancer (numbered as the source's, from
+    ``first``) and what they show."""
+    ranges = plan.absent_ranges(first)
+    named = ", ".join(f"{a}..{b}" if b > a else str(a) for a, b in ranges[:MAX_RANGES_NAMED])
+    more = (f" and {len(ranges) - MAX_RANGES_NAMED} more stretches"
+            if len(ranges) > MAX_RANGES_NAMED else "")
+    assert plan.absent is not None
+    return (f"no dancer in source frames {named}{more} ({int(plan.absent.sum())} of "
+            f"{len(plan.absent)} frames): they show {showing.empty_shows()}")
 
 
 def _earlier_poses(folder: JobFolder) -> PoseTrack | None:

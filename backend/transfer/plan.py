@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import JobCancelled, InputError
 from ..normalize import Adjustments, NormalizationStats, compute_stats, normalize_track
+from ..pose.gaps import away_frames, gap_frames, true_runs
 from ..pose.pipeline import PoseOptions, video_poses
 from ..pose.track import PoseTrack
 from ..progress import ProgressFn
@@ -85,6 +86,19 @@ class FramePlan:
     boxes: np.ndarray  # (T, 4) face boxes in the canvas
     windows: np.ndarray | None = None  # (T, 4) person windows in the canvas (a model with one)
     warnings: list[str] = field(default_factory=list)
+    # (T,) bool: no dancer (undetected for longer than the gaps that are filled); these frames
+    # show no one (see `pipeline.Showing.empty`). None: a dancer in every frame.
+    absent: np.ndarray | None = None
+
+    def is_absent(self, i: int) -> bool:
+        return self.absent is not None and bool(self.absent[i])
+
+    def absent_ranges(self, first: int) -> list[tuple[int, int]]:
+        """The (first, last) frame numbers of each stretch without a dancer, numbered from
+        ``first`` (the source's number of the job's first frame)."""
+        if self.absent is None:
+            return []
+        return [(first + a, first + b - 1) for a, b in true_runs(self.absent)]
 
 
 def plan_frames(source: SourceRange, target: TargetSpec,
@@ -104,7 +118,11 @@ def plan_frames(source: SourceRange, target: TargetSpec,
     messages = list(dict.fromkeys(str(w.message) for w in caught))
     boxes = target.layout.face_boxes(face_centers(normalized), target.face_multiple)
     windows = None if target.window is None else target.window.regions(normalized, target.layout)
-    return FramePlan(track, normalized, boxes, windows, messages)
+    filled = source.options.fill_gaps and np.isfinite(track.fps) and track.fps > 0
+    absent = away_frames(track.detected,
+                         gap_frames(track, source.options.max_gap_s) if filled else 0)
+    return FramePlan(track, normalized, boxes, windows, messages,
+                     absent if absent.any() else None)
 
 
 def first_change(earlier: PoseTrack | None, plan: FramePlan, target: TargetSpec) -> int:

@@ -142,7 +142,8 @@ def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
     return Done(job_id=run.job_id, frames_dir=str(result.frames_dir),
                 frame_count=result.frame_count,
                 video=None if result.video is None else str(result.video),
-                side_by_side=None if result.side_by_side is None else str(result.side_by_side))
+                side_by_side=None if result.side_by_side is None else str(result.side_by_side),
+                warnings=list(result.warnings))
 
 
 def _preview(preview: Preview, report: ProgressThrottle, cancel) -> Done:

@@ -144,6 +144,7 @@ class Done(Message):
     frame_count: int
     video: str | None = None  # the H.264 MP4 (a run's has the source's audio)
     side_by_side: str | None = None
+    warnings: list[str] = field(default_factory=list)  # for the user: no dancer in frames ...
 
 
 @dataclass
@@ -233,6 +234,11 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
 _SIMPLE = {"str": str, "int": int, "float": (int, float), "bool": bool}
 
 
+def _is(value: Any, name: str) -> bool:
+    """Whether ``value`` is of the simple type ``name`` (a bool is not a number here)."""
+    return isinstance(value, _SIMPLE[name]) and not (name != "bool" and isinstance(value, bool))
+
+
 def _check_types(message: Any) -> None:
     """Check each field against its annotation (the small set of types used above)."""
     for f in fields(message):
@@ -244,10 +250,10 @@ def _check_types(message: Any) -> None:
             continue
         ok = False
         for a in allowed:
-            if a in _SIMPLE and isinstance(value, _SIMPLE[a]) and not (a != "bool" and isinstance(value, bool)):
+            if a in _SIMPLE and _is(value, a):
                 ok = True
             elif a.startswith("list[") and isinstance(value, list) and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                    _is(v, a[5:-1]) for v in value):
                 ok = True
         if not ok:
             raise ProtocolError(f"{type(message).__name__.lower()}.{f.name}: {quote(value)} is "

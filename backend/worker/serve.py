@@ -221,7 +221,7 @@ def serve(options: WorkerSettings = WorkerSettings(), stdin: BinaryIO | None = N
 
         cluster = connect(options.cluster)
         device, slots = options.device, cluster.slots
-        log.info("jobs go to the Ray cluster at %s, %d at once", cluster.address, slots)
+        log.info("jobs go to the Ray cluster at %s, %d at once", cluster.describe(), slots)
     worker = Worker(channel, replace(options, device=device), slots)
     worker.start()
     reason = "stdin closed"

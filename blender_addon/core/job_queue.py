@@ -207,6 +207,7 @@ class JobQueue:
         elif kind == "done":
             job.state, job.result = JobState.DONE, message
             job.stage, job.done = "done", job.total
+            job.message = "; ".join(getattr(message, "warnings", None) or [])
         elif kind == "error":
             job.state, job.message = JobState.FAILED, message.message
         elif kind == "cancelled":
