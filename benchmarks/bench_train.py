@@ -5,7 +5,7 @@
                                      [--device auto] [--precision auto] [--quick] [--json out.json]
 
 Each (preset, stage) runs in a fresh process (so its peak memory is its own). There the
-stage's networks are built as ``training/trainer.py`` builds them for a new stage
+stage's networks are built as ``training/stage_run.py`` builds them for a new stage
 (``fresh_nets`` with random weights: speed does not depend on them; the face stage's G and
 D frozen), with Adam and the GradScaler of the trainer, on the device and precision that
 ``training.distributed.setup`` picks from the preset's options (CUDA: bf16 autocast where the
@@ -64,7 +64,7 @@ def options(name: str, device: str, precision: str, threads: int, vgg_weights: s
         opts.runtime.threads = threads
     opts.loss.perceptual = "vgg" if vgg_weights else "none"
     opts.loss.vgg_weights = vgg_weights
-    # "auto" as a run of a static camera resolves it (training/trainer.py resolve_matte,
+    # "auto" as a run of a static camera resolves it (training/resolve.py resolve_matte,
     # resolve_window): the matte and, where the preset has one, the person window
     if opts.model.matte == "auto":
         opts.model.matte = "on"

@@ -146,7 +146,7 @@ def test_no_room_for_a_checkpoint_stops_training_with_the_disk_full_line_and_it_
         prepared_demo, tmp_path):
     """Before: a ``SafetensorError`` traceback."""
     from training import checkpoint as ckpt
-    from training.trainer import stage_checkpoint
+    from training.run_folder import stage_checkpoint
 
     from .helpers import new_run
 

@@ -143,7 +143,7 @@ def test_the_matte_follows_the_camera(demo_run, capsys):
     from dataclasses import replace
 
     from training.options import preset
-    from training.trainer import resolve_matte
+    from training.resolve import resolve_matte
 
     _, prepared = demo_run
     opts = preset("tiny")
@@ -168,7 +168,7 @@ def test_the_person_window_follows_the_matte(demo_run, capsys):
     from dataclasses import replace
 
     from training.options import preset
-    from training.trainer import resolve_window
+    from training.resolve import resolve_window
 
     _, prepared = demo_run
     opts = preset("tiny")

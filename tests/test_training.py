@@ -26,7 +26,7 @@ from training.data.prepare import PrepareOptions, prepare
 from training.data.split import time_split
 from training.options import (PRESETS, TrainOptions, add_option_arguments,
                               apply_overrides, option_fields, preset)
-from training.trainer import lr_factor
+from training.learning_rate import lr_factor
 
 # --------------------------------------------------------------------------------------------
 # Options and presets

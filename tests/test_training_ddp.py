@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file, save_file
 
 from training import checkpoint as ckpt
-from training.trainer import stage_checkpoint
+from training.run_folder import stage_checkpoint
 
 STEPS = 3
 

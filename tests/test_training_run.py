@@ -33,7 +33,8 @@ from training.models.vgg import VGG19Features, WeightsUnavailable
 from training.options import TrainOptions, preset
 from training.stages import fresh_nets
 from training.step import Generation
-from training.trainer import load_run_options, stage_checkpoint, train
+from training.run_folder import load_run_options, stage_checkpoint
+from training.trainer import train
 
 from .helpers import REPO, new_run
 
@@ -590,7 +591,7 @@ def test_a_diverging_stage_stops_keeps_its_last_good_checkpoint_and_resumes(prep
 
 
 def test_a_loss_that_is_not_finite_or_grows_a_hundredfold_is_divergence():
-    from training.trainer import DivergenceWatch
+    from training.divergence import DivergenceWatch
 
     watch = DivergenceWatch(1)
     assert watch.problem({"G_total": 10.0, "D_real": 1.0}, 1) is None

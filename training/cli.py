@@ -197,7 +197,8 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .trainer import load_run_options, train
+    from .run_folder import load_run_options
+    from .trainer import train
 
     require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
     saved = load_run_options(args.run_dir) if args.resume else None

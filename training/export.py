@@ -25,7 +25,7 @@ from backend.target.prepared import PreparedRun
 from . import checkpoint as ckpt
 from .options import STAGES, TrainOptions
 from .stages import stage_window, uses_local
-from .trainer import RunFolder, stage_checkpoint
+from .run_folder import RunFolder, load_run_options, stage_checkpoint
 
 
 def pick_stage(run_dir: Path, stages: tuple[str, ...]) -> str:
@@ -44,8 +44,6 @@ def export_bundle(run_dir: str | Path, out: str | Path, stage: str | None = None
     saved_opts = RunFolder(run_dir).options
     if not saved_opts.is_file():
         raise InputError(run_dir, "has not been trained (no train_options.json)")
-    from .trainer import load_run_options
-
     opts = load_run_options(run_dir)
     assert opts is not None
     stage = stage or pick_stage(run_dir, opts.schedule.stages)

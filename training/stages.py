@@ -146,7 +146,7 @@ def stage_window(opts: TrainOptions, stage: str, prepared: PreparedRun) -> Windo
     """The person window of ``stage``'s generator (None: it paints the whole canvas): from
     the target's training poses at the stage's size (``WindowSpec.for_target``), or the
     given ``window_size`` (at the final size) scaled to the stage's. ``opts`` has its
-    window resolved ("on" or "off", see trainer.resolve_window)."""
+    window resolved ("on" or "off", see resolve.resolve_window)."""
     if opts.model.window != "on":
         return None
     size = opts.stage_size(stage)
