@@ -436,7 +436,7 @@ def test_box_of_gives_python_ints():
 def test_a_resumed_job_keeps_the_precision_that_made_its_frames():
     """The precision, like the backend, is what made the frames: "auto" continues with the
     recorded one, another explicit one is a conflict (--overwrite starts again)."""
-    from backend.transfer.pipeline import choose_runtime
+    from backend.transfer.job_setup import choose_runtime
 
     job = TransferJob(Path("a.mp4"), Path("bundle"), Path("out"), device="cpu",
                       cpu_backend="torch")

@@ -2,10 +2,11 @@
 
 ``run_transfer(TransferJob(source, model, output_dir, ...))`` runs (or resumes) one job in a
 job folder; ``python -m backend retarget`` is its command line. See `pipeline` for the flow
-(`TransferRun`), `job` for the folder, `plan` for the pose pass, `target_spec` for what the
-job draws, `generate` for the generator loop, `nearest` for the paper's nearest-neighbour
-baseline and `inference` for the CPU's backend (ONNX Runtime or PyTorch); device and
-precision are ``backend.runtime``'s.
+(`TransferRun`), `job_setup` for what a run settles first (the job's identity among it),
+`job` for the folder, `plan` for the pose pass, `target_spec` for what the job draws,
+`showing` for what its frames show, `generate` for the generator loop, `nearest` for the
+paper's nearest-neighbour baseline and `inference` for the CPU's backend (ONNX Runtime or
+PyTorch); device and precision are ``backend.runtime``'s.
 """
 
 from .inference import CPU_BACKEND_CHOICES, LoadEachTime, ModelSource, choose_backend

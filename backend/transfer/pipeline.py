@@ -34,7 +34,6 @@ on a long video (see backend/pose).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,29 +46,26 @@ import numpy as np
 from ..errors import BackendError, JobCancelled, InputError, NoSpaceError
 from ..folders import FolderLock
 from ..labels import render_label
-from ..models.bundle import Bundle, read_manifest
-from ..pose.cache import file_identity, video_identity
+from ..models.bundle import Bundle
 from ..pose.track import PoseTrack
 from ..progress import progress_bar
-from ..runtime import Runtime, use_cpu_threads
+from ..runtime import use_cpu_threads
 from ..target.face import box_of
-from ..target.prepared import PreparedRun
 from ..video import probe, read_frames
-from ..video.images import read_image
 from .generate import FrameGenerator
-from .inference import (BACKEND_NAMES, BackendConflict, GivenBundle, LoadEachTime, ModelSource,
-                        Networks, choose_backend, describe_backend, load_networks,
-                        transfer_runtime)
-from .job import OWNED, JobFolder, TransferJob, TransferResult, bundle_identity
+from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource, Networks,
+                        describe_backend, load_networks)
+from .job import OWNED, JobFolder, TransferJob, TransferResult
+from .job_setup import check_adjustments, choose_runtime, job_identity, load_target
 from .job_state import Action, Made, check_claimable, decide
-from .layers import TARGET, TRANSPARENT, BackgroundChoice, Layer
+from .layers import TARGET, Layer
 from .nearest import NearestRenderer
 from .outputs import OutputFrame, Outputs, VideoSettings
 from .plan import (FramePlan, PosePlacement, SourceRange, Watch, first_change, frame_range,
                    given_track, plan_frames, saved_track)
+from .showing import Showing, no_dancer_warning
 from .status import StageTimes, StatusWriter
 from .streams import BackgroundSink, Prefetch
-from .target_spec import TargetSpec
 
 Report = Callable[[str, int, int], None]  # (stage, done, total)
 QUEUE_DEPTH = 4
@@ -430,158 +426,6 @@ class FrameInputs:
     label: np.ndarray | None  # the label canvas
     source: np.ndarray | None  # the source frame (side-by-side only)
     background: np.ndarray | None  # the user's background frame (`layers.BackgroundChoice`)
-
-
-class Showing:
-    """How the job's person layers become its frames, what its videos show, and how a
-    frame on disk gives back the previous-frame input (see `layers`)."""
-
-    def __init__(self, background: BackgroundChoice, plate: np.ndarray | None) -> None:
-        self.background = background
-        self.plate = plate  # the content part of the plate (None: whole frames)
-
-    @staticmethod
-    def for_job(job: TransferJob, target: TargetSpec) -> "Showing":
-        background = BackgroundChoice.parse(job.background)
-        matte = job.method == "generator" and target.has_matte
-        if background.needs_matte and not matte:
-            why = ("the nearest-neighbour baseline shows whole frames" if job.method != "generator"
-                   else "this model paints whole frames (it was trained with --matte off)")
-            raise InputError(job.model or job.output_dir,
-                             f"--background {background.to_text()} needs a model with a matte; "
-                             f"{why}")
-        plate = target.layout.crop(target.plate) if matte else None
-        return Showing(background, None if plate is None else np.ascontiguousarray(plate))
-
-    @property
-    def keeps_layers(self) -> bool:
-        return self.background.kind == "media"
-
-    def empty(self, size: tuple[int, int]) -> Layer:
-        """The layer of a frame without a dancer (``size`` (w, h)): nothing, over the plate
-        with a matte (the plate exactly, or transparent, or the background), else black (a
-        model without a matte has no picture of the room without the target in it)."""
-        width, height = size
-        color = np.zeros((height, width, 3), np.uint8)
-        return Layer(color, None if self.plate is None else np.zeros((height, width), np.uint8))
-
-    def empty_shows(self) -> str:
-        """What `empty` frames show, in words."""
-        if self.plate is None:
-            return "black (this model paints whole frames: it has no empty background)"
-        return {TARGET: "the target's empty background (its plate)",
-                TRANSPARENT: "nothing (transparent)"}.get(self.background.kind,
-                                                           "the background alone")
-
-    def backgrounds(self, size: tuple[int, int], count: int) -> Iterator[np.ndarray] | None:
-        return self.background.frames(size, count) if self.keeps_layers else None
-
-    def over_plate(self, layer: Layer) -> np.ndarray:
-        """The layer over the plate (a whole frame as it is): what G sees as the previous
-        frame."""
-        return layer.color if self.plate is None else layer.over(self.plate)
-
-    def new(self, layer: Layer, background: np.ndarray | None
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(the frame's picture, what the videos show, the layer to keep) of a new frame."""
-        kind = self.background.kind
-        if kind == TRANSPARENT:
-            return layer.rgba(), self.over_plate(layer), None
-        if kind == "media":
-            assert background is not None
-            picture = layer.over(background)
-            return picture, picture, layer.rgba()
-        picture = self.over_plate(layer)
-        return picture, picture, None
-
-    def kept(self, folder: JobFolder, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(picture, shown, the previous-frame input it gives) of frame ``i`` on disk."""
-        kind = self.background.kind
-        picture = read_image(folder.frame_path(i), alpha=kind == TRANSPARENT)
-        if kind == TRANSPARENT:
-            previous = self.over_plate(Layer.from_rgba(picture))
-            return picture, previous, previous
-        if kind == "media":
-            layer = Layer.from_rgba(read_image(folder.layer_path(i), alpha=True))
-            return picture, picture, self.over_plate(layer)
-        return picture, picture, picture
-
-
-# -- setting up -------------------------------------------------------------------------------
-
-
-def check_adjustments(job: TransferJob, n: int) -> None:
-    """The adjustments against the ``n`` frames the job's range has in its source (known
-    once the source is read): `RequestError`, as any refused request, otherwise."""
-    if job.adjustments is not None:
-        job.adjustments.check(n, "run.adjustments")
-
-
-def load_target(job: TransferJob, bundle: Bundle | None) -> TargetSpec:
-    """What the job draws: from the model bundle's manifest and/or the prepared target run
-    (the networks are loaded by `TransferRun`)."""
-    prepared = PreparedRun.open(job.nearest_run) if job.method == "nearest" else None
-    if bundle is not None:
-        return TargetSpec.load(bundle.manifest, bundle.folder, prepared)
-    manifest = read_manifest(job.model) if job.model is not None else None
-    return TargetSpec.load(manifest, job.model, prepared)
-
-
-def choose_runtime(job: TransferJob, made: Made | None) -> tuple[Runtime, str | None]:
-    """The runtime (device, precision) and the backend that runs the networks (None for the
-    baseline), given what made the job's frames so far (``made``; None: no frames): a job
-    continues at its precision ("auto" continues with it) and on its backend
-    (`inference.choose_backend`); `BackendConflict` when the request asks for another."""
-    precision = job.precision
-    if made is not None and precision not in ("auto", made.precision):
-        raise BackendConflict(
-            f"its frames so far were made at {made.precision}; continuing at {precision} "
-            f"would change every frame from here on (each frame conditions the next)",
-            f"run it with --precision {made.precision} (or auto) to continue, or --overwrite "
-            f"to start again at {precision}",
-            f"run it at {made.precision} (or auto) to continue, or use another output folder")
-    runtime = (Runtime.resolve(job.device, made.precision) if made is not None
-               else transfer_runtime(job.device, precision, job.cpu_backend))
-    if job.method != "generator":
-        return runtime, None
-    return runtime, choose_backend(job.cpu_backend, runtime,
-                                   made.backend if made is not None else None)
-
-
-def job_identity(job: TransferJob, source: SourceRange, fps: float, target: TargetSpec,
-                 model: Path | None) -> dict:
-    """What decides the job's frames (see `job`), as plain JSON values; ``model`` is the
-    bundle folder."""
-    start, stop = source.start, source.stop
-    uses_face = bool(job.face and job.method == "generator" and target.manifest is not None
-                     and target.manifest.face_generator is not None)
-    identity = {
-        "source": video_identity(job.source), "range": [start, stop], "fps": fps,
-        "method": job.method,
-        "model": None if model is None else bundle_identity(model),
-        "target_frames": None if target.prepared is None else target.prepared.fingerprint,
-        "face": uses_face, "resolution": list(target.resolution),
-        "adjustments": None if job.adjustments is None else job.adjustments.to_dict(),
-        "poses": job.pose_options.to_dict() if job.poses is None else None,
-        "pose_track": None if job.poses is None else file_identity(job.poses),
-        "source_stats": None if job.source_stats is None else job.source_stats.to_dict(),
-    }
-    return json.loads(json.dumps(identity))  # as it reads back from job.json
-
-
-MAX_RANGES_NAMED = 8
-
-
-def no_dancer_warning(plan: FramePlan, first: int, showing: Showing) -> str:
-    """The warning naming the frames without a dancer (numbered as the source's, from
-    ``first``) and what they show."""
-    ranges = plan.absent_ranges(first)
-    named = ", ".join(f"{a}..{b}" if b > a else str(a) for a, b in ranges[:MAX_RANGES_NAMED])
-    more = (f" and {len(ranges) - MAX_RANGES_NAMED} more stretches"
-            if len(ranges) > MAX_RANGES_NAMED else "")
-    assert plan.absent is not None
-    return (f"no dancer in source frames {named}{more} ({int(plan.absent.sum())} of "
-            f"{len(plan.absent)} frames): they show {showing.empty_shows()}")
 
 
 def _earlier_poses(folder: JobFolder) -> PoseTrack | None:

@@ -87,7 +87,7 @@ class FramePlan:
     windows: np.ndarray | None = None  # (T, 4) person windows in the canvas (a model with one)
     warnings: list[str] = field(default_factory=list)
     # (T,) bool: no dancer (undetected for longer than the gaps that are filled); these frames
-    # show no one (see `pipeline.Showing.empty`). None: a dancer in every frame.
+    # show no one (see `showing.Showing.empty`). None: a dancer in every frame.
     absent: np.ndarray | None = None
 
     def is_absent(self, i: int) -> bool:
