@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import bench_train  # noqa: E402
 from benchmarks.common import run_child, script_arguments, start, write_json  # noqa: E402
-from training.options import PRESETS, preset  # noqa: E402
+from training.options import preset  # noqa: E402
 
 DEFAULT_PRESETS = ("cpu-small", "cpu-medium", "cpu-large")
 PRECISIONS = ("fp32", "bf16")
@@ -157,10 +157,7 @@ def main() -> None:
     parser = script_arguments(__doc__, child)
     if parser is None:
         return
-    parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
-                        default=list(DEFAULT_PRESETS))
-    parser.add_argument("--stages", nargs="+", choices=("global", "local", "face"), default=None,
-                        help="stages to time (default: every stage of each preset)")
+    bench_train.add_preset_arguments(parser, DEFAULT_PRESETS)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--steps", type=int, default=None,
                         help="timed steps per round (default: bench_train's quick count + 1)")

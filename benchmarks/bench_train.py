@@ -224,14 +224,18 @@ def summary(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     return rows
 
 
+def add_preset_arguments(parser: argparse.ArgumentParser, default: tuple[str, ...]) -> None:
+    """--presets and --stages: what a training-step benchmark times."""
+    parser.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(default))
+    parser.add_argument("--stages", nargs="+", choices=("global", "local", "face"), default=None,
+                        help="stages to time (default: every stage of each preset)")
+
+
 def main() -> None:
     parser = script_arguments(__doc__, child)
     if parser is None:
         return
-    parser.add_argument("--presets", nargs="+", choices=list(PRESETS),
-                        default=list(DEFAULT_PRESETS))
-    parser.add_argument("--stages", nargs="+", choices=("global", "local", "face"), default=None,
-                        help="stages to time (default: every stage of each preset)")
+    add_preset_arguments(parser, DEFAULT_PRESETS)
     parser.add_argument("--steps", type=int, default=None,
                         help=f"timed steps per stage (default {STEPS}; --quick {QUICK_STEPS})")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")

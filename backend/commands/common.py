@@ -62,6 +62,18 @@ def add_progress_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def add_job_arguments(parser: argparse.ArgumentParser, output_help: str, frames: str) -> None:
+    """What a retarget and a pose preview take alike: the source, the folder to write, the
+    adjustments and the source's statistics (measured otherwise on ``frames``)."""
+    parser.add_argument("--source", type=Path, required=True,
+                        help="the dancer's video (movie file or image-sequence folder)")
+    add_output_dir_argument(parser, output_help)
+    add_adjust_argument(parser)
+    parser.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
+                        help="the source's normalization statistics (from `stats`) instead of "
+                             f"those measured on {frames}")
+
+
 def add_adjust_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adjustments", "--adjust", dest="adjustments", type=Path,
                         default=None, metavar="ADJUSTMENTS.json",

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..pose_preview import run_pose_preview
 from ..transfer.request import LocalInputs, preview_job
 from ..worker.protocol import Preview
-from .common import (absolute, add_adjust_argument, add_output_dir_argument, add_pose_arguments,
+from .common import (absolute, add_job_arguments, add_pose_arguments,
                      add_progress_argument, add_range_arguments, adjustments_from_args,
                      pose_options_from_args)
 
@@ -27,13 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1])
     p.add_argument("--model", type=Path, required=True,
                    help="model bundle folder: its target's statistics, resolution and background")
-    p.add_argument("--source", type=Path, required=True,
-                   help="the dancer's video (movie file or image-sequence folder)")
-    add_output_dir_argument(p, "preview folder to write (an earlier preview there is replaced)")
-    add_adjust_argument(p)
-    p.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
-                   help="the source's normalization statistics (from `stats`) instead of those "
-                        "measured on the frames of the range")
+    add_job_arguments(p, "preview folder to write (an earlier preview there is replaced)",
+                      "the frames of the range")
     p.add_argument("--format", dest="frame_format", choices=("jpg", "png"), default="jpg",
                    help="of the frames: jpg (default; fast and small) or png (lossless)")
     p.add_argument("--no-video", action="store_true", help="write the frames only")

@@ -18,7 +18,7 @@ from ..transfer.inference import CPU_BACKEND_CHOICES
 from ..transfer.request import LocalInputs, RunsOn, transfer_job
 from ..user_warnings import warn
 from ..worker.protocol import BACKGROUND_WORDS, Run
-from .common import (absolute, add_adjust_argument, add_output_dir_argument, add_pose_arguments,
+from .common import (absolute, add_job_arguments, add_pose_arguments,
                      add_progress_argument, add_range_arguments, adjustments_from_args,
                      pose_options_from_args)
 
@@ -37,13 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description=DESCRIPTION)
     p.add_argument("--model", type=Path, default=None,
                    help="model bundle folder (from `python -m training export`)")
-    p.add_argument("--source", type=Path, required=True,
-                   help="the dancer's video (movie file or image-sequence folder)")
-    add_output_dir_argument(p, "job folder to write")
-    add_adjust_argument(p)
-    p.add_argument("--source-stats", type=Path, default=None, metavar="STATS.json",
-                   help="the source's normalization statistics (from `stats`) instead of those "
-                        "measured on the frames of this job")
+    add_job_arguments(p, "job folder to write", "the frames of this job")
     p.add_argument("--poses", type=Path, default=None, metavar="TRACK.npz",
                    help="the source's poses (a track from `poses`, of the whole video or of the "
                         "range) instead of detecting them")
