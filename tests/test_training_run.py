@@ -600,3 +600,24 @@ def test_a_loss_that_is_not_finite_or_grows_a_hundredfold_is_divergence():
     assert watch.problem({"G_total": 501.0}, 4) == \
         "G's loss grew from 5 (step 3) to 501, more than 100 times"
     assert watch.problem({"G_total": 5.0, "D_real": math.nan}, 5) == "D_real is not finite"
+
+
+@pytest.mark.parametrize("precision", ["tensorflow", None])
+def test_a_train_options_json_with_an_unknown_precision_is_refused_naming_the_file(
+        prepared_demo, tmp_path, capsys, precision):
+    """Identity or nothing (issue 25): never a silent choice of another precision."""
+    from training.cli import main
+
+    run = new_run(prepared_demo, tmp_path)
+    assert main(["train", str(run), "--preset", "tiny", "--perceptual", "none", "--stages",
+                 "global", "--steps", "1", "--no-progress", "--tensorboard", "false"]) == 0
+    path = run / "train_options.json"
+    saved = json.loads(path.read_text())
+    saved["runtime"]["precision"] = precision
+    path.write_text(json.dumps(saved))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["train", str(run), "--resume", "--steps", "2", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}: unreadable training options") and "precision" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
