@@ -233,17 +233,21 @@ class StageRun:
                     step += 1
                     timer.tick()
                     logging = step % opts.runtime.log_every == 0 or step == total
-                    stopping = any_rank(self.stop.asked() or step == stop_at, rt)
-                    saving = stopping or step % opts.runtime.checkpoint_every == 0 \
-                        or step >= total
-                    if logging or saving or step == watch.first_step:
+                    checked = logging or step == watch.first_step
+                    if checked:
                         losses = mean_over_ranks({k: float(v) for k, v in raw.items()}, rt)
-                        self._check_losses(watch, losses, step)  # before a checkpoint keeps them
-                    if logging:
+                        self._check_losses(watch, losses, step)
+                    if logging:  # before should_stop is asked: it may read this step's status
                         self._log(step, total, epoch, losses, lr, timer)
                     if step % opts.runtime.image_every == 0 and rt.is_main:
                         self._log_batch_images(data, trainer, step)
                     bar.advance(losses)
+                    stopping = any_rank(self.stop.asked() or step == stop_at, rt)
+                    saving = stopping or step % opts.runtime.checkpoint_every == 0 \
+                        or step >= total
+                    if saving and not checked:  # a checkpoint keeps only losses checked
+                        losses = mean_over_ranks({k: float(v) for k, v in raw.items()}, rt)
+                        self._check_losses(watch, losses, step)
                     if saving:
                         self._checkpoint(nets, optimizers, trainer, step, total)
                     if stopping:
