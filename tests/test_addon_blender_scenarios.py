@@ -686,7 +686,8 @@ def drive_ui(cfg, plan):
                            "state": job.state.value, "message": job.message,
                            "progress_shot": state["progress_shot"],
                            "blend": state.get("blend"),
-                           "scene_size": [scene.render.resolution_x, scene.render.resolution_y]})
+                           "scene_size": [bpy.context.scene.render.resolution_x,  # (undo
+                                          bpy.context.scene.render.resolution_y]})  # replaced it)
         print("SCENARIO screenshot OK", flush=True)
         session.shutdown()
         bpy.ops.wm.quit_blender()

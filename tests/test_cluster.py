@@ -88,7 +88,7 @@ def test_two_jobs_at_once_give_their_lone_run_frames_and_say_where_they_ran(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(120)
+        thread.join(600)  # a loaded machine is slow; the frames are what is checked
     assert set(results) == set(references)
     for frames, reference in references.items():
         out = tmp_path / f"{frames[0]}-{frames[1]}"
