@@ -2,7 +2,7 @@
 
 On a GPU, or at half precision, the networks run on PyTorch (``device``). Precision ``auto``
 is the device's fastest (backend/runtime.py): on a CPU that computes bf16 natively that is
-PyTorch under bf16 autocast, which measured faster than ONNX Runtime at fp32 (1.14-1.8x for
+PyTorch under bf16 autocast, which measured faster than ONNX Runtime at fp32 (1.27-1.43x for
 G at cpu-small, cpu-medium and cpu-large sizes, benchmarks/RESULTS.md), so such a job runs on
 PyTorch unless ONNX Runtime is asked for by name, which means fp32 (`transfer_runtime`). On
 the CPU at fp32 there is a choice, ``TransferJob.cpu_backend`` (``--cpu-backend``):
