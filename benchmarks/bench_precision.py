@@ -78,7 +78,7 @@ def inference_child(argv: list[str]) -> None:
     local = stage != "global" and "local" in opts.schedule.stages
     torch.manual_seed(0)
     g = build_generator(opts.model.generator(local)).eval()
-    x = torch.rand(1, g_inputs(opts), height, width) * 2 - 1
+    x = torch.rand(1, opts.model.generator(local).input_nc, height, width) * 2 - 1
 
     def fp32() -> torch.Tensor:
         with torch.inference_mode():
@@ -106,10 +106,6 @@ def inference_child(argv: list[str]) -> None:
     print(json.dumps({"preset": name, "stage": stage, "size": f"{width}x{height}",
                       "ms": {k: round(statistics.median(v), 2) for k, v in times.items()},
                       "bf16_mean_abs_diff": round(diff, 5)}))
-
-
-def g_inputs(opts: Any) -> int:
-    return opts.model.generator(False).input_nc
 
 
 def onnx_method(g: Any, x: Any, path: Path, threads: int) -> Any:
