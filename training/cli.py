@@ -197,7 +197,7 @@ def _run_prepare(args: argparse.Namespace) -> int:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .run_folder import load_run_options
+    from .run_folder import RunFolder, load_run_options
     from .trainer import train
 
     require_kind(args.run_dir, TRAINING_RUN, _PREPARE_FIRST)
@@ -207,7 +207,16 @@ def _run_train(args: argparse.Namespace) -> int:
               f"{args.preset}", file=sys.stderr)
         return 2
     opts = apply_overrides(saved or preset(args.preset or _prepared_preset(args.run_dir)), args)
-    _check_options(opts, args.run_dir)
+    try:
+        _check_options(opts, args.run_dir)
+    except OptionError as exc:
+        if saved is None:
+            raise
+        # A value no flag takes came from the run's own record (an edited file, or an earlier
+        # version's): say where, and that the flag gives another (never a silent choice).
+        raise OptionError(f"{exc} (in {RunFolder(args.run_dir).options}: give the flag to "
+                          f"resume with another value, or put back the one the run was trained "
+                          f"with)") from None
     if args.no_progress:
         opts.runtime.progress = False
     results = train(args.run_dir, opts, [args.stage] if args.stage else None, args.resume,
