@@ -6,10 +6,11 @@ MPS; on the CPU bfloat16 where the CPU computes it natively (``cpu_has_native_bf
 AVX512_BF16 or AMX-BF16, Arm's BF16), fp32 elsewhere. Without those instructions oneDNN
 emulates bf16 and it is slower than fp32; with them a training step of cpu-medium took 0.57x
 the time of fp32 and G's inference 0.47-0.62x, with evaluation figures within 0.01 SSIM
-(benchmarks/RESULTS.md, "fp32 against bf16 on the CPU"; training/README.md). Half precision runs through ``torch.autocast``, which keeps
-the weights in fp32 and runs numerically touchy operations (normalisation statistics,
-reductions) in fp32: a loaded model is not changed, so a worker can run the next job at
-another precision with the same networks. Training at fp16 needs loss scaling
+(benchmarks/RESULTS.md, "fp32 against bf16 on the CPU"; training/README.md). Half precision
+runs through ``torch.autocast``, which keeps the weights (and so the optimizer's state) in fp32
+and runs numerically touchy operations (the losses, normalisation statistics, reductions) in
+fp32: a loaded model is not changed, so a worker can run the next job at another precision
+with the same networks. Training at fp16 needs loss scaling
 (``needs_scaler``); bf16 does not.
 
 On CUDA, convolutions run in channels_last memory (faster with tensor cores; on the CPU it
