@@ -6,13 +6,13 @@ A finished job becomes a strip in `results`.
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import bpy
 
 from . import compat, session
-from .backend_client import Adjustments, Preview, Run
+from .backend_client import Preview, Run
 from .core import locations
 from .core.frame_map import (FrameMapping, StripMappingError, StripTiming, first_free_channel,
                              infer_rate, map_strip)
@@ -126,37 +126,31 @@ def _reserved(runner, scene_name):
 # --- strip -> job -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SourceFrames:
-    """What a job reads from its source strip: the media, the frames shown, the adjustments."""
-
-    path: str  # movie file or image folder
-    fps: float
-    timing: StripTiming
-    mapping: FrameMapping  # of the media's frames (an image strip's: indices in its folder)
-    adjustments: Adjustments  # the keyed adjustments sampled once per job frame
-
-    @property
-    def start(self) -> int:
-        return self.mapping.source_start
-
-    @property
-    def stop(self) -> int:
-        return self.mapping.source_stop
+def strip_mapping(scene, strip) -> FrameMapping:
+    """The source frame ``strip`` shows on each visible timeline frame (JobSetupError if the
+    strip's timing cannot be mapped)."""
+    try:
+        return map_strip(strip_timing(scene, strip))
+    except StripMappingError as exc:
+        raise JobSetupError(f"{strip.name}: {exc}") from None
 
 
-def read_source(scene, strip):
-    """The frames ``strip`` shows and its adjustments, sampled now (JobSetupError if unusable)."""
+def _check_source(strip) -> None:
     if strip is None or strip.type not in SOURCE_TYPES:
         raise JobSetupError("select a movie or image strip (the source dancer)")
     if strip.dance.is_result or strip.dance.is_preview:
         raise JobSetupError(f"{strip.name} was made by this add-on; select the source "
                             f"dancer's strip")
-    try:
-        timing = strip_timing(scene, strip)
-        mapping = map_strip(timing)
-    except StripMappingError as exc:
-        raise JobSetupError(f"{strip.name}: {exc}") from None
+
+
+def _source_request(request_type, scene, strip, **fields):
+    """A ``request_type`` (`Run` or `Preview`) for the frames ``strip`` shows, made straight from
+    the strip: its media, frame range, rate and keyed adjustments sampled now.
+
+    Returns the request and the strip's frame mapping (where its result strip is placed). The
+    request is the one form the job has until it is sent as JSON; `backend_client` checks it.
+    """
+    mapping = strip_mapping(scene, strip)
     if strip.type == 'MOVIE':
         path, fps = compat.abspath(strip.filepath, strip.id_data), float(strip.fps)
     else:  # elements -> their places in the folder, the way the backend numbers frames
@@ -168,7 +162,10 @@ def read_source(scene, strip):
         adjustments = _adjustments(strip, mapping)
     except ValueError as exc:
         raise JobSetupError(f"{strip.name}: {exc}") from None
-    return SourceFrames(path, fps, timing, mapping, adjustments)
+    request = request_type(source=path, fps=fps, frame_start=mapping.source_start,
+                           frame_stop=mapping.source_stop, adjustments=adjustments,
+                           model=_model(scene), source_stats=_stats_override(strip), **fields)
+    return request, mapping
 
 
 def build_job(scene, strip, runner):
@@ -177,17 +174,15 @@ def build_job(scene, strip, runner):
     Its result replaces the media of the strip an earlier retarget of ``strip`` made, where
     there is one (see `results`), else it goes on the first free channel above the source.
     """
-    frames = read_source(scene, strip)
-    model = _model(scene)
+    _check_source(strip)
     settings = scene.dance
     job_id = new_job_id(strip.name)
-    run = Run(job_id=job_id, source=frames.path, model=model,
-              output_dir=str(output_root(scene) / job_id), frame_start=frames.start,
-              frame_stop=frames.stop, fps=frames.fps, adjustments=frames.adjustments,
-              face=settings.use_face, side_by_side=settings.side_by_side,
-              source_stats=_stats_override(strip), reuse=_earlier_job(scene, strip),
-              background="transparent" if settings.background == 'TRANSPARENT' else "target")
-    placement = replace(_placement(scene, strip, frames, runner, RESULT),
+    background = "transparent" if settings.background == 'TRANSPARENT' else "target"
+    run, mapping = _source_request(
+        Run, scene, strip, job_id=job_id, output_dir=str(output_root(scene) / job_id),
+        face=settings.use_face, side_by_side=settings.side_by_side, background=background,
+        reuse=_earlier_job(scene, strip))
+    placement = replace(_placement(scene, strip, mapping, runner, RESULT),
                         transparent=run.background == "transparent")
     return Job(id=job_id, label=strip.name, run=run, placement=placement)
 
@@ -195,15 +190,13 @@ def build_job(scene, strip, runner):
 def build_preview_job(scene, strip, runner):
     """A pose-preview job for ``strip``: the stick figure with its current keyed adjustments,
     shown in the strip of its earlier preview (or a new one on a free channel above it)."""
-    frames = read_source(scene, strip)
-    model = _model(scene)
+    _check_source(strip)
     job_id = new_job_id(f"{strip.name}-preview")
-    preview = Preview(job_id=job_id, source=frames.path, model=model,
-                      output_dir=str(output_root(scene) / PREVIEWS_FOLDER / job_id),
-                      frame_start=frames.start, frame_stop=frames.stop, fps=frames.fps,
-                      adjustments=frames.adjustments, source_stats=_stats_override(strip),
-                      frame_format=PREVIEW_FORMAT)
-    placement = replace(_placement(scene, strip, frames, runner, PREVIEW),
+    preview, mapping = _source_request(
+        Preview, scene, strip, job_id=job_id,
+        output_dir=str(output_root(scene) / PREVIEWS_FOLDER / job_id),
+        frame_format=PREVIEW_FORMAT)
+    placement = replace(_placement(scene, strip, mapping, runner, PREVIEW),
                         image_ext=PREVIEW_FORMAT)
     return Job(id=job_id, label=f"{strip.name} (preview)", run=preview, placement=placement)
 
@@ -227,15 +220,14 @@ def _model(scene):
     return model
 
 
-def _placement(scene, strip, frames, runner, role):
+def _placement(scene, strip, mapping, runner, role):
     """Where the job's strip goes: the earlier one of this role and source, else a free channel."""
-    timing = frames.timing
+    start, end = strip.frame_final_start, strip.frame_final_end
     earlier = made_strip(scene, strip.name, role)
     channel = earlier.channel if earlier is not None else first_free_channel(
-        _occupied(scene) + _reserved(runner, scene.name), strip.channel, timing.final_start,
-        timing.final_end)
-    return Placement(scene=scene.name, channel=channel, frame_start=timing.final_start,
-                     job_frames=frames.mapping.job_frames, name=strip_name(strip.name, role),
+        _occupied(scene) + _reserved(runner, scene.name), strip.channel, start, end)
+    return Placement(scene=scene.name, channel=channel, frame_start=start,
+                     job_frames=mapping.job_frames, name=strip_name(strip.name, role),
                      file_generation=session.get().file_generation, source=strip.name,
                      role=role)
 

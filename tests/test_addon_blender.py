@@ -172,6 +172,7 @@ def test_register_and_unregister_twice(kind, assets, tmp_path):
 def test_strip_becomes_a_job_with_its_frames_keys_and_place(kind, assets, tmp_path):
     result = run_scenario(kind, "job", assets, tmp_path)
     run, placement = result["run"], result["placement"]
+    assert result["forms"] == {"type": "Run", "module": "worker.protocol", "json_reads_back": True}
     assert (run["frame_start"], run["frame_stop"]) == (SHOWN_SOURCE[0], SHOWN_SOURCE[-1] + 1)
     assert run["source"] == assets["clip"] and run["model"] == assets["bundle"]
     assert run["fps"] == 24.0 and run["face"] is True

@@ -186,6 +186,10 @@ def scenario_job(cfg):
     job = strips.build_job(scene, strip, session.get().runner)
     assert strip_fields(strip) == before, "the source strip was modified"
     run, p = job.run, job.placement
+    # The request's only forms before the transfer: the protocol's own Run, and its JSON line.
+    client = addon_part(module, "backend_client")
+    forms = {"type": type(run).__qualname__, "module": type(run).__module__.split(".", 1)[-1],
+             "json_reads_back": client.parse_line(run.to_line()) == run}
     # An image strip of frames 000003..000010 of a PNG folder, its first element hidden.
     frames = Path(cfg["frames"])
     images = compat.new_image_strip(compat.editor(scene), "pictures", str(frames),
@@ -193,6 +197,7 @@ def scenario_job(cfg):
     images.frame_offset_start = 1
     image_run = strips.build_job(scene, images, session.get().runner).run
     write_result(cfg, {
+        "forms": forms,
         "image_run": {"source": image_run.source, "frame_start": image_run.frame_start,
                       "frame_stop": image_run.frame_stop, "fps": image_run.fps},
         "version": list(bpy.app.version),

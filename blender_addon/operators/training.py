@@ -13,8 +13,7 @@ from bpy.props import StringProperty
 
 from .. import compat, preferences, session
 from ..core import locations, training_runs
-from ..core.frame_map import StripMappingError, map_strip
-from ..strips import JobSetupError, strip_timing
+from ..strips import JobSetupError, strip_mapping
 from .base import DanceOperator, RunRowOperator
 from .retarget import source_strip_poll
 
@@ -63,7 +62,7 @@ class SEQUENCER_OT_dance_train_from_strip(DanceOperator):
         if strip.type != 'MOVIE':
             return self.refuse("training needs a movie strip of the target person")
         try:
-            mapping = map_strip(strip_timing(scene, strip))
+            mapping = strip_mapping(scene, strip)
             request = training_runs.TrainingRequest(
                 run_dir=new_run_dir(settings.train_name), name=settings.train_name,
                 video=Path(compat.abspath(strip.filepath, strip.id_data)),
@@ -71,7 +70,7 @@ class SEQUENCER_OT_dance_train_from_strip(DanceOperator):
                 train_args=training_runs.training_options(
                     settings.train_perceptual, preferences.get(context).vgg_weights))
             start_training(context, request)
-        except (JobSetupError, StripMappingError, ValueError, RuntimeError, OSError) as exc:
+        except (JobSetupError, ValueError, RuntimeError, OSError) as exc:
             return self.refuse(exc)
         entry = settings.training_runs.add()
         entry.name, entry.video = request.name, str(request.video)
