@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import BackendError, JobCancelled
 from ..transfer import JobFolder, TransferJob, TransferResult
 from ..transfer.layers import TARGET, TRANSPARENT
-from ..transfer.pipeline import Report
+from ..transfer.status import Report
 from .connect import Cluster, connect, require_ray
 from .remote import run_job
 from .visibility import Token

@@ -2,17 +2,17 @@
 
     source frames -> poses (detect, cached; fill gaps; smooth)          `plan`, one pass
                   -> normalized onto the target (+ user adjustments)    `plan`
-                  -> labels at the training resolution, letterboxed     reader thread
-                  -> G(label, previous frame) + face residual           this thread
-                     (PyTorch, or ONNX Runtime on the CPU: `inference`)
-                  -> frames/NNNNNN.png, result.mp4 [, side_by_side.mp4] writer thread
+                  -> labels at the training resolution, letterboxed     `frame_loop`,
+                  -> G(label, previous frame) + face residual              in three
+                     (PyTorch, or ONNX Runtime on the CPU: `inference`)    threads
+                  -> frames/NNNNNN.png, result.mp4 [, side_by_side.mp4]
 
 ``run_transfer`` does it all for one `TransferJob` in a resumable job folder (see `job`):
 it builds a `TransferRun` once from the job (the source's range, the runtime, the target,
-the networks, the claimed folder) and runs it. Labels are drawn (and, for the side-by-side
-video, source frames decoded) a few frames ahead in one thread, results encoded a few frames
-behind in another, so on a GPU the generator does not wait for OpenCV or the encoders;
-queues are bounded, so memory stays flat.
+the networks, the claimed folder) and runs it: the pose pass, then the frames
+(`frame_loop.FrameLoop`: labels drawn a few frames ahead in one thread, results encoded a few
+frames behind in another, so on a GPU the generator does not wait for OpenCV or the
+encoders; queues are bounded, so memory stays flat).
 
 Cancelling (``cancel`` set, Ctrl-C on the command line) stops after the frame in hand: the
 frames made so far are written, the videos discarded, the status says "cancelled", and the
@@ -36,57 +36,27 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
 
 from ..errors import BackendError, JobCancelled, InputError, NoSpaceError
 from ..folders import FolderLock
-from ..labels import render_label
 from ..models.bundle import Bundle
 from ..pose.track import PoseTrack
-from ..progress import progress_bar
 from ..runtime import use_cpu_threads
-from ..target.face import box_of
-from ..video import probe, read_frames
-from .generate import FrameGenerator
+from ..video import probe
+from .frame_loop import FrameLoop
 from .inference import (BACKEND_NAMES, GivenBundle, LoadEachTime, ModelSource, Networks,
                         describe_backend, load_networks)
 from .job import OWNED, JobFolder, TransferJob, TransferResult
 from .job_setup import check_adjustments, choose_runtime, job_identity, load_target
 from .job_state import Action, Made, check_claimable, decide
-from .layers import TARGET, Layer
-from .nearest import NearestRenderer
-from .outputs import OutputFrame, Outputs, VideoSettings
+from .layers import TARGET
 from .plan import (FramePlan, PosePlacement, SourceRange, Watch, first_change, frame_range,
                    given_track, plan_frames, saved_track)
 from .showing import Showing, no_dancer_warning
-from .status import StageTimes, StatusWriter
-from .streams import BackgroundSink, Prefetch
-
-Report = Callable[[str, int, int], None]  # (stage, done, total)
-QUEUE_DEPTH = 4
-
-
-@dataclass
-class Hooks:
-    """How the caller follows a run: ``report(stage, done, total)`` as work advances (stages
-    "poses", "generate", "finish"), ``cancel`` to stop it, ``progress`` bars on stderr."""
-
-    report: Report | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    progress: bool = False
-
-    def reporter(self, stage: str, status: StatusWriter) -> Callable[[int, int], None]:
-        """A (done, total) callback for ``stage`` that updates the status file too."""
-        def call(done: int, total: int) -> None:
-            status.set(stage=stage, done=done, total=total)
-            if self.report is not None:
-                self.report(stage, done, total)
-        return call
+from .status import Hooks, Report, StageTimes, StatusWriter
 
 
 def run_transfer(job: TransferJob, report: Report | None = None,
@@ -207,7 +177,8 @@ class TransferRun:
             result.warnings = plan.warnings
             if self.action is Action.REVISE:
                 done = self._revise(plan, earlier, done, status)
-            self._generate(plan, done, status)
+            FrameLoop(job, folder, self.target, self.showing, self.networks, self.runtime,
+                      self.info, self.source.start, self.times, self.hooks).run(plan, done, status)
         except (JobCancelled, KeyboardInterrupt) as exc:
             written = folder.frames_done()
             status.set(force=True, state="cancelled", frames_written=written,
@@ -300,133 +271,6 @@ class TransferRun:
                         f"{kept + 1}, so {kept} of the {done} frames made before are kept")
         return kept
 
-    # -- the frames ----------------------------------------------------------------------
-
-    def _renderer(self, plan: FramePlan):
-        """(render(i, label) -> frame, restore(last written frame)) for the job's method."""
-        render, restore = self._drawing(plan)
-        empty = self.showing.empty(self.target.layout.content)
-        written = self.showing.over_plate(empty)
-
-        def render_or_empty(i: int, label: np.ndarray) -> Layer:
-            if not plan.is_absent(i):
-                return render(i, label)
-            restore(written)  # what the next frame sees, as it would after a resume
-            return empty
-        return render_or_empty, restore
-
-    def _drawing(self, plan: FramePlan):
-        """`_renderer`'s pair for the frames with a dancer."""
-        if self.target.prepared is not None:
-            nearest = NearestRenderer(self.target.prepared, plan.normalized, self.target.layout)
-            return (lambda i, label: Layer(nearest(i))), (lambda frame: None)
-        assert self.networks is not None
-        generator = FrameGenerator(self.networks, self.runtime, self.target.layout,
-                                   face=self.job.face, plate=self.target.plate)
-        if plan.windows is not None and self.target.window is not None:
-            self.folder.log(self.target.window.describe(plan.windows))
-        windows = plan.windows
-        return (lambda i, label: generator(label, box_of(plan.boxes, i),
-                                           None if windows is None else box_of(windows, i))), \
-            generator.reset
-
-    def _inputs(self, plan: FramePlan, done: int, labels_from: int) -> Iterator["FrameInputs"]:
-        """Per frame: the frame already written (before ``done``), the label (from
-        ``labels_from``), the source frame (for the side-by-side video) and the background."""
-        job, n = self.job, len(plan.normalized)
-        start = self.source.start
-        sources = read_frames(job.source, start, start + n, job.fps) if job.side_by_side else None
-        backgrounds = self.showing.backgrounds(self.target.layout.content, n)
-        try:
-            for i in range(n):
-                background = next(backgrounds) if backgrounds is not None else None
-                written = self.showing.kept(self.folder, i) if i < done else None
-                label = None
-                if i >= labels_from:
-                    with self.times.timing("labels"):
-                        label = render_label(plan.normalized.frame(i), plan.normalized.size,
-                                             self.target.resolution, self.target.style)
-                source = next(sources) if sources is not None else None
-                yield FrameInputs(written, label, source, background)
-        finally:
-            if sources is not None:
-                sources.close()
-
-    def _generate(self, plan: FramePlan, done: int, status: StatusWriter) -> None:
-        """Make frames ``done``.. of the range and write every frame's outputs."""
-        job, folder, layout, times = self.job, self.folder, self.target.layout, self.times
-        n = len(plan.normalized)
-        render, restore = self._renderer(plan)
-        restore(None)
-        labels_from = 0 if job.side_by_side else (done if self.networks is not None else n)
-        settings = VideoSettings(
-            fps=self.info.frame_rate, frame_size=layout.content, source_size=self.info.size,
-            audio_from=self.info.path if self.info.has_audio else None,
-            audio_start_s=self.source.start / self.info.fps)
-        began, made = time.monotonic(), 0
-        status.set(force=True, stage="generate", done=0, total=n)
-        layers = folder.layer_writer() if self.showing.keeps_layers else None
-        with Outputs(folder.frame_writer(), folder.video, settings,
-                     folder.side_by_side if job.side_by_side else None, layers) as outputs:
-            for writer in (outputs.pngs, outputs.layers):
-                if writer is not None:
-                    writer.resume()
-
-            def write(out: OutputFrame) -> None:
-                with times.timing("write"):
-                    outputs.write(out)
-
-            sink = BackgroundSink(write, QUEUE_DEPTH, "transfer-outputs")
-            inputs = Prefetch(self._inputs(plan, done, labels_from), QUEUE_DEPTH,
-                              "transfer-inputs")
-            failed = True
-            reporter = self.hooks.reporter("generate", status)
-            if done:  # a resumed job's progress starts past the frames already written
-                reporter(done, n)
-            try:
-                counted = progress_bar(inputs, n, "transfer", self.hooks.progress,
-                                       lambda k, total: reporter(k, total) if k > done else None)
-                for i, item in enumerate(counted):
-                    if self.hooks.cancel.is_set():
-                        raise JobCancelled("cancelled")
-                    if item.written is not None:
-                        picture, shown, previous = item.written
-                        keep = None
-                        if i == done - 1:
-                            restore(previous)  # the previous-frame input of the first new one
-                    else:
-                        with times.timing("generate"):
-                            layer = render(i, item.label)
-                        picture, shown, keep = self.showing.new(layer, item.background)
-                        made += 1
-                    label = None if item.label is None else layout.crop(item.label)
-                    sink.put(OutputFrame(i, picture, shown, i >= done, label, item.source,
-                                         keep, absent=plan.is_absent(i)))
-                failed = False
-            finally:
-                inputs.close()
-                _close(sink, quietly=failed)
-            if self.hooks.report is not None:
-                self.hooks.report("finish", 0, 1)
-        seconds = time.monotonic() - began
-        # The three threads' wall time together: against each stage's own rate, how well
-        # they overlap (benchmarks/bench_transfer.py prints the ratio).
-        status.set(frames_wall={"frames": n, "seconds": round(seconds, 4)})
-        folder.log(f"generate: {made} new frames in {seconds:.1f} s "
-                   f"({made / max(seconds, 1e-9):.2f} fps), {done} kept from before; each stage "
-                   f"alone: {times.describe()}")
-        written = folder.frames_done()
-        if written != n or folder.frame_path(n).exists():
-            raise RuntimeError(f"{folder.frames_dir}: {written} frames after the run, expected {n}")
-
-
-@dataclass
-class FrameInputs:
-    written: tuple[np.ndarray, np.ndarray, np.ndarray] | None  # a frame on disk (`Showing.kept`)
-    label: np.ndarray | None  # the label canvas
-    source: np.ndarray | None  # the source frame (side-by-side only)
-    background: np.ndarray | None  # the user's background frame (`layers.BackgroundChoice`)
-
 
 def _earlier_poses(folder: JobFolder) -> PoseTrack | None:
     """The normalized poses a job folder's earlier run drew (None: none readable)."""
@@ -434,14 +278,3 @@ def _earlier_poses(folder: JobFolder) -> PoseTrack | None:
         return PoseTrack.load(folder.normalized) if folder.normalized.is_file() else None
     except InputError:
         return None
-
-
-def _close(sink: BackgroundSink, quietly: bool) -> None:
-    """Finish writing what was queued; when the loop failed, its error is the one to raise."""
-    if not quietly:
-        sink.close()
-        return
-    try:
-        sink.close()
-    except BaseException:
-        pass

@@ -1,15 +1,18 @@
-"""What a running job tells the world: status.json, and how long each stage took."""
+"""What a running job tells the world: status.json, how long each stage took, and the
+caller's hooks (progress reports, cancelling)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from .job import JobFolder
 
 STATUS_INTERVAL_S = 1.0  # status.json is rewritten at most this often while frames are made
+Report = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 class StatusWriter:
@@ -64,3 +67,21 @@ class StageTimes:
 
     def describe(self) -> str:
         return ", ".join(f"{stage} {t['fps']:.2f} fps" for stage, t in self.to_dict().items())
+
+
+@dataclass
+class Hooks:
+    """How the caller follows a run: ``report(stage, done, total)`` as work advances (stages
+    "poses", "generate", "finish"), ``cancel`` to stop it, ``progress`` bars on stderr."""
+
+    report: Report | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: bool = False
+
+    def reporter(self, stage: str, status: StatusWriter) -> Callable[[int, int], None]:
+        """A (done, total) callback for ``stage`` that updates the status file too."""
+        def call(done: int, total: int) -> None:
+            status.set(stage=stage, done=done, total=total)
+            if self.report is not None:
+                self.report(stage, done, total)
+        return call
