@@ -366,6 +366,22 @@ def test_detached_pipeline_is_cancelled_and_resumed(tmp_path):
     assert not training_runs.cancel(request.run_dir)  # nothing running
 
 
+def test_a_linked_pipeline_log_is_refused_and_its_file_kept(tmp_path):
+    """A run folder whose pipeline.log links elsewhere: the add-on refuses to start training
+    there (the message names the log), starts nothing, and the linked file is unchanged."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("mine\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / pipeline.LOG_FILE).symlink_to(precious)
+    request = training_runs.TrainingRequest(run_dir=run_dir, video=tmp_path / "v.mp4",
+                                            name="demo", preset="tiny")
+    with pytest.raises(OSError, match="pipeline.log is a symbolic link"):
+        training_runs.launch(Path(sys.executable), REPO, request)
+    assert precious.read_text() == "mine\n"
+    assert not (run_dir / pipeline.PIPELINE_FILE).exists()  # nothing started
+
+
 def test_cancel_stops_a_running_pipeline(tmp_path):
     # A stand-in for a long step: the pipeline's real signal and stop-file handling, with a
     # child that sleeps ('python -m training' replaced by a module that waits).

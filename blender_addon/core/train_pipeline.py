@@ -48,6 +48,18 @@ def write_json_atomic(path: Path, data: dict) -> None:
         raise
 
 
+def open_log(path: Path):
+    """``path`` opened to append text (made when missing), never through a symbolic link: a
+    run folder from elsewhere whose pipeline.log points at another file gets `OSError`
+    naming it, and that file stays as it was."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    if path.is_symlink():  # also where there is no O_NOFOLLOW (Windows)
+        raise OSError(f"{path} is a symbolic link; the training log is never written through "
+                      f"one: remove it to use this run folder")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | nofollow, 0o644)
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
 class Pipeline:
     """The three steps, the record in pipeline.json, and stopping on SIGTERM."""
 
@@ -91,8 +103,13 @@ class Pipeline:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / STOP_FILE).unlink(missing_ok=True)  # a resume starts afresh
         signal.signal(signal.SIGTERM, self.on_sigterm)
+        try:
+            log = open_log(self.run_dir / LOG_FILE)
+        except OSError as exc:
+            self.update(state="failed", message=str(exc))
+            return 2
         self.update(state="running", message="")
-        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as log:
+        with log:
             for step, command in self.commands().items():
                 if self.stopping:
                     break

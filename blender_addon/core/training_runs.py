@@ -74,7 +74,7 @@ def launch(python: Path, backend_root: Path, request: TrainingRequest,
     The caller keeps the Popen only to reap the process if it ends while Blender runs.
     """
     request.run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(request.run_dir / pipeline.LOG_FILE, "a", encoding="utf-8")
+    log = pipeline.open_log(request.run_dir / pipeline.LOG_FILE)
     kwargs: dict = {}
     if os.name == "nt":
         kwargs["creationflags"] = (subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS
