@@ -258,7 +258,8 @@ def test_two_local_commands_at_once_each_run_on_a_loopback_cluster_of_their_own(
         clip, references, tmp_path):
     """Two `--cluster local` commands of different lengths started together: each starts an
     embedded cluster of its own (the short one ending does not end the long one's), whose
-    servers listen on loopback only, says so in its log, and gives its lone run's frames."""
+    servers listen on loopback only, says so in its log (and nothing of Ray's on the terminal),
+    and gives its lone run's frames."""
     env = {**os.environ, "RAY_TMPDIR": tempfile.mkdtemp(prefix="rt", dir="/tmp")}
     for name in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):  # not the test's own
         env.pop(name, None)
@@ -281,6 +282,8 @@ def test_two_local_commands_at_once_each_run_on_a_loopback_cluster_of_their_own(
         shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
     for frames, command in commands.items():
         assert command.returncode == 0, errors[frames][-3000:]
+        # Ray's own lines about the embedded cluster (started; how to turn its token off).
+        assert " INFO " not in errors[frames] and "RAY_AUTH_MODE" not in errors[frames]
     assert len(heard) >= 4, heard  # at least each cluster's GCS and raylet
     assert all(is_loopback(address) for address, _ in heard), heard
     addresses = set()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import ipaddress
+import logging
 import os
 import shutil
 import socket
@@ -174,7 +175,10 @@ def _start_embedded(ray: ModuleType) -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
     folder = tempfile.mkdtemp(prefix="ray-", dir=os.environ.get("RAY_TMPDIR") or SHORT_TEMP)
     atexit.register(_end_embedded, ray, folder)  # runs before Ray's own hook (LIFO)
-    ray.init(include_dashboard=False, log_to_driver=False,
+    # Ray's own lines about a cluster that lives and ends within this command (that it
+    # started; that token authentication, its default, is on and how to turn it off) are
+    # not the user's concern: its errors still raise.
+    ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
              object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=folder)
     ip = ray.util.get_node_ip_address()
     if not ipaddress.ip_address(ip).is_loopback:  # a Ray that no longer does as said above
