@@ -245,6 +245,26 @@ def test_the_same_bad_value_gets_the_same_message_from_every_entry(raw, client, 
     assert not out.exists()
 
 
+def test_a_folder_that_cannot_serve_gets_the_same_message_from_both_entries(raw, media, tmp_path,
+                                                                          capsys):
+    """The folders a request names are checked in one function (`request.check_folders`):
+    an earlier job to reuse that holds no job is refused by the command line (exit 2) and
+    the worker (bad_input) with the same words, and nothing is written."""
+    from backend.cli import main
+
+    out, not_a_job = tmp_path / "o", tmp_path / "empty"
+    not_a_job.mkdir()
+    assert main(["retarget", "--model", str(media["bundle"]), "--source", str(media["clip"]),
+                 "-o", str(out), "-q", "--reuse", str(not_a_job)]) == 2
+    cli = capsys.readouterr().err.strip()
+    raw.send(job_line(media, out, job_id="reuse", reuse=str(not_a_job)))
+    worker = parse_line(raw_reply(raw).decode())
+    assert isinstance(worker, Error) and worker.code == "bad_input"
+    assert cli == f"error: {worker.message}"
+    assert "needs an earlier job folder, and this one holds no transfer job" in cli
+    assert not out.exists()
+
+
 def test_a_worker_job_continued_from_the_command_line_resumes(client, media, tmp_path):
     """Issue 25: a worker job cancelled and continued from the command line logged
     "revised: the adjustments changed" when nothing changed."""

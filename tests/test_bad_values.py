@@ -330,14 +330,15 @@ def test_retarget_refuses_run_with_the_generator_and_a_missing_reuse(tmp_path, c
     assert main(common + ["--run", str(tmp_path)]) == 2
     assert "run.nearest_run is for method 'nearest'" in capsys.readouterr().err
     assert main(common + ["--reuse", "/nonexistent"]) == 2
-    assert "error: /nonexistent: --reuse needs an earlier job folder" in capsys.readouterr().err
+    assert ("error: /nonexistent: --reuse (run.reuse) needs an earlier job folder"
+            in capsys.readouterr().err)
     (tmp_path / "empty").mkdir()
     for folder in ("/etc", str(tmp_path / "empty")):  # were ignored without a word
         assert main(common + ["--reuse", folder]) == 2
         assert capsys.readouterr().err == (
-            f"error: {folder}: --reuse needs an earlier job folder, and this one holds no "
-            f"transfer job (no job.json); give the output folder of an earlier retarget of "
-            f"this source, or leave --reuse out\n")
+            f"error: {folder}: --reuse (run.reuse) needs an earlier job folder, and this one "
+            f"holds no transfer job (no job.json); give the output folder of an earlier "
+            f"retarget of this source, or leave it out\n")
     assert not out.exists()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +40,8 @@ def test_saved_source_statistics_replace_the_measured_ones(tmp_path):
 def test_the_worker_passes_the_override_file_to_the_job(tmp_path):
     stats = compute_stats(target_motion(30, size=(256, 256)))
     path = stats.save(tmp_path / "source_stats.json")
-    run = Run(job_id="j", source=str(tmp_path / "s.mp4"), model=str(tmp_path / "m"),
+    bundle = Path(__file__).parents[1] / "backend" / "demo" / "bundle"
+    run = Run(job_id="j", source=str(tmp_path / "s.mp4"), model=str(bundle),
               output_dir=str(tmp_path / "out"), source_stats=str(path))
     job = to_transfer_job(parse_line(run.to_line()), WorkerSettings())
     assert job.source_stats == stats

@@ -254,10 +254,11 @@ def test_check_run_accepts_good_runs_and_names_the_bad_field():
             validate(run)
 
 
-def test_pose_workers_reach_the_job_but_not_its_identity():
+def test_pose_workers_reach_the_job_but_not_its_identity(tmp_path):
     """How many processes detect the poses is the worker's choice per run; the job (and so a
     resumed job's identity) records the detector's settings without it."""
-    jobs = [to_transfer_job(parse_line(Run(job_id="a", source="/s", model="/m", output_dir="/o",
+    bundle, out = str(REPO / "backend" / "demo" / "bundle"), str(tmp_path / "o")
+    jobs = [to_transfer_job(parse_line(Run(job_id="a", source="/s", model=bundle, output_dir=out,
                                            pose_workers=workers).to_line()), WorkerSettings())
             for workers in (3, None)]
     assert [job.pose_options.detector.workers for job in jobs] == [3, None]

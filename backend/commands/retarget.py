@@ -9,9 +9,7 @@ import threading
 from pathlib import Path
 
 from ..checks import THREADS
-from ..errors import InputError, JobCancelled
-from ..folders import TRANSFER_JOB, kind_of
-from ..output_paths import check_output_folder
+from ..errors import JobCancelled
 from ..transfer import TransferJob, run_transfer
 from ..choices import DEVICES, PRECISIONS, parse_device
 from ..transfer.inference import CPU_BACKEND_CHOICES
@@ -112,16 +110,7 @@ def request_from_args(args: argparse.Namespace) -> Run:
 def job_from_args(args: argparse.Namespace) -> TransferJob:
     """The job of the flags: their request, checked (`transfer_job`), and what only the
     command line gives (the device, a pose track, pose settings, --overwrite)."""
-    run = request_from_args(args)
-    run.validate()  # before anything touches the disk
-    if args.reuse is not None and not args.reuse.is_dir():
-        raise InputError(args.reuse, "--reuse needs an earlier job folder, and there is none here")
-    if args.reuse is not None and kind_of(args.reuse) != TRANSFER_JOB:
-        raise InputError(args.reuse, "--reuse needs an earlier job folder, and this one holds "
-                                     "no transfer job (no job.json); give the output folder of "
-                                     "an earlier retarget of this source, or leave --reuse out")
-    check_output_folder(args.output_dir)
-    return transfer_job(run, RunsOn(device=args.device, threads=args.threads,
+    return transfer_job(request_from_args(args), RunsOn(device=args.device, threads=args.threads,
                                     cpu_backend=args.cpu_backend),
                         LocalInputs(poses=args.poses, pose_options=pose_options_from_args(args),
                                     overwrite=args.overwrite))

@@ -7,6 +7,9 @@ and turns it into the job the pipeline runs; what is not the request's but the p
 (the device, threads, the CPU backend: `RunsOn`) or only the command line's (a pose track,
 pose settings, ``--overwrite``: `LocalInputs`) comes beside it.
 
+What the request names must also be there: `check_folders` (the model, the earlier job to
+reuse, the output folder) runs next, in the same function, before anything is written.
+
 Adding a field to a job: a field of ``Run`` (with its check in ``protocol.validate``), its
 flag in ``commands/retarget.py`` (same name), and its line here. ``precision`` is such a
 field: ``--precision``, the request's ``precision``, ``TransferJob.precision``.
@@ -17,7 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InputError
+from ..folders import TRANSFER_JOB, kind_of
+from ..models import read_manifest
 from ..normalize import NormalizationStats
+from ..output_paths import check_output_folder
 from ..pose.detector import HolisticConfig
 from ..pose.pipeline import PoseOptions
 from ..worker.protocol import Preview, Run
@@ -45,8 +52,10 @@ class LocalInputs:
 
 def transfer_job(run: Run, runs_on: RunsOn = RunsOn(),
                  local: LocalInputs = LocalInputs()) -> TransferJob:
-    """The `TransferJob` of ``run``, checked first (`ProtocolError`, a `RequestError`)."""
+    """The `TransferJob` of ``run``, checked first: its values (`Run.validate`: `ProtocolError`,
+    a `RequestError`), then what its folders hold (`check_folders`: `InputError`)."""
     run.validate()
+    check_folders(run)
     return TransferJob(
         source=Path(run.source), model=_path(run.model), output_dir=Path(run.output_dir),
         frame_start=run.frame_start, frame_stop=run.frame_stop, fps=run.fps,
@@ -58,6 +67,26 @@ def transfer_job(run: Run, runs_on: RunsOn = RunsOn(),
         pose_options=_pose_options(run.pose_workers, local),
         source_stats=_stats(run.source_stats), poses=local.poses, background=run.background,
         overwrite=local.overwrite, reuse=_path(run.reuse))
+
+
+def check_folders(run: Run) -> None:
+    """Refuse ``run`` before anything is written when a folder it names cannot serve
+    (`InputError` naming the path): the model bundle (read first, so that a missing or
+    incompatible one is the first thing reported), the earlier job to start from, the output
+    folder. The one check of these for the command line and the worker alike."""
+    if run.method == "generator" and run.model is not None:
+        read_manifest(Path(run.model))
+    if run.reuse is not None:
+        reuse = Path(run.reuse)
+        if not reuse.is_dir():
+            raise InputError(reuse, "--reuse (run.reuse) needs an earlier job folder, and "
+                                    "there is none here")
+        if kind_of(reuse) != TRANSFER_JOB:
+            raise InputError(reuse, "--reuse (run.reuse) needs an earlier job folder, and this "
+                                    "one holds no transfer job (no job.json); give the output "
+                                    "folder of an earlier retarget of this source, or leave it "
+                                    "out")
+    check_output_folder(Path(run.output_dir))
 
 
 def preview_job(preview: Preview, local: LocalInputs = LocalInputs()):

@@ -11,7 +11,6 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from backend.errors import BackendError, FolderTaken, JobCancelled
@@ -122,16 +121,11 @@ def execute(request: Request, cancel, send: Send, cache: ModelCache,
 
 def _transfer(run: Run, report: ProgressThrottle, cancel, cache: ModelCache,
               settings: WorkerSettings) -> Done:
-    from backend.models import read_manifest
-    from backend.output_paths import check_output_folder
     from backend.transfer import run_transfer
 
-    # The model first: a missing or incompatible bundle is reported before anything else.
-    # Its networks are loaded (or found in the cache) by the transfer, which knows the
-    # backend: PyTorch on the worker's device, or on the CPU the job's backend.
-    if run.method == "generator" and run.model is not None:
-        read_manifest(Path(run.model))
-    check_output_folder(Path(run.output_dir))
+    # Checked here (`transfer_job`: the values, then the folders). The networks are loaded
+    # (or found in the cache) by the transfer, which knows the backend: PyTorch on the
+    # worker's device, or on the CPU the job's backend.
     job = to_transfer_job(run, settings)
     if settings.cluster is not None:
         from backend.cluster import run_on_cluster
