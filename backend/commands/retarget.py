@@ -110,10 +110,10 @@ def request_from_args(args: argparse.Namespace) -> Run:
 def job_from_args(args: argparse.Namespace) -> TransferJob:
     """The job of the flags: their request, checked (`transfer_job`), and what only the
     command line gives (the device, a pose track, pose settings, --overwrite)."""
-    return transfer_job(request_from_args(args), RunsOn(device=args.device, threads=args.threads,
-                                    cpu_backend=args.cpu_backend),
-                        LocalInputs(poses=args.poses, pose_options=pose_options_from_args(args),
-                                    overwrite=args.overwrite))
+    runs_on = RunsOn(device=args.device, threads=args.threads, cpu_backend=args.cpu_backend)
+    local = LocalInputs(poses=args.poses, pose_options=pose_options_from_args(args),
+                        overwrite=args.overwrite)
+    return transfer_job(request_from_args(args), runs_on, local)
 
 
 def run(args: argparse.Namespace) -> int:

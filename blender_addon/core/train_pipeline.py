@@ -51,7 +51,8 @@ def write_json_atomic(path: Path, data: dict) -> None:
 def open_log(path: Path):
     """``path`` opened to append text (made when missing), never through a symbolic link: a
     run folder from elsewhere whose pipeline.log points at another file gets `OSError`
-    naming it, and that file stays as it was."""
+    naming it, and that file stays as it was. (The backend's `folders.open_append` does the
+    same; this script and the add-on run without the backend on their path.)"""
     nofollow = getattr(os, "O_NOFOLLOW", 0)
     if path.is_symlink():  # also where there is no O_NOFOLLOW (Windows)
         raise OSError(f"{path} is a symbolic link; the training log is never written through "
